@@ -1,0 +1,392 @@
+"""Every check on user input, in one place.
+
+Public functions call :func:`check_token_data` (data) and the ``check_*`` option helpers on entry;
+the private kernels they hand the result to assume valid input and never check again.
+Messages name the function and the parameter, say what was expected and what was passed, and
+point at the first bad sentence and token where the problem is in the data.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import numbers
+import warnings
+from typing import NamedTuple
+
+import numpy as np
+
+__all__ = ["TokenLQWarning", "TokenData", "check_token_data"]
+
+#: Probabilities may stray this far outside [0, 1] (float rounding); such values are clipped.
+PROB_TOLERANCE = 1e-6
+#: Rows of ``pred_probs`` must sum to 1 within this tolerance unless ``renormalize=True``.
+ROW_SUM_TOLERANCE = 1e-3
+#: Rows validated per block: small enough to stay in the CPU cache across the checks.
+_CHUNK_ROWS = 1 << 14
+
+
+class TokenLQWarning(UserWarning):
+    """A result is computable but may not mean much (one class only, a class too small to prune)."""
+
+
+class TokenData(NamedTuple):
+    """The one internal shape of token data: checked, flat and aligned.
+
+    labels : int64 (n,); pred_probs : float (n, K), dtype of the input kept (float32 or float64);
+    offsets : int64 (N+1,), offsets[0] = 0, non-decreasing, offsets[-1] = n.
+    """
+
+    labels: np.ndarray
+    pred_probs: np.ndarray
+    offsets: np.ndarray
+
+    @property
+    def n_tokens(self) -> int:
+        return len(self.labels)
+
+    @property
+    def n_sentences(self) -> int:
+        return len(self.offsets) - 1
+
+    @property
+    def n_classes(self) -> int:
+        return self.pred_probs.shape[1]
+
+
+def locate(offsets: np.ndarray, flat_index: int) -> tuple[int, int]:
+    """Sentence i and token j of flat token index f."""
+    i = int(np.searchsorted(offsets, flat_index, side="right")) - 1
+    return i, int(flat_index - offsets[i])
+
+
+def _where(offsets: np.ndarray, flat_index: int) -> str:
+    i, j = locate(offsets, flat_index)
+    return f"sentence {i}, token {j}"
+
+
+# --------------------------------------------------------------------------- options
+
+
+def check_option(value, name: str, allowed, func: str):
+    """Raise ValueError unless ``value`` is one of ``allowed``."""
+    if not isinstance(value, str) or value not in allowed:
+        raise ValueError(
+            f"The '{name}' parameter of {func} must be one of "
+            f"{', '.join(repr(a) for a in allowed)}; got {value!r}."
+        )
+    return value
+
+
+def check_bool(value, name: str, func: str) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"The '{name}' parameter of {func} must be a bool; got {value!r}.")
+    return bool(value)
+
+
+def check_number(value, name: str, func: str, *, low=None, high=None, integer=False,
+                 allow_inf=False, low_open=False):
+    """Raise TypeError for a non-number, ValueError for a number out of range."""
+    kind = numbers.Integral if integer else numbers.Real
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, kind):
+        what = "an integer" if integer else "a number"
+        raise TypeError(f"The '{name}' parameter of {func} must be {what}; got {value!r}.")
+    if math.isnan(value) or (math.isinf(value) and not allow_inf):
+        raise ValueError(f"The '{name}' parameter of {func} must be finite; got {value!r}.")
+    if low is not None and (value < low or (low_open and value == low)):
+        op = ">" if low_open else ">="
+        raise ValueError(f"The '{name}' parameter of {func} must be {op} {low}; got {value!r}.")
+    if high is not None and value > high:
+        raise ValueError(f"The '{name}' parameter of {func} must be <= {high}; got {value!r}.")
+    return value
+
+
+def check_temperature(temperature, sentence_score_kwargs, func: str) -> float:
+    """Merge the plain ``temperature`` keyword with cleanlab's ``sentence_score_kwargs``."""
+    if sentence_score_kwargs is not None:
+        if not isinstance(sentence_score_kwargs, dict):
+            raise TypeError(
+                f"The 'sentence_score_kwargs' parameter of {func} must be a dict or None; "
+                f"got {type(sentence_score_kwargs).__name__}."
+            )
+        unknown = sorted(set(sentence_score_kwargs) - {"temperature"})
+        if unknown:
+            raise ValueError(
+                f"The 'sentence_score_kwargs' parameter of {func} accepts only the key "
+                f"'temperature'; got unknown key(s) {unknown}."
+            )
+        if "temperature" in sentence_score_kwargs:
+            if temperature is not None:
+                raise ValueError(
+                    f"{func}: give the temperature either as 'temperature=' or inside "
+                    "'sentence_score_kwargs', not both."
+                )
+            temperature = sentence_score_kwargs["temperature"]
+    if temperature is None:
+        return 0.05
+    check_number(temperature, "temperature", func, low=0, allow_inf=True)
+    return float(temperature)
+
+
+def check_class_names(class_names, n_classes: int | None, func: str):
+    if class_names is None:
+        return None
+    names = [str(c) for c in class_names]
+    if n_classes is not None and len(names) < n_classes:
+        raise ValueError(
+            f"The 'class_names' parameter of {func} must name all {n_classes} classes; "
+            f"got {len(names)} names."
+        )
+    return names
+
+
+# --------------------------------------------------------------------------- data
+
+
+def _fail(func: str, message: str, exc=ValueError):
+    raise exc(f"{func}: {message}")
+
+
+def _is_flat_labels(labels) -> bool:
+    return isinstance(labels, np.ndarray) and labels.ndim == 1 and labels.dtype != object
+
+
+def _flatten_labels(labels, func: str) -> tuple[np.ndarray, np.ndarray]:
+    """Nested labels (list of per-sentence sequences, or a 2-D array) -> flat int64 + lengths."""
+    if isinstance(labels, np.ndarray) and labels.ndim == 2 and labels.dtype != object:
+        lengths = np.full(labels.shape[0], labels.shape[1], dtype=np.int64)
+        return _check_label_dtype(labels.reshape(-1), func, None), lengths
+    if isinstance(labels, (str, bytes)) or not hasattr(labels, "__len__"):
+        _fail(func, f"'labels' must be a list of per-sentence label sequences; got {type(labels).__name__}.",
+              TypeError)
+    try:
+        lengths = np.fromiter(map(len, labels), dtype=np.int64, count=len(labels))
+    except TypeError:
+        bad = next(i for i, s in enumerate(labels) if not hasattr(s, "__len__") or isinstance(s, str))
+        _fail(func, f"'labels' must be a list of per-sentence label sequences; sentence {bad} is "
+                    f"{type(labels[bad]).__name__} {labels[bad]!r}.", TypeError)
+    if len(labels) and all(isinstance(s, np.ndarray) for s in labels):
+        flat = np.concatenate([s.reshape(-1) for s in labels])
+        if flat.dtype == object or flat.dtype.kind not in "iub":
+            return _labels_from_python(labels, lengths, func), lengths
+        return _check_label_dtype(flat, func, None), lengths
+    return _labels_from_python(labels, lengths, func), lengths
+
+
+def _labels_from_python(labels, lengths, func) -> np.ndarray:
+    n = int(lengths.sum())
+    # sum() turns float if any element is a float and fails on strings: one fast pass that
+    # catches what np.fromiter would silently truncate (1.5 -> 1).
+    try:
+        total = sum(itertools.chain.from_iterable(labels))
+        ok = isinstance(total, (numbers.Integral, np.integer)) and not isinstance(total, np.bool_)
+    except TypeError:
+        ok = False
+    if ok:
+        try:
+            return np.fromiter(itertools.chain.from_iterable(labels), dtype=np.int64, count=n)
+        except (TypeError, ValueError, OverflowError):
+            pass
+    for i, sentence in enumerate(labels):
+        for j, value in enumerate(sentence):
+            if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Integral, np.integer)):
+                _fail(func, f"labels must be integer class indices; sentence {i}, token {j} is "
+                            f"{type(value).__name__} {value!r}. Map label names to indices first "
+                            "(see tokenlq.labels_to_indices).")
+    _fail(func, "labels could not be converted to integers.")
+
+
+def _check_label_dtype(flat: np.ndarray, func: str, offsets) -> np.ndarray:
+    kind = flat.dtype.kind
+    if kind == "b":
+        _fail(func, "labels must be integer class indices; got a boolean array.")
+    if kind not in "iu":
+        if kind == "f" and flat.size and np.all(np.isfinite(flat)) and np.all(flat == np.round(flat)):
+            hint = " (they are whole numbers: convert with labels.astype(int))"
+        else:
+            hint = ""
+        what = {"U": "strings", "S": "bytes", "O": "objects", "f": "floats"}.get(kind, str(flat.dtype))
+        _fail(func, f"labels must be integer class indices; got {what}{hint}.")
+    return flat.astype(np.int64, copy=False)
+
+
+def _flatten_pred_probs(pred_probs, lengths: np.ndarray, func: str) -> np.ndarray:
+    if isinstance(pred_probs, np.ndarray) and pred_probs.dtype != object:
+        if pred_probs.ndim != 3:
+            _fail(func, "with nested labels, 'pred_probs' must be a list of (T_i, K) arrays or a "
+                        f"3-D array; got an array of shape {pred_probs.shape}. For flat input pass "
+                        "offsets as well.")
+        if pred_probs.shape[0] != len(lengths):
+            _fail(func, f"pred_probs and labels must have the same number of sentences; got "
+                        f"{pred_probs.shape[0]} and {len(lengths)}.")
+        bad = np.flatnonzero(lengths != pred_probs.shape[1])
+        if bad.size:
+            i = int(bad[0])
+            _fail(func, f"sentence {i} has {lengths[i]} labels but pred_probs has "
+                        f"{pred_probs.shape[1]} rows for it.")
+        return pred_probs.reshape(-1, pred_probs.shape[2])
+    if isinstance(pred_probs, (str, bytes)) or not hasattr(pred_probs, "__len__"):
+        _fail(func, f"'pred_probs' must be a list of per-sentence (T_i, K) arrays; got "
+                    f"{type(pred_probs).__name__}.", TypeError)
+    if len(pred_probs) != len(lengths):
+        _fail(func, f"pred_probs and labels must have the same number of sentences; got "
+                    f"{len(pred_probs)} and {len(lengths)}.")
+    rows = np.fromiter(map(len, pred_probs), dtype=np.int64, count=len(pred_probs))
+    bad = np.flatnonzero(rows != lengths)
+    if bad.size:
+        i = int(bad[0])
+        _fail(func, f"sentence {i} has {lengths[i]} labels but pred_probs has {rows[i]} rows for it.")
+    if len(pred_probs) == 0:
+        return np.empty((0, 0))
+    parts = [p for p in pred_probs if len(p)]
+    if not parts:
+        return np.empty((0, 0))
+    try:
+        flat = np.concatenate(parts, axis=0)
+    except ValueError:
+        flat = None
+    if flat is None or flat.ndim != 2:
+        widths = [np.shape(p)[1] if np.ndim(p) == 2 else None for p in pred_probs]
+        first = next((w for w in widths if w is not None), None)
+        i = next(i for i, w in enumerate(widths) if w != first and len(pred_probs[i]))
+        _fail(func, f"pred_probs[{i}] must have shape (T_{i}, K) with the same K as the other "
+                    f"sentences; got shape {np.shape(pred_probs[i])} (K = {first} elsewhere).")
+    return flat
+
+
+def _check_offsets(offsets, n_tokens: int, func: str) -> np.ndarray:
+    offsets = np.asarray(offsets)
+    if offsets.ndim != 1 or offsets.size == 0:
+        _fail(func, f"'offsets' must be a 1-D array of N+1 sentence boundaries; got shape {offsets.shape}.")
+    if offsets.dtype.kind not in "iu":
+        _fail(func, f"'offsets' must hold integers; got {offsets.dtype}.")
+    offsets = offsets.astype(np.int64, copy=False)
+    if offsets[0] != 0 or offsets[-1] != n_tokens:
+        _fail(func, f"'offsets' must start at 0 and end at the number of tokens ({n_tokens}); "
+                    f"got {offsets[0]} ... {offsets[-1]}.")
+    steps = np.diff(offsets)
+    if steps.size and steps.min() < 0:
+        i = int(np.flatnonzero(steps < 0)[0])
+        _fail(func, f"'offsets' must not decrease; offsets[{i + 1}] = {offsets[i + 1]} < "
+                    f"offsets[{i}] = {offsets[i]}.")
+    return offsets
+
+
+def _check_prob_dtype(pred_probs, func: str) -> np.ndarray:
+    pred_probs = np.asarray(pred_probs)
+    kind = pred_probs.dtype.kind
+    if kind == "f":
+        if pred_probs.dtype.itemsize < 4:
+            pred_probs = pred_probs.astype(np.float32)
+    elif kind in "iub":
+        pred_probs = pred_probs.astype(np.float64)
+    else:
+        _fail(func, f"pred_probs must hold numbers; got dtype {pred_probs.dtype}.")
+    return pred_probs
+
+
+def _scan_pred_probs(pred_probs: np.ndarray):
+    """One blocked pass: (min, max, min row sum, max row sum); NaN/inf show in min/max."""
+    n, K = pred_probs.shape
+    ones = np.ones(K, dtype=pred_probs.dtype)
+    lo, hi, s_lo, s_hi = np.inf, -np.inf, np.inf, -np.inf
+    for start in range(0, n, _CHUNK_ROWS):
+        block = pred_probs[start:start + _CHUNK_ROWS]
+        row_sums = block @ ones
+        lo = min(lo, block.min())
+        hi = max(hi, block.max())
+        s_lo = min(s_lo, row_sums.min())
+        s_hi = max(s_hi, row_sums.max())
+    return float(lo), float(hi), float(s_lo), float(s_hi)
+
+
+def _check_probabilities(pred_probs: np.ndarray, offsets, func: str, renormalize: bool) -> np.ndarray:
+    """Reject NaN/inf, values outside [0, 1] beyond tolerance and rows not summing to 1.
+
+    Returns pred_probs itself when nothing needs fixing, otherwise one corrected copy.
+    """
+    if pred_probs.shape[0] == 0:
+        return pred_probs
+    lo, hi, s_lo, s_hi = _scan_pred_probs(pred_probs)
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        bad = ~np.isfinite(pred_probs)
+        f, k = np.argwhere(bad)[0]
+        _fail(func, f"pred_probs must be finite; {_where(offsets, f)} has {pred_probs[f, k]} "
+                    f"for class {k}.")
+    if lo < -PROB_TOLERANCE or hi > 1 + PROB_TOLERANCE:
+        bad = (pred_probs < -PROB_TOLERANCE) | (pred_probs > 1 + PROB_TOLERANCE)
+        f, k = np.argwhere(bad)[0]
+        _fail(func, f"pred_probs must lie in [0, 1] (tolerance {PROB_TOLERANCE:g}); "
+                    f"{_where(offsets, f)} has {pred_probs[f, k]!r} for class {k}.")
+    needs_clip = lo < 0 or hi > 1
+    rows_off = s_lo < 1 - ROW_SUM_TOLERANCE or s_hi > 1 + ROW_SUM_TOLERANCE
+    if rows_off and not renormalize:
+        sums = pred_probs.sum(axis=1)
+        f = int(np.flatnonzero(np.abs(sums - 1) > ROW_SUM_TOLERANCE)[0])
+        _fail(func, f"each row of pred_probs must sum to 1 (tolerance {ROW_SUM_TOLERANCE:g}); "
+                    f"the row of {_where(offsets, f)} sums to {sums[f]:.6g}. Pass renormalize=True "
+                    "to divide every row by its sum.")
+    if not (needs_clip or (renormalize and rows_off)):
+        return pred_probs
+    fixed = np.clip(pred_probs, 0.0, 1.0) if needs_clip else pred_probs.copy()
+    if renormalize and rows_off:
+        sums = fixed.sum(axis=1, keepdims=True)
+        if np.any(sums == 0):
+            f = int(np.flatnonzero(sums[:, 0] == 0)[0])
+            _fail(func, f"cannot renormalize pred_probs: the row of {_where(offsets, f)} is all zeros.")
+        fixed /= sums
+    return fixed
+
+
+def check_token_data(labels, pred_probs, offsets=None, *, func: str,
+                     renormalize: bool = False) -> TokenData:
+    """Validate and flatten token data once.
+
+    Accepts the nested form (``labels`` a list of per-sentence sequences, ``pred_probs`` a list of
+    (T_i, K) arrays or an (N, T, K) array) when ``offsets`` is None, and the flat form
+    (``labels`` (n,), ``pred_probs`` (n, K), ``offsets`` (N+1,)) otherwise.
+    """
+    check_bool(renormalize, "renormalize", func)
+    if offsets is None:
+        if _is_flat_labels(labels):
+            _fail(func, "got a flat 1-D labels array without offsets; pass offsets=(N+1,) "
+                        "sentence boundaries, or nested per-sentence labels.")
+        flat_labels, lengths = _flatten_labels(labels, func)
+        flat_probs = _flatten_pred_probs(pred_probs, lengths, func)
+        offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+    else:
+        flat_labels = np.asarray(labels)
+        if flat_labels.ndim != 1:
+            _fail(func, f"with offsets, 'labels' must be a flat (n,) array; got shape {flat_labels.shape}.")
+        flat_labels = _check_label_dtype(flat_labels, func, None) if flat_labels.size else \
+            flat_labels.astype(np.int64)
+        flat_probs = np.asarray(pred_probs)
+        if flat_probs.ndim != 2:
+            _fail(func, f"with offsets, 'pred_probs' must be a flat (n, K) array; got shape {flat_probs.shape}.")
+        offsets = _check_offsets(offsets, len(flat_labels), func)
+    flat_probs = _check_prob_dtype(flat_probs, func)
+    n = len(flat_labels)
+    if flat_probs.shape[0] != n:
+        _fail(func, f"pred_probs and labels must describe the same tokens; got {flat_probs.shape[0]} "
+                    f"rows of pred_probs and {n} labels.")
+    if n == 0:
+        K = flat_probs.shape[1] if flat_probs.ndim == 2 else 0
+        return TokenData(flat_labels, flat_probs.reshape(0, K), offsets)
+    K = flat_probs.shape[1]
+    if K < 2:
+        _fail(func, f"pred_probs must have at least 2 classes (columns); got {K}.")
+    lo, hi = int(flat_labels.min()), int(flat_labels.max())
+    if lo < 0:
+        f = int(np.argmax(flat_labels < 0))
+        _fail(func, f"labels must be non-negative class indices; {_where(offsets, f)} has {lo}.")
+    if hi >= K:
+        f = int(np.argmax(flat_labels >= K))
+        _fail(func, f"labels must be < K = {K} (the number of pred_probs columns); "
+                    f"{_where(offsets, f)} has {flat_labels[f]}.")
+    flat_probs = _check_probabilities(flat_probs, offsets, func, renormalize)
+    return TokenData(flat_labels, flat_probs, offsets)
+
+
+def warn(message: str) -> None:
+    warnings.warn(message, TokenLQWarning, stacklevel=3)

@@ -1,0 +1,438 @@
+"""Find mislabeled tokens with confident learning.
+
+Drop-in for ``cleanlab.token_classification.filter``: tokens of all sentences are treated as one
+flat set of examples; per-class thresholds, the confident joint and its calibration estimate how
+many tokens of each given class really belong to each other class, and that many tokens are
+flagged per pair of classes. The result is a list of (sentence, token) pairs, most likely
+mislabeled first (ascending token score; ties by position).
+
+Everything runs vectorized in one process over flat arrays; ``(n, K)`` temporaries are made in
+blocks so memory stays close to the size of the inputs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import _validation as v
+from ._data import to_sentence_token
+from .rank import TOKEN_SCORE_METHODS, _token_scores
+
+__all__ = ["FILTER_BY_METHODS", "find_label_issues", "confident_joint", "estimated_error_rates"]
+
+FILTER_BY_METHODS = (
+    "prune_by_noise_rate",
+    "prune_by_class",
+    "both",
+    "confident_learning",
+    "predicted_neq_given",
+    "low_self_confidence",
+    "low_normalized_margin",
+)
+_PRUNE_METHODS = ("prune_by_noise_rate", "prune_by_class", "both")
+_TOLERANCE = 1e-6  # slack of every probability comparison in confident learning
+_THRESHOLD_FLOOR = 2e-6  # per-class thresholds are raised to at least this
+_ABSENT_CLASS_THRESHOLD = 2.0  # no probability reaches it: an absent class is never "confident"
+_CHUNK_ROWS = 1 << 14
+
+
+# --------------------------------------------------------------------------- kernels
+
+
+class _ClassIndex:
+    """Token indices grouped by given class, each group in ascending token order."""
+
+    def __init__(self, labels: np.ndarray, n_classes: int):
+        self.order = np.argsort(labels, kind="stable")
+        self.counts = np.bincount(labels, minlength=n_classes)
+        self.starts = np.concatenate(([0], np.cumsum(self.counts)))
+
+    def __getitem__(self, k: int) -> np.ndarray:
+        return self.order[self.starts[k]:self.starts[k + 1]]
+
+
+def _thresholds(self_confidence: np.ndarray, classes: _ClassIndex) -> np.ndarray:
+    """t_k = mean probability of class k over tokens given k (absent classes: unreachable)."""
+    t = np.full(len(classes.counts), _ABSENT_CLASS_THRESHOLD)
+    for k in np.flatnonzero(classes.counts):
+        t[k] = np.mean(self_confidence[classes[k]])
+    return np.maximum(t, _THRESHOLD_FLOOR)
+
+
+def _confident_joint(labels, pred_probs, thresholds):
+    """Uncalibrated confident joint C (K, K), rows = given, columns = guessed true class.
+
+    Also returns the argmax of every row and the flat indices of off-diagonal tokens
+    (confident for some class, whose guess differs from the given label).
+    """
+    n, K = pred_probs.shape
+    cutoffs = thresholds - _TOLERANCE
+    counts = np.zeros(K * K, dtype=np.int64)
+    argmax = np.empty(n, dtype=np.intp)
+    off_diagonal = []
+    for start in range(0, n, _CHUNK_ROWS):
+        block = pred_probs[start:start + _CHUNK_ROWS]
+        given = labels[start:start + _CHUNK_ROWS]
+        confident = block >= cutoffs
+        n_confident = confident.sum(axis=1)
+        block.argmax(axis=1, out=argmax[start:start + len(block)])
+        # One confident class: that class; several: the overall argmax, as in the reference.
+        guess = np.where(n_confident > 1, argmax[start:start + len(block)], confident.argmax(axis=1))
+        any_confident = n_confident > 0
+        counts += np.bincount(given[any_confident] * K + guess[any_confident], minlength=K * K)
+        off_diagonal.append(np.flatnonzero(any_confident & (guess != given)) + start)
+    joint = counts.reshape(K, K)
+    np.fill_diagonal(joint, np.maximum(joint.diagonal(), 1))
+    off = np.concatenate(off_diagonal) if off_diagonal else np.empty(0, dtype=np.intp)
+    return joint, argmax, off
+
+
+def _round_preserving_sum(values: np.ndarray) -> np.ndarray:
+    """Round to integers so that the rounded total equals the rounded sum of ``values``.
+
+    Entries with the largest rounding residual go up first (smallest go down first); equal
+    residuals are taken from the highest index down when adding, lowest up when removing.
+    """
+    values = np.asarray(values, dtype=float)
+    ints = values.round()
+    target = values.sum().round()
+    total = ints.sum().round()
+    while abs(total - target) > _TOLERANCE:
+        diff = np.round(target - total)
+        step = -1 if diff < 0 else 1
+        changes = min(int(abs(diff)), len(values))
+        order = np.argsort(values - ints, kind="stable")
+        chosen = order[::-1][:changes] if step == 1 else order[:changes]
+        ints[chosen] += step
+        total = ints.sum().round()
+    return ints.astype(int)
+
+
+def _round_rows(matrix: np.ndarray) -> np.ndarray:
+    return np.array([_round_preserving_sum(row) for row in matrix], dtype=int).reshape(matrix.shape)
+
+
+def _calibrate(joint: np.ndarray, class_counts: np.ndarray) -> np.ndarray:
+    """Scale each row of C to its given-label count, the total to n, and round per row."""
+    scaled = (joint.T / np.clip(joint.sum(axis=1), 1e-100, None) * class_counts).T
+    scaled = scaled / np.clip(scaled.sum(), 1e-100, None) * class_counts.sum()
+    return _round_rows(scaled)
+
+
+def _prune_counts(joint: np.ndarray, min_examples: int, frac_noise: float) -> np.ndarray:
+    """How many tokens to flag per (true j, given k): M = C^T, diagonal kept >= min_examples."""
+    matrix = joint.T
+    diagonal = matrix.diagonal()
+    new_diagonal = np.maximum(diagonal, min_examples)
+    increase = new_diagonal - diagonal
+    nonzero_off = np.maximum(np.count_nonzero(matrix, axis=0) - 1.0, 1.0)
+    adjusted = matrix - increase / nonzero_off
+    adjusted[adjusted < 0] = 0
+    np.fill_diagonal(adjusted, new_diagonal)
+    # Scale the off-diagonal counts by frac_noise; the diagonal absorbs what was removed.
+    reduced = adjusted * frac_noise
+    np.fill_diagonal(reduced, adjusted.diagonal())
+    np.fill_diagonal(reduced, adjusted.diagonal() + np.sum(adjusted - reduced, axis=0))
+    # The reference truncates here (astype(int)) before its row-preserving rounding; so do we.
+    return _round_rows(reduced.astype(int))
+
+
+def _counts_to_remove(prune: np.ndarray, class_counts: np.ndarray, to_remove) -> np.ndarray:
+    """Prune counts overridden by an explicit number of tokens to flag per given class."""
+    per_true = prune / np.sum(prune, axis=1)
+    noise = per_true.sum(axis=1) - per_true.diagonal()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scaled = (per_true.T * to_remove / noise).T
+    np.fill_diagonal(scaled, class_counts - to_remove)
+    return _round_rows(scaled)
+
+
+def _select(values: np.ndarray, m: int, *, largest: bool) -> np.ndarray:
+    """Positions of the m smallest (or largest) values; ties go to the lower position.
+
+    Linear time (a partition), not a full sort.
+    """
+    if m <= 0:
+        return np.empty(0, dtype=np.intp)
+    if m >= len(values):
+        return np.arange(len(values))
+    keys = -values if largest else values
+    cut = np.partition(keys, m - 1)[m - 1]
+    strictly = np.flatnonzero(keys < cut)
+    ties = np.flatnonzero(keys == cut)[:m - len(strictly)]
+    return np.sort(np.concatenate((strictly, ties)))
+
+
+def _prune_by_noise_rate(pred_probs, classes, prune, flaggable):
+    """Per given k and true j: the M[j, k] tokens given k with the largest P[j] - P[k]."""
+    flagged = []
+    for k in flaggable:
+        members = classes[k]
+        own = pred_probs[members, k]
+        for j in np.flatnonzero(prune[:, k]):
+            if j == k:
+                continue
+            margin = pred_probs[members, j] - own
+            flagged.append(members[_select(margin, int(prune[j, k]), largest=True)])
+    return _union(flagged)
+
+
+def _prune_by_class(self_confidence, classes, prune, flaggable):
+    """Per given k: the n_k - M[k, k] tokens given k with the lowest P[k]."""
+    flagged = []
+    for k in flaggable:
+        members = classes[k]
+        m = int(classes.counts[k] - prune[k, k])
+        flagged.append(members[_select(self_confidence[members], m, largest=False)])
+    return _union(flagged)
+
+
+def _union(parts) -> np.ndarray:
+    if not parts:
+        return np.empty(0, dtype=np.intp)
+    return np.unique(np.concatenate(parts))
+
+
+def _agrees_with_prediction(labels, pred_probs, candidates) -> np.ndarray:
+    """True where argmax(P + 1e-6 e_y) == y: a tie with the given label counts as agreement."""
+    rows = pred_probs[candidates]
+    given = labels[candidates]
+    rows[np.arange(len(candidates)), given] += _TOLERANCE
+    return rows.argmax(axis=1) == given
+
+
+def _adjusted(pred_probs_rows, thresholds):
+    """cleanlab's adjust_pred_probs: subtract class thresholds, shift, renormalize rows."""
+    rows = pred_probs_rows - thresholds
+    rows += thresholds.max()
+    rows /= rows.sum(axis=1, keepdims=True)
+    return rows
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def _check_options(filter_by, return_indices_ranked_by, frac_noise, num_to_remove_per_class,
+                   min_examples_per_class, confident_joint, n_jobs, verbose, rank_by_kwargs,
+                   low_memory, n_classes):
+    func = "find_label_issues"
+    v.check_option(filter_by, "filter_by", FILTER_BY_METHODS, func)
+    if return_indices_ranked_by is not None:
+        v.check_option(return_indices_ranked_by, "return_indices_ranked_by", TOKEN_SCORE_METHODS, func)
+    v.check_number(frac_noise, "frac_noise", func, low=0, high=1, low_open=True)
+    v.check_number(min_examples_per_class, "min_examples_per_class", func, low=0, integer=True)
+    v.check_bool(verbose, "verbose", func)
+    v.check_bool(low_memory, "low_memory", func)
+    if n_jobs is not None:
+        v.check_number(n_jobs, "n_jobs", func, low=1, integer=True)
+    if filter_by not in _PRUNE_METHODS:
+        if frac_noise != 1.0:
+            raise ValueError(f"{func}: 'frac_noise' applies only to filter_by in {_PRUNE_METHODS}; "
+                             f"got frac_noise={frac_noise} with filter_by={filter_by!r}.")
+        if num_to_remove_per_class is not None:
+            raise ValueError(f"{func}: 'num_to_remove_per_class' applies only to filter_by in "
+                             f"{_PRUNE_METHODS}; got filter_by={filter_by!r}.")
+        if confident_joint is not None:
+            raise ValueError(f"{func}: 'confident_joint' applies only to filter_by in "
+                             f"{_PRUNE_METHODS}; with filter_by={filter_by!r} it is re-estimated.")
+    if num_to_remove_per_class is not None:
+        to_remove = np.asarray(num_to_remove_per_class)
+        if to_remove.shape != (n_classes,) or to_remove.dtype.kind not in "iu" or (to_remove < 0).any():
+            raise ValueError(f"{func}: 'num_to_remove_per_class' must be {n_classes} non-negative "
+                             f"integers (one per class); got {num_to_remove_per_class!r}.")
+    if confident_joint is not None:
+        joint = np.asarray(confident_joint)
+        if joint.shape != (n_classes, n_classes) or joint.dtype.kind not in "iuf" or \
+                not np.all(np.isfinite(joint)) or (joint < 0).any():
+            raise ValueError(f"{func}: 'confident_joint' must be a ({n_classes}, {n_classes}) matrix "
+                             f"of non-negative counts; got {np.shape(confident_joint)}.")
+    adjust = False
+    if rank_by_kwargs:
+        if not isinstance(rank_by_kwargs, dict) or set(rank_by_kwargs) - {"adjust_pred_probs"}:
+            raise ValueError(f"{func}: 'rank_by_kwargs' accepts only {{'adjust_pred_probs': bool}}; "
+                             f"got {rank_by_kwargs!r}.")
+        adjust = v.check_bool(rank_by_kwargs.get("adjust_pred_probs", False), "adjust_pred_probs", func)
+        if adjust and return_indices_ranked_by == "confidence_weighted_entropy":
+            raise ValueError(f"{func}: adjust_pred_probs cannot be used with "
+                             "return_indices_ranked_by='confidence_weighted_entropy'.")
+    return adjust
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def _flagged_indices(data, filter_by, frac_noise, num_to_remove_per_class, min_examples_per_class,
+                     user_joint):
+    """Flat indices of flagged tokens (ascending) and the per-class thresholds."""
+    labels, pred_probs = data.labels, data.pred_probs
+    K = data.n_classes
+    classes = _ClassIndex(labels, K)
+    self_confidence = pred_probs[np.arange(len(labels)), labels]
+    thresholds = _thresholds(self_confidence, classes)
+    joint, argmax, off_diagonal = _confident_joint(labels, pred_probs, thresholds)
+    present = np.flatnonzero(classes.counts)
+    if len(present) < 2:
+        v.warn(f"find_label_issues: labels hold only one class ({present.tolist()}); a label can be "
+               "flagged only where the model is confident about a class absent from the labels.")
+
+    if filter_by == "confident_learning":
+        candidates = off_diagonal
+    elif filter_by == "predicted_neq_given":
+        candidates = np.flatnonzero(argmax != labels)
+    elif filter_by in ("low_self_confidence", "low_normalized_margin"):
+        # As many tokens as the off-diagonal count that survives the final filter, lowest scores.
+        n_issues = int(np.count_nonzero(~_agrees_with_prediction(labels, pred_probs, off_diagonal)))
+        scores = _token_scores(labels, pred_probs, filter_by[4:])
+        return _select(scores, n_issues, largest=False), thresholds
+    else:
+        if user_joint is None:
+            prune = _prune_counts(_calibrate(joint, classes.counts), min_examples_per_class, frac_noise)
+        else:
+            prune = _prune_counts(np.asarray(user_joint), min_examples_per_class, frac_noise)
+        if num_to_remove_per_class is not None:
+            prune = _counts_to_remove(prune, classes.counts, np.asarray(num_to_remove_per_class))
+        # A class needs more than min_examples_per_class tokens (and at least 2) to be pruned.
+        flaggable = np.flatnonzero(classes.counts > max(min_examples_per_class, 1))
+        small = np.flatnonzero((classes.counts > 0) & (classes.counts <= max(min_examples_per_class, 1)))
+        if small.size:
+            v.warn(f"find_label_issues: classes {small.tolist()} have too few tokens (at most "
+                   f"min_examples_per_class = {min_examples_per_class}, or 1) and are not searched "
+                   "for label issues.")
+        if filter_by in ("prune_by_noise_rate", "both"):
+            candidates = _prune_by_noise_rate(pred_probs, classes, prune, flaggable)
+        if filter_by in ("prune_by_class", "both"):
+            by_class = _prune_by_class(self_confidence, classes, prune, flaggable)
+            candidates = by_class if filter_by == "prune_by_class" else \
+                np.intersect1d(candidates, by_class, assume_unique=True)
+    candidates = np.asarray(candidates, dtype=np.intp)
+    keep = ~_agrees_with_prediction(labels, pred_probs, candidates)
+    return candidates[keep], thresholds
+
+
+def find_label_issues(labels, pred_probs, offsets=None, *,
+                      return_indices_ranked_by: str | None = "self_confidence",
+                      filter_by: str = "prune_by_noise_rate",
+                      frac_noise: float = 1.0,
+                      num_to_remove_per_class=None,
+                      min_examples_per_class: int = 1,
+                      confident_joint=None,
+                      n_jobs: int | None = None,
+                      verbose: bool = False,
+                      rank_by_kwargs: dict | None = None,
+                      low_memory: bool = False,
+                      renormalize: bool = False) -> list[tuple[int, int]]:
+    """Tokens whose given label is likely wrong, as (sentence, token) pairs.
+
+    Parameters
+    ----------
+    labels : list of N int sequences, or ndarray of shape (n,) with ``offsets``
+        Given class index of every token.
+    pred_probs : list of N arrays of shape (T_i, K), or ndarray of shape (n, K) with ``offsets``
+        Out-of-sample predicted class probabilities; rows sum to 1.
+    offsets : array-like of shape (N+1,), default=None
+        Sentence boundaries for flat input.
+    return_indices_ranked_by : {'self_confidence', 'normalized_margin', \
+'confidence_weighted_entropy'} or None, default='self_confidence'
+        Token score that orders the result (ascending, ties by position); None keeps
+        dataset order.
+    filter_by : {'prune_by_noise_rate', 'prune_by_class', 'both', 'confident_learning', \
+'predicted_neq_given', 'low_self_confidence', 'low_normalized_margin'}
+        Confident-learning method (see the README for each).
+    frac_noise : float in (0, 1], default=1.0
+        Return only this fraction of the estimated number of issues (prune methods only).
+    num_to_remove_per_class : list of K int, default=None
+        Flag this many tokens per given class instead of the estimate (prune methods only).
+    min_examples_per_class : int, default=1
+        Classes with at most this many tokens are not searched; at least this many are kept.
+    confident_joint : ndarray of shape (K, K), default=None
+        A precomputed confident joint (rows = given, columns = true) for the prune methods.
+    n_jobs : int, default=None
+        Accepted for compatibility; tokenlq is vectorized in one process.
+    verbose : bool, default=False
+        Print the number of issues found.
+    rank_by_kwargs : dict, default=None
+        ``{'adjust_pred_probs': True}`` ranks by scores on threshold-adjusted probabilities.
+    low_memory : bool, default=False
+        Accepted for compatibility. The default path already works in blocks, so the result is
+        the exact ranked one either way (cleanlab returns an unranked approximation).
+    renormalize : bool, default=False
+        Divide rows of ``pred_probs`` that do not sum to 1 by their sum instead of raising.
+
+    Returns
+    -------
+    issues : list of (int, int)
+        (sentence index, token index) of each flagged token, most likely mislabeled first.
+        Every flagged token's predicted class differs from its given label (except with the
+        two ``low_*`` methods).
+
+    Examples
+    --------
+    >>> from tokenlq.filter import find_label_issues
+    >>> labels = [[0, 0], [1, 1, 1], [2, 2]]
+    >>> pred_probs = [[[.9, .1, 0], [.6, .2, .2]],
+    ...               [[.1, 0, .9], [.1, .8, .1], [.1, .8, .1]],
+    ...               [[.1, .1, .8], [.2, .1, .7]]]
+    >>> find_label_issues(labels, pred_probs)
+    [(1, 0)]
+    """
+    func = "find_label_issues"
+    data = v.check_token_data(labels, pred_probs, offsets, func=func, renormalize=renormalize)
+    adjust = _check_options(filter_by, return_indices_ranked_by, frac_noise, num_to_remove_per_class,
+                            min_examples_per_class, confident_joint, n_jobs, verbose, rank_by_kwargs,
+                            low_memory, data.n_classes)
+    if data.n_tokens == 0:
+        return []
+    flagged, thresholds = _flagged_indices(data, filter_by, frac_noise, num_to_remove_per_class,
+                                           min_examples_per_class, confident_joint)
+    if verbose:
+        print(f"Number of label issues found: {len(flagged)}")
+    if return_indices_ranked_by is not None and len(flagged):
+        rows = data.pred_probs[flagged]
+        if adjust:
+            rows = _adjusted(rows, thresholds)
+        scores = _token_scores(data.labels[flagged], rows, return_indices_ranked_by)
+        flagged = flagged[np.argsort(scores, kind="stable")]
+    i, j = to_sentence_token(flagged, data.offsets)
+    return list(zip(i.tolist(), j.tolist()))
+
+
+def confident_joint(labels, pred_probs, offsets=None, *, calibrate: bool = True,
+                    renormalize: bool = False) -> np.ndarray:
+    """The (K, K) confident joint: rows = given class, columns = estimated true class.
+
+    With ``calibrate=True`` (the default, as used by :func:`find_label_issues`), row k sums to
+    the number of tokens given k and the matrix to n.
+
+    Examples
+    --------
+    >>> confident_joint([[0, 0, 1], [1]], [[[.9, .1], [.2, .8], [.1, .9]], [[.3, .7]]]).tolist()
+    [[1, 1], [0, 2]]
+    """
+    func = "confident_joint"
+    v.check_bool(calibrate, "calibrate", func)
+    data = v.check_token_data(labels, pred_probs, offsets, func=func, renormalize=renormalize)
+    K = data.n_classes
+    if data.n_tokens == 0:
+        return np.zeros((K, K), dtype=int)
+    classes = _ClassIndex(data.labels, K)
+    self_confidence = data.pred_probs[np.arange(data.n_tokens), data.labels]
+    joint, _, _ = _confident_joint(data.labels, data.pred_probs, _thresholds(self_confidence, classes))
+    return _calibrate(joint, classes.counts) if calibrate else joint
+
+
+def estimated_error_rates(joint: np.ndarray) -> np.ndarray:
+    """Estimated share of tokens given class k whose true class is another, from a joint (K,).
+
+    A class with no tokens gets NaN.
+
+    Examples
+    --------
+    >>> estimated_error_rates(np.array([[8, 2], [1, 9]])).tolist()
+    [0.2, 0.1]
+    """
+    joint = np.asarray(joint, dtype=float)
+    totals = joint.sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rates = (totals - joint.diagonal()) / totals
+    rates[totals == 0] = np.nan
+    return rates
