@@ -190,8 +190,9 @@ def _labels_from_python(labels, lengths, func) -> np.ndarray:
     for i, sentence in enumerate(labels):
         for j, value in enumerate(sentence):
             if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Integral, np.integer)):
+                shown = repr(value) if isinstance(value, (str, bytes)) else str(value)
                 _fail(func, f"labels must be integer class indices; sentence {i}, token {j} is "
-                            f"{type(value).__name__} {value!r}. Map label names to indices first "
+                            f"{type(value).__name__} {shown}. Map label names to indices first "
                             "(see tokenlq.labels_to_indices).")
     _fail(func, "labels could not be converted to integers.")
 

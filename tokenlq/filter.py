@@ -79,9 +79,11 @@ def _confident_joint(labels, pred_probs, thresholds):
         # One confident class: that class; several: the overall argmax, as in the reference.
         guess = np.where(n_confident > 1, argmax[start:start + len(block)], confident.argmax(axis=1))
         any_confident = n_confident > 0
-        counts += np.bincount(given[any_confident] * K + guess[any_confident], minlength=K * K)
+        counts += np.bincount(guess[any_confident] * K + given[any_confident], minlength=K * K)
         off_diagonal.append(np.flatnonzero(any_confident & (guess != given)) + start)
-    joint = counts.reshape(K, K)
+    # Counted as (guess, given) and transposed: the same memory layout as the reference's
+    # joint, so that its sums, and the rounding ties that depend on them, come out bit-identical.
+    joint = counts.reshape(K, K).T
     np.fill_diagonal(joint, np.maximum(joint.diagonal(), 1))
     off = np.concatenate(off_diagonal) if off_diagonal else np.empty(0, dtype=np.intp)
     return joint, argmax, off
@@ -90,8 +92,10 @@ def _confident_joint(labels, pred_probs, thresholds):
 def _round_preserving_sum(values: np.ndarray) -> np.ndarray:
     """Round to integers so that the rounded total equals the rounded sum of ``values``.
 
-    Entries with the largest rounding residual go up first (smallest go down first); equal
-    residuals are taken from the highest index down when adding, lowest up when removing.
+    Entries with the largest rounding residual go up first (the smallest go down first).
+    Equal residuals are common (a confident joint holds many counts of 1); they are ordered by
+    numpy's default argsort, exactly as the reference does, so that the estimated counts, and
+    therefore the flagged tokens, match it on the same numpy build.
     """
     values = np.asarray(values, dtype=float)
     ints = values.round()
@@ -101,9 +105,7 @@ def _round_preserving_sum(values: np.ndarray) -> np.ndarray:
         diff = np.round(target - total)
         step = -1 if diff < 0 else 1
         changes = min(int(abs(diff)), len(values))
-        order = np.argsort(values - ints, kind="stable")
-        chosen = order[::-1][:changes] if step == 1 else order[:changes]
-        ints[chosen] += step
+        ints[np.argsort(values - ints)[::-step][:changes]] += step
         total = ints.sum().round()
     return ints.astype(int)
 
@@ -295,9 +297,9 @@ def _flagged_indices(data, filter_by, frac_noise, num_to_remove_per_class, min_e
         flaggable = np.flatnonzero(classes.counts > max(min_examples_per_class, 1))
         small = np.flatnonzero((classes.counts > 0) & (classes.counts <= max(min_examples_per_class, 1)))
         if small.size:
-            v.warn(f"find_label_issues: classes {small.tolist()} have too few tokens (at most "
-                   f"min_examples_per_class = {min_examples_per_class}, or 1) and are not searched "
-                   "for label issues.")
+            v.warn(f"find_label_issues: classes {small.tolist()} are not searched for label "
+                   f"issues: a class needs more than max(min_examples_per_class, 1) = "
+                   f"{max(min_examples_per_class, 1)} tokens.")
         if filter_by in ("prune_by_noise_rate", "both"):
             candidates = _prune_by_noise_rate(pred_probs, classes, prune, flaggable)
         if filter_by in ("prune_by_class", "both"):

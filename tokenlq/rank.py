@@ -82,7 +82,8 @@ def _token_scores(labels: np.ndarray, pred_probs: np.ndarray, method: str) -> np
         xt = x[tiny]
         safe = np.where(xt > 0, xt, 1)
         scores[tiny] = np.where(xt > 0, np.log1p(safe) / safe, 1)
-    return scores
+    # ln(1 + x) / x <= 1 for x >= 0; float32 rounding can overshoot by an ulp.
+    return np.minimum(scores, 1, out=scores)
 
 
 # --------------------------------------------------------------------------- sentence kernels

@@ -285,7 +285,7 @@ def find_span_issues(labels, pred_probs, offsets=None, *, class_names, issues=No
     >>> found = find_span_issues(labels, pred_probs, class_names=names, issues=[(0, 1), (1, 1)],
     ...                          tokens=[["New", "York", "is"], ["in", "it"]])
     >>> found[["sentence", "text", "given", "suggested", "kind"]].values.tolist()
-    [[1, 'it', 'LOC', 'O', 'spurious'], [0, 'New York', 'LOC', 'LOC', 'boundary']]
+    [[0, 'New York', 'LOC', 'LOC', 'boundary'], [1, 'it', 'LOC', 'O', 'spurious']]
     """
     func = "find_span_issues"
     v.check_option(token_score_method, "token_score_method", TOKEN_SCORE_METHODS, func)
