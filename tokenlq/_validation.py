@@ -16,14 +16,14 @@ from typing import NamedTuple
 
 import numpy as np
 
+from . import _kernels
+
 __all__ = ["TokenLQWarning", "TokenData", "check_token_data"]
 
 #: Probabilities may stray this far outside [0, 1] (float rounding); such values are clipped.
 PROB_TOLERANCE = 1e-6
 #: Rows of ``pred_probs`` must sum to 1 within this tolerance unless ``renormalize=True``.
 ROW_SUM_TOLERANCE = 1e-3
-#: Rows validated per block: small enough to stay in the CPU cache across the checks.
-_CHUNK_ROWS = 1 << 14
 
 
 class TokenLQWarning(UserWarning):
@@ -33,13 +33,17 @@ class TokenLQWarning(UserWarning):
 class TokenData(NamedTuple):
     """The one internal shape of token data: checked, flat and aligned.
 
-    labels : int64 (n,); pred_probs : float (n, K), dtype of the input kept (float32 or float64);
-    offsets : int64 (N+1,), offsets[0] = 0, non-decreasing, offsets[-1] = n.
+    labels : int64 (n,); pred_probs : float (n, K), dtype of the input kept (float32 or float64),
+    or None when the caller asked only for self-confidence; offsets : int64 (N+1,),
+    offsets[0] = 0, non-decreasing, offsets[-1] = n; self_confidence : (n,) P[f, y_f] in [0, 1],
+    gathered during validation; n_classes : K.
     """
 
     labels: np.ndarray
-    pred_probs: np.ndarray
+    pred_probs: np.ndarray | None
     offsets: np.ndarray
+    self_confidence: np.ndarray
+    n_classes: int
 
     @property
     def n_tokens(self) -> int:
@@ -48,10 +52,6 @@ class TokenData(NamedTuple):
     @property
     def n_sentences(self) -> int:
         return len(self.offsets) - 1
-
-    @property
-    def n_classes(self) -> int:
-        return self.pred_probs.shape[1]
 
 
 def locate(offsets: np.ndarray, flat_index: int) -> tuple[int, int]:
@@ -175,18 +175,16 @@ def _flatten_labels(labels, func: str) -> tuple[np.ndarray, np.ndarray]:
 
 def _labels_from_python(labels, lengths, func) -> np.ndarray:
     n = int(lengths.sum())
-    # sum() turns float if any element is a float and fails on strings: one fast pass that
-    # catches what np.fromiter would silently truncate (1.5 -> 1).
-    try:
-        total = sum(itertools.chain.from_iterable(labels))
-        ok = isinstance(total, (numbers.Integral, np.integer)) and not isinstance(total, np.bool_)
-    except TypeError:
-        ok = False
-    if ok:
+    flat = np.empty(n, dtype=np.int64)
+    if isinstance(labels, list):
         try:
-            return np.fromiter(itertools.chain.from_iterable(labels), dtype=np.int64, count=n)
-        except (TypeError, ValueError, OverflowError):
-            pass
+            bad = _kernels.labels_from_lists(labels, flat)
+        except OverflowError:
+            bad = 0
+        if bad == -1:
+            return flat
+    # Not plain lists of ints (numpy scalars, tuples, or a bad item): the general path, which
+    # names the first offending item.
     for i, sentence in enumerate(labels):
         for j, value in enumerate(sentence):
             if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Integral, np.integer)):
@@ -194,7 +192,10 @@ def _labels_from_python(labels, lengths, func) -> np.ndarray:
                 _fail(func, f"labels must be integer class indices; sentence {i}, token {j} is "
                             f"{type(value).__name__} {shown}. Map label names to indices first "
                             "(see tokenlq.labels_to_indices).")
-    _fail(func, "labels could not be converted to integers.")
+    try:
+        return np.fromiter(itertools.chain.from_iterable(labels), dtype=np.int64, count=n)
+    except (TypeError, ValueError, OverflowError):
+        _fail(func, "labels could not be converted to 64-bit integers.")
 
 
 def _check_label_dtype(flat: np.ndarray, func: str, offsets) -> np.ndarray:
@@ -208,7 +209,23 @@ def _check_label_dtype(flat: np.ndarray, func: str, offsets) -> np.ndarray:
             hint = ""
         what = {"U": "strings", "S": "bytes", "O": "objects", "f": "floats"}.get(kind, str(flat.dtype))
         _fail(func, f"labels must be integer class indices; got {what}{hint}.")
-    return flat.astype(np.int64, copy=False)
+    return np.ascontiguousarray(flat, dtype=np.int64)
+
+
+def _check_sentence_rows(pred_probs, lengths: np.ndarray, func: str) -> np.ndarray:
+    """Rows of every per-sentence array of a nested pred_probs, checked against the labels."""
+    if isinstance(pred_probs, (str, bytes)) or not hasattr(pred_probs, "__len__"):
+        _fail(func, f"'pred_probs' must be a list of per-sentence (T_i, K) arrays; got "
+                    f"{type(pred_probs).__name__}.", TypeError)
+    if len(pred_probs) != len(lengths):
+        _fail(func, f"pred_probs and labels must have the same number of sentences; got "
+                    f"{len(pred_probs)} and {len(lengths)}.")
+    rows = np.fromiter(map(len, pred_probs), dtype=np.int64, count=len(pred_probs))
+    bad = np.flatnonzero(rows != lengths)
+    if bad.size:
+        i = int(bad[0])
+        _fail(func, f"sentence {i} has {lengths[i]} labels but pred_probs has {rows[i]} rows for it.")
+    return rows
 
 
 def _flatten_pred_probs(pred_probs, lengths: np.ndarray, func: str) -> np.ndarray:
@@ -226,21 +243,12 @@ def _flatten_pred_probs(pred_probs, lengths: np.ndarray, func: str) -> np.ndarra
             _fail(func, f"sentence {i} has {lengths[i]} labels but pred_probs has "
                         f"{pred_probs.shape[1]} rows for it.")
         return pred_probs.reshape(-1, pred_probs.shape[2])
-    if isinstance(pred_probs, (str, bytes)) or not hasattr(pred_probs, "__len__"):
-        _fail(func, f"'pred_probs' must be a list of per-sentence (T_i, K) arrays; got "
-                    f"{type(pred_probs).__name__}.", TypeError)
-    if len(pred_probs) != len(lengths):
-        _fail(func, f"pred_probs and labels must have the same number of sentences; got "
-                    f"{len(pred_probs)} and {len(lengths)}.")
-    rows = np.fromiter(map(len, pred_probs), dtype=np.int64, count=len(pred_probs))
-    bad = np.flatnonzero(rows != lengths)
-    if bad.size:
-        i = int(bad[0])
-        _fail(func, f"sentence {i} has {lengths[i]} labels but pred_probs has {rows[i]} rows for it.")
+    rows = _check_sentence_rows(pred_probs, lengths, func)
     if len(pred_probs) == 0:
         return np.empty((0, 0))
-    parts = [p for p in pred_probs if len(p)]
-    if not parts:
+    # Empty sentences may come as arrays of any shape ((0,), (0, K), []): leave them out.
+    parts = pred_probs if rows.min() > 0 else [p for p in pred_probs if len(p)]
+    if not len(parts):
         return np.empty((0, 0))
     try:
         flat = np.concatenate(parts, axis=0)
@@ -286,51 +294,41 @@ def _check_prob_dtype(pred_probs, func: str) -> np.ndarray:
     return pred_probs
 
 
-def _scan_pred_probs(pred_probs: np.ndarray):
-    """One blocked pass: (min, max, min row sum, max row sum); NaN/inf show in min/max."""
-    n, K = pred_probs.shape
-    ones = np.ones(K, dtype=pred_probs.dtype)
-    lo, hi, s_lo, s_hi = np.inf, -np.inf, np.inf, -np.inf
-    for start in range(0, n, _CHUNK_ROWS):
-        block = pred_probs[start:start + _CHUNK_ROWS]
-        row_sums = block @ ones
-        lo = min(lo, block.min())
-        hi = max(hi, block.max())
-        s_lo = min(s_lo, row_sums.min())
-        s_hi = max(s_hi, row_sums.max())
-    return float(lo), float(hi), float(s_lo), float(s_hi)
+def _check_scan(scan, pred_probs_for_errors, offsets, func: str, renormalize: bool) -> str:
+    """Judge the (finite, min, min row sum, max row sum) of a kernel scan.
 
-
-def _check_probabilities(pred_probs: np.ndarray, offsets, func: str, renormalize: bool) -> np.ndarray:
-    """Reject NaN/inf, values outside [0, 1] beyond tolerance and rows not summing to 1.
-
-    Returns pred_probs itself when nothing needs fixing, otherwise one corrected copy.
+    Returns 'ok', or 'fix' when a copy must be made (negative values within the tolerance to
+    clip, or rows to renormalize). Raises on NaN/inf, values outside [0, 1] beyond the
+    tolerance and rows not summing to 1.
     """
-    if pred_probs.shape[0] == 0:
-        return pred_probs
-    lo, hi, s_lo, s_hi = _scan_pred_probs(pred_probs)
-    if not (math.isfinite(lo) and math.isfinite(hi)):
-        bad = ~np.isfinite(pred_probs)
-        f, k = np.argwhere(bad)[0]
-        _fail(func, f"pred_probs must be finite; {_where(offsets, f)} has {pred_probs[f, k]} "
+    finite, lo, s_lo, s_hi = scan
+    pred_probs = pred_probs_for_errors
+    if not finite or math.isnan(lo):
+        f, k = np.argwhere(~np.isfinite(pred_probs()))[0]
+        _fail(func, f"pred_probs must be finite; {_where(offsets, f)} has {pred_probs()[f, k]} "
                     f"for class {k}.")
+    # With every value >= 0, no value exceeds its row sum: the maximum needs a look of its
+    # own only when some row sums to more than 1 + tolerance.
+    hi = float(pred_probs().max()) if s_hi > 1 + PROB_TOLERANCE else s_hi
     if lo < -PROB_TOLERANCE or hi > 1 + PROB_TOLERANCE:
-        bad = (pred_probs < -PROB_TOLERANCE) | (pred_probs > 1 + PROB_TOLERANCE)
-        f, k = np.argwhere(bad)[0]
+        values = pred_probs()
+        f, k = np.argwhere((values < -PROB_TOLERANCE) | (values > 1 + PROB_TOLERANCE))[0]
         _fail(func, f"pred_probs must lie in [0, 1] (tolerance {PROB_TOLERANCE:g}); "
-                    f"{_where(offsets, f)} has {pred_probs[f, k]!r} for class {k}.")
-    needs_clip = lo < 0 or hi > 1
+                    f"{_where(offsets, f)} has {values[f, k]!r} for class {k}.")
     rows_off = s_lo < 1 - ROW_SUM_TOLERANCE or s_hi > 1 + ROW_SUM_TOLERANCE
     if rows_off and not renormalize:
-        sums = pred_probs.sum(axis=1)
+        sums = pred_probs().sum(axis=1)
         f = int(np.flatnonzero(np.abs(sums - 1) > ROW_SUM_TOLERANCE)[0])
         _fail(func, f"each row of pred_probs must sum to 1 (tolerance {ROW_SUM_TOLERANCE:g}); "
                     f"the row of {_where(offsets, f)} sums to {sums[f]:.6g}. Pass renormalize=True "
                     "to divide every row by its sum.")
-    if not (needs_clip or (renormalize and rows_off)):
-        return pred_probs
-    fixed = np.clip(pred_probs, 0.0, 1.0) if needs_clip else pred_probs.copy()
-    if renormalize and rows_off:
+    return "fix" if lo < 0 or (renormalize and rows_off) else "ok"
+
+
+def _fixed(pred_probs: np.ndarray, offsets, func: str, renormalize: bool) -> np.ndarray:
+    """The one corrected copy: negatives within tolerance clipped, rows renormalized on request."""
+    fixed = np.clip(pred_probs, 0.0, None)
+    if renormalize:
         sums = fixed.sum(axis=1, keepdims=True)
         if np.any(sums == 0):
             f = int(np.flatnonzero(sums[:, 0] == 0)[0])
@@ -339,13 +337,51 @@ def _check_probabilities(pred_probs: np.ndarray, offsets, func: str, renormalize
     return fixed
 
 
-def check_token_data(labels, pred_probs, offsets=None, *, func: str,
-                     renormalize: bool = False) -> TokenData:
+def _check_probabilities(pred_probs: np.ndarray, labels, offsets, func: str, renormalize: bool):
+    """Validate flat pred_probs in one compiled pass that also gathers P[f, y_f].
+
+    Returns (pred_probs or one corrected copy, self-confidence clipped to [0, 1]). Values above
+    1 within the tolerance stay in pred_probs; every score that could see them is clipped.
+    """
+    pred_probs = np.ascontiguousarray(pred_probs)
+    self_confidence = np.empty(len(labels), dtype=pred_probs.dtype)
+    scan = _kernels.scan_gather(pred_probs, labels, self_confidence)
+    if _check_scan(scan, lambda: pred_probs, offsets, func, renormalize) == "fix":
+        pred_probs = _fixed(pred_probs, offsets, func, renormalize)
+        _kernels.scan_gather(pred_probs, labels, self_confidence)
+    return pred_probs, np.minimum(self_confidence, 1, out=self_confidence)
+
+
+def _self_confidence_of_list(pred_probs, labels):
+    """Self-confidence straight from a list of per-sentence arrays, or None to take the
+    general path (irregular arrays, or probabilities that need a corrected copy)."""
+    first = next((p for p in pred_probs if len(p)), None)
+    if not isinstance(first, np.ndarray) or first.ndim != 2 or first.dtype not in \
+            (np.float32, np.float64):
+        return None
+    K = first.shape[1]
+    if K < 2 or int(labels.max()) >= K or int(labels.min()) < 0:
+        return None
+    self_confidence = np.empty(len(labels), dtype=first.dtype)
+    scan = _kernels.scan_gather_list(pred_probs if isinstance(pred_probs, list) else list(pred_probs),
+                                     labels, self_confidence, K)
+    if scan is None:
+        return None
+    finite, lo, s_lo, s_hi = scan
+    if not finite or not lo >= 0 or s_lo < 1 - ROW_SUM_TOLERANCE or s_hi > 1 + PROB_TOLERANCE:
+        return None  # the general path reports the problem precisely
+    return np.minimum(self_confidence, 1, out=self_confidence), K
+
+
+def check_token_data(labels, pred_probs, offsets=None, *, func: str, renormalize: bool = False,
+                     need_pred_probs: bool = True) -> TokenData:
     """Validate and flatten token data once.
 
     Accepts the nested form (``labels`` a list of per-sentence sequences, ``pred_probs`` a list of
     (T_i, K) arrays or an (N, T, K) array) when ``offsets`` is None, and the flat form
-    (``labels`` (n,), ``pred_probs`` (n, K), ``offsets`` (N+1,)) otherwise.
+    (``labels`` (n,), ``pred_probs`` (n, K), ``offsets`` (N+1,)) otherwise. With
+    ``need_pred_probs=False`` a list of well-formed arrays is read in place, never
+    concatenated, and the result carries only the self-confidence.
     """
     check_bool(renormalize, "renormalize", func)
     if offsets is None:
@@ -353,9 +389,14 @@ def check_token_data(labels, pred_probs, offsets=None, *, func: str,
             _fail(func, "got a flat 1-D labels array without offsets; pass offsets=(N+1,) "
                         "sentence boundaries, or nested per-sentence labels.")
         flat_labels, lengths = _flatten_labels(labels, func)
-        flat_probs = _flatten_pred_probs(pred_probs, lengths, func)
         offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
         np.cumsum(lengths, out=offsets[1:])
+        if not need_pred_probs and not isinstance(pred_probs, np.ndarray) and len(flat_labels):
+            _check_sentence_rows(pred_probs, lengths, func)
+            found = _self_confidence_of_list(pred_probs, flat_labels)
+            if found is not None:
+                return TokenData(flat_labels, None, offsets, found[0], found[1])
+        flat_probs = _flatten_pred_probs(pred_probs, lengths, func)
     else:
         flat_labels = np.asarray(labels)
         if flat_labels.ndim != 1:
@@ -373,7 +414,8 @@ def check_token_data(labels, pred_probs, offsets=None, *, func: str,
                     f"rows of pred_probs and {n} labels.")
     if n == 0:
         K = flat_probs.shape[1] if flat_probs.ndim == 2 else 0
-        return TokenData(flat_labels, flat_probs.reshape(0, K), offsets)
+        return TokenData(flat_labels, flat_probs.reshape(0, K), offsets,
+                         np.empty(0, dtype=flat_probs.dtype), K)
     K = flat_probs.shape[1]
     if K < 2:
         _fail(func, f"pred_probs must have at least 2 classes (columns); got {K}.")
@@ -385,8 +427,9 @@ def check_token_data(labels, pred_probs, offsets=None, *, func: str,
         f = int(np.argmax(flat_labels >= K))
         _fail(func, f"labels must be < K = {K} (the number of pred_probs columns); "
                     f"{_where(offsets, f)} has {flat_labels[f]}.")
-    flat_probs = _check_probabilities(flat_probs, offsets, func, renormalize)
-    return TokenData(flat_labels, flat_probs, offsets)
+    flat_probs, self_confidence = _check_probabilities(flat_probs, flat_labels, offsets, func,
+                                                       renormalize)
+    return TokenData(flat_labels, flat_probs, offsets, self_confidence, K)
 
 
 def warn(message: str) -> None:

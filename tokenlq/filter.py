@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _validation as v
+from . import _kernels, _validation as v
 from ._data import to_sentence_token
 from .rank import TOKEN_SCORE_METHODS, _token_scores
 
@@ -33,7 +33,7 @@ _PRUNE_METHODS = ("prune_by_noise_rate", "prune_by_class", "both")
 _TOLERANCE = 1e-6  # slack of every probability comparison in confident learning
 _THRESHOLD_FLOOR = 2e-6  # per-class thresholds are raised to at least this
 _ABSENT_CLASS_THRESHOLD = 2.0  # no probability reaches it: an absent class is never "confident"
-_CHUNK_ROWS = 1 << 14
+_SORT_ROWS = 4096  # below this many rows a full sort beats a partition per column
 
 
 # --------------------------------------------------------------------------- kernels
@@ -66,37 +66,19 @@ def _confident_joint(labels, pred_probs, thresholds):
     """Uncalibrated confident joint C (K, K), rows = given, columns = guessed true class.
 
     Also returns the argmax of every row and the flat indices of off-diagonal tokens
-    (confident for some class, whose guess differs from the given label).
+    (confident for some class, whose guess differs from the given label). One compiled pass.
     """
     n, K = pred_probs.shape
-    cutoffs = thresholds - _TOLERANCE
     counts = np.zeros(K * K, dtype=np.int64)
-    argmax = np.empty(n, dtype=np.intp)
-    ones = np.ones(K, dtype=np.uint8)
-    off_diagonal = []
-    for start in range(0, n, _CHUNK_ROWS):
-        block = pred_probs[start:start + _CHUNK_ROWS]
-        given = labels[start:start + _CHUNK_ROWS]
-        top = argmax[start:start + len(block)]
-        block.argmax(axis=1, out=top)
-        confident = block >= cutoffs
-        # A uint8 matrix-vector product counts per row several times faster than count_nonzero.
-        n_confident = confident.view(np.uint8) @ ones if K < 256 else \
-            np.count_nonzero(confident, axis=1)
-        # One confident class: that class; several: the overall argmax, as in the reference.
-        # The two differ only where the single confident class is not the argmax.
-        guess = top.copy()
-        lone = np.flatnonzero((n_confident == 1) & ~confident[np.arange(len(block)), top])
-        guess[lone] = confident[lone].argmax(axis=1)
-        any_confident = n_confident > 0
-        counts += np.bincount(guess[any_confident] * K + given[any_confident], minlength=K * K)
-        off_diagonal.append(np.flatnonzero(any_confident & (guess != given)) + start)
+    argmax = np.empty(n, dtype=np.int64)
+    off_diagonal = np.empty(n, dtype=np.uint8)
+    _kernels.confident_counts(pred_probs, labels, thresholds - _TOLERANCE, counts, argmax,
+                              off_diagonal)
     # Counted as (guess, given) and transposed: the same memory layout as the reference's
     # joint, so that its sums, and the rounding ties that depend on them, come out bit-identical.
     joint = counts.reshape(K, K).T
     np.fill_diagonal(joint, np.maximum(joint.diagonal(), 1))
-    off = np.concatenate(off_diagonal) if off_diagonal else np.empty(0, dtype=np.intp)
-    return joint, argmax, off
+    return joint, argmax, np.flatnonzero(off_diagonal)
 
 
 def _round_preserving_sum(values: np.ndarray) -> np.ndarray:
@@ -121,7 +103,15 @@ def _round_preserving_sum(values: np.ndarray) -> np.ndarray:
 
 
 def _round_rows(matrix: np.ndarray) -> np.ndarray:
-    return np.array([_round_preserving_sum(row) for row in matrix], dtype=int).reshape(matrix.shape)
+    """Row-wise :func:`_round_preserving_sum`; rows that round right already are left as they are."""
+    ints = matrix.round()
+    # Each row summed on its own (a 1-D sum), as the reference does: a 2-D reduction may add
+    # in another order and differ in the last bit.
+    targets = np.array([row.sum() for row in matrix]).round()
+    mismatched = np.flatnonzero(np.abs(ints.sum(axis=1) - targets) > _TOLERANCE)
+    for r in mismatched:
+        ints[r] = _round_preserving_sum(matrix[r])
+    return ints.astype(int)
 
 
 def _calibrate(joint: np.ndarray, class_counts: np.ndarray) -> np.ndarray:
@@ -179,24 +169,32 @@ def _prune_by_noise_rate(pred_probs, argmax, classes, prune, flaggable):
     """Per given k and true j: the M[j, k] tokens given k with the largest P[j] - P[k].
 
     Every token with a positive margin is one the model does not predict as k, usually a small
-    share of the class; the search starts there and looks at the whole class only when the
+    share of the class; the search looks there first and at the whole class only when the
     count asks for tokens without a positive margin.
     """
     flagged = []
     for k in flaggable:
+        targets = np.flatnonzero(prune[:, k])
+        targets = targets[targets != k]
+        if not len(targets):
+            continue
         members = classes[k]
         disputed = members[argmax[members] != k]
         rows = pred_probs[disputed]
-        for j in np.flatnonzero(prune[:, k]):
-            if j == k:
-                continue
-            m = int(prune[j, k])
-            margin = rows[:, j] - rows[:, k]
-            if np.count_nonzero(margin > 0) >= m:
-                flagged.append(disputed[_select(margin, m, largest=True)])
-            else:
-                margin = pred_probs[members, j] - pred_probs[members, k]
-                flagged.append(members[_select(margin, m, largest=True)])
+        margins = rows[:, targets] - rows[:, [k]]
+        needed = prune[targets, k].astype(np.int64)
+        enough = np.count_nonzero(margins > 0, axis=0) >= needed
+        if len(disputed) <= _SORT_ROWS:
+            # Few rows: one stable sort per class (descending margin, ties by position).
+            order = np.argsort(-margins, axis=0, kind="stable")
+            for c in np.flatnonzero(enough):
+                flagged.append(disputed[order[:needed[c], c]])
+        else:
+            for c in np.flatnonzero(enough):
+                flagged.append(disputed[_select(margins[:, c], int(needed[c]), largest=True)])
+        for c in np.flatnonzero(~enough):
+            margin = pred_probs[members, targets[c]] - pred_probs[members, k]
+            flagged.append(members[_select(margin, int(needed[c]), largest=True)])
     return _union(flagged, len(pred_probs))
 
 
@@ -303,7 +301,7 @@ def _flagged_indices(data, filter_by, frac_noise, num_to_remove_per_class, min_e
     labels, pred_probs = data.labels, data.pred_probs
     K = data.n_classes
     classes = _ClassIndex(labels, K)
-    self_confidence = pred_probs[np.arange(len(labels)), labels]
+    self_confidence = data.self_confidence
     thresholds = _thresholds(self_confidence, classes)
     joint, argmax, off_diagonal = _confident_joint(labels, pred_probs, thresholds)
     present = np.flatnonzero(classes.counts)
@@ -319,7 +317,7 @@ def _flagged_indices(data, filter_by, frac_noise, num_to_remove_per_class, min_e
         # As many tokens as the off-diagonal count that survives the final filter, lowest scores.
         n_issues = int(np.count_nonzero(~_agrees_with_prediction(labels, pred_probs, argmax,
                                                                   off_diagonal)))
-        scores = _token_scores(labels, pred_probs, filter_by[4:])
+        scores = _token_scores(labels, pred_probs, filter_by[4:], self_confidence)
         return _select(scores, n_issues, largest=False), thresholds
     else:
         if user_joint is None:
@@ -425,7 +423,7 @@ def find_label_issues(labels, pred_probs, offsets=None, *,
         print(f"Number of label issues found: {len(flagged)}")
     if return_indices_ranked_by is not None:
         if return_indices_ranked_by == "self_confidence" and not adjust:
-            scores = data.pred_probs[flagged, data.labels[flagged]]
+            scores = data.self_confidence[flagged]
         else:
             rows = data.pred_probs[flagged]
             if adjust:
@@ -458,8 +456,8 @@ def confident_joint(labels, pred_probs, offsets=None, *, calibrate: bool = True,
     if data.n_tokens == 0:
         return np.zeros((K, K), dtype=int)
     classes = _ClassIndex(data.labels, K)
-    self_confidence = data.pred_probs[np.arange(data.n_tokens), data.labels]
-    joint, _, _ = _confident_joint(data.labels, data.pred_probs, _thresholds(self_confidence, classes))
+    joint, _, _ = _confident_joint(data.labels, data.pred_probs,
+                                   _thresholds(data.self_confidence, classes))
     return _calibrate(joint, classes.counts) if calibrate else joint
 
 

@@ -39,10 +39,6 @@ _CHUNK_ROWS = 1 << 14  # rows per block where a kernel needs an (n, K) temporary
 # --------------------------------------------------------------------------- token kernels
 
 
-def _self_confidence(labels: np.ndarray, pred_probs: np.ndarray) -> np.ndarray:
-    return pred_probs[np.arange(len(labels)), labels]
-
-
 def _max_other(labels: np.ndarray, pred_probs: np.ndarray) -> np.ndarray:
     """max_{k != y} P[k] per token, computed in blocks so no (n, K) copy is made."""
     out = np.empty(len(labels), dtype=pred_probs.dtype)
@@ -65,13 +61,19 @@ def _normalized_entropy(pred_probs: np.ndarray) -> np.ndarray:
     return out
 
 
-def _token_scores(labels: np.ndarray, pred_probs: np.ndarray, method: str) -> np.ndarray:
-    """Flat token scores (n,) in the dtype of ``pred_probs``; input assumed valid."""
-    self_confidence = _self_confidence(labels, pred_probs)
+def _token_scores(labels: np.ndarray, pred_probs, method: str, self_confidence=None) -> np.ndarray:
+    """Flat token scores (n,) in the dtype of ``pred_probs``; input assumed valid.
+
+    ``self_confidence`` (P[f, y_f], from validation) is gathered here when not given;
+    ``pred_probs`` may be None for the self-confidence method.
+    """
+    if self_confidence is None:
+        self_confidence = np.minimum(pred_probs[np.arange(len(labels)), labels], 1)
     if method == "self_confidence":
         return self_confidence
     if method == "normalized_margin":
-        return (self_confidence - _max_other(labels, pred_probs) + 1) / 2
+        scores = (self_confidence - _max_other(labels, pred_probs) + 1) / 2
+        return np.clip(scores, 0, 1, out=scores)
     # confidence_weighted_entropy: ln(1 + x) / x with x = H / p_y. cleanlab divides by
     # max(x, 1e-6), which scores a confident, correct prediction (x = 0) as 0, the worst
     # possible; we take the limit instead: 1 at x = 0 and ln(1 + x) / x below 1e-6.
@@ -89,14 +91,31 @@ def _token_scores(labels: np.ndarray, pred_probs: np.ndarray, method: str) -> np
 # --------------------------------------------------------------------------- sentence kernels
 
 
+def _segments(offsets: np.ndarray):
+    """(lengths, non-empty mask or None when every sentence has tokens, starts of non-empty)."""
+    lengths = np.diff(offsets)
+    if lengths.size and lengths.min() > 0:
+        return lengths, None, offsets[:-1]
+    nonempty = lengths > 0
+    return lengths, nonempty, offsets[:-1][nonempty]
+
+
+def _per_sentence(values: np.ndarray, nonempty, n_sentences: int, dtype) -> np.ndarray:
+    """Scatter per-non-empty-sentence values into (N,); an empty sentence scores 1.0."""
+    if nonempty is None:
+        return values.astype(dtype, copy=False)
+    out = np.ones(n_sentences, dtype=dtype)
+    out[nonempty] = values
+    return out
+
+
 def _sentence_min(token_scores: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     """Segmented minimum; an empty sentence scores 1.0 (no evidence of an error)."""
-    lengths = np.diff(offsets)
-    nonempty = lengths > 0
-    out = np.ones(len(lengths), dtype=token_scores.dtype)
-    if token_scores.size:
-        out[nonempty] = np.minimum.reduceat(token_scores, offsets[:-1][nonempty])
-    return out
+    lengths, nonempty, starts = _segments(offsets)
+    if not token_scores.size:
+        return np.ones(len(lengths), dtype=token_scores.dtype)
+    return _per_sentence(np.minimum.reduceat(token_scores, starts), nonempty, len(lengths),
+                         token_scores.dtype)
 
 
 def _sentence_softmin(token_scores: np.ndarray, offsets: np.ndarray, temperature: float) -> np.ndarray:
@@ -107,24 +126,23 @@ def _sentence_softmin(token_scores: np.ndarray, offsets: np.ndarray, temperature
     """
     if temperature == 0:
         return _sentence_min(token_scores, offsets)
-    lengths = np.diff(offsets)
-    nonempty = lengths > 0
-    starts = offsets[:-1][nonempty]
-    out = np.ones(len(lengths), dtype=token_scores.dtype)
+    lengths, nonempty, starts = _segments(offsets)
+    dtype = token_scores.dtype
     if not token_scores.size:
-        return out
+        return np.ones(len(lengths), dtype=dtype)
+    sizes = lengths if nonempty is None else lengths[nonempty]
     if math.isinf(temperature):
-        out[nonempty] = np.add.reduceat(token_scores, starts) / lengths[nonempty]
-        return out
+        return _per_sentence(np.add.reduceat(token_scores, starts) / sizes, nonempty,
+                             len(lengths), dtype)
     tau = max(temperature, _CLIP)
     minima = np.minimum.reduceat(token_scores, starts)
-    weights = np.repeat(minima, lengths[nonempty])
+    weights = np.repeat(minima, sizes)
     weights -= token_scores
     weights /= tau
     np.exp(weights, out=weights)
     weighted = weights * token_scores
-    out[nonempty] = np.add.reduceat(weighted, starts) / np.add.reduceat(weights, starts)
-    return out
+    values = np.add.reduceat(weighted, starts) / np.add.reduceat(weights, starts)
+    return _per_sentence(values, nonempty, len(lengths), dtype)
 
 
 def _sentence_scores(token_scores, offsets, method: str, temperature: float) -> np.ndarray:
@@ -248,10 +266,11 @@ def get_label_quality_scores(labels, pred_probs, offsets=None, *, tokens=None,
     v.check_option(token_score_method, "token_score_method", TOKEN_SCORE_METHODS, func)
     v.check_option(sentence_score_method, "sentence_score_method", SENTENCE_SCORE_METHODS, func)
     temperature = v.check_temperature(temperature, sentence_score_kwargs, func)
-    data = v.check_token_data(labels, pred_probs, offsets, func=func, renormalize=renormalize)
+    data = v.check_token_data(labels, pred_probs, offsets, func=func, renormalize=renormalize,
+                              need_pred_probs=token_score_method != "self_confidence")
     tokens = _check_tokens(tokens, data.offsets, func)
-    flat = _token_scores(data.labels, data.pred_probs, token_score_method) if data.n_tokens else \
-        np.empty(0, dtype=data.pred_probs.dtype if data.pred_probs.dtype.kind == "f" else np.float64)
+    flat = _token_scores(data.labels, data.pred_probs, token_score_method, data.self_confidence) \
+        if data.n_tokens else data.self_confidence
     sentence_scores = _sentence_scores(flat, data.offsets, sentence_score_method, temperature)
     return sentence_scores, TokenScores(flat, data.offsets, tokens)
 

@@ -304,7 +304,7 @@ def find_span_issues(labels, pred_probs, offsets=None, *, class_names, issues=No
     flagged = np.unique(flagged)
     suggested = data.labels.copy()
     suggested[flagged] = data.pred_probs[flagged].argmax(axis=1)
-    scores = _token_scores(data.labels, data.pred_probs, token_score_method)
+    scores = _token_scores(data.labels, data.pred_probs, token_score_method, data.self_confidence)
     g_start, g_end, g_type = _decode(data.labels, data.offsets, prefixes, type_of)
     s_start, s_end, s_type = _decode(suggested, data.offsets, prefixes, type_of)
     offsets = data.offsets

@@ -502,9 +502,8 @@ def class_summary(labels, pred_probs, offsets=None, *, class_names=None, issues=
     names = class_names if class_names is not None else list(range(K))
     classes = _ClassIndex(data.labels, K)
     if data.n_tokens:
-        self_confidence = data.pred_probs[np.arange(data.n_tokens), data.labels]
         joint, _, _ = _confident_joint(data.labels, data.pred_probs,
-                                       _thresholds(self_confidence, classes))
+                                       _thresholds(data.self_confidence, classes))
         calibrated = _calibrate(joint, classes.counts)
     else:
         calibrated = np.zeros((K, K), dtype=int)

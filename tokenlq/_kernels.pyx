@@ -1,0 +1,177 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""Compiled single-pass kernels over pred_probs (n, K).
+
+numpy needs one pass per question (minimum, row sums, argmax, confidence counts); these loops
+answer them together in one pass, which is what makes validation plus scoring cost about as much
+as reading the probabilities once. Callers have validated shapes, dtypes and label ranges.
+"""
+
+from cpython.buffer cimport PyBUF_C_CONTIGUOUS, PyBUF_FORMAT, PyBuffer_Release, PyObject_GetBuffer
+from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
+from cpython.long cimport PyLong_AsLongLong, PyLong_CheckExact
+from libc.math cimport INFINITY
+
+ctypedef fused floating:
+    float
+    double
+
+
+cdef inline void _scan_row(const floating* row, Py_ssize_t K, double* row_sum, double* row_min) noexcept nogil:
+    """Sum and minimum of one row, with four accumulators so the additions do not wait on each
+    other (the order of a sum only matters for the tolerance check it feeds)."""
+    cdef double s0 = 0, s1 = 0, s2 = 0, s3 = 0, m0 = INFINITY, m1 = INFINITY, m2 = INFINITY
+    cdef double m3 = INFINITY, v0, v1, v2, v3
+    cdef Py_ssize_t k = 0
+    while k + 4 <= K:
+        v0 = row[k]
+        v1 = row[k + 1]
+        v2 = row[k + 2]
+        v3 = row[k + 3]
+        s0 += v0
+        s1 += v1
+        s2 += v2
+        s3 += v3
+        m0 = v0 if v0 < m0 else m0
+        m1 = v1 if v1 < m1 else m1
+        m2 = v2 if v2 < m2 else m2
+        m3 = v3 if v3 < m3 else m3
+        k += 4
+    while k < K:
+        v0 = row[k]
+        s0 += v0
+        m0 = v0 if v0 < m0 else m0
+        k += 1
+    m0 = m1 if m1 < m0 else m0
+    m2 = m3 if m3 < m2 else m2
+    row_min[0] = m2 if m2 < m0 else m0
+    row_sum[0] = (s0 + s1) + (s2 + s3)
+
+
+def scan_gather(const floating[:, ::1] pred_probs, const long long[::1] labels,
+                floating[::1] self_confidence):
+    """Write P[f, y_f] into ``self_confidence``; return (finite, min value, min and max row sum)."""
+    cdef Py_ssize_t n = pred_probs.shape[0], K = pred_probs.shape[1]
+    if n == 0:
+        return True, INFINITY, INFINITY, -INFINITY
+    return _scan_block(&pred_probs[0, 0], n, K, &labels[0], &self_confidence[0])
+
+
+cdef tuple _scan_block(const floating* block, Py_ssize_t n, Py_ssize_t K, const long long* labels,
+                       floating* self_confidence):
+    cdef double lo = INFINITY, s_lo = INFINITY, s_hi = -INFINITY, s, m
+    cdef bint finite = True
+    cdef Py_ssize_t f
+    with nogil:
+        for f in range(n):
+            _scan_row(block + f * K, K, &s, &m)
+            # NaN or +-inf anywhere in the row makes its sum non-finite (NaN fails both tests).
+            if not (s > -INFINITY and s < INFINITY):
+                finite = False
+            if m < lo:
+                lo = m
+            if s < s_lo:
+                s_lo = s
+            if s > s_hi:
+                s_hi = s
+            self_confidence[f] = block[f * K + labels[f]]
+    return finite, lo, s_lo, s_hi
+
+
+def scan_gather_list(list arrays, const long long[::1] labels, floating[::1] self_confidence,
+                     Py_ssize_t n_classes):
+    """:func:`scan_gather` over per-sentence (T_i, K) arrays without concatenating them.
+
+    Returns None when an array is not a C-contiguous 2-D buffer of K columns of the element
+    type of ``self_confidence`` (the caller then takes the general path).
+    """
+    cdef Py_buffer view
+    cdef Py_ssize_t start = 0, T
+    cdef double lo = INFINITY, s_lo = INFINITY, s_hi = -INFINITY
+    cdef bint finite = True
+    cdef char expected = b"d" if floating is double else b"f"
+    cdef const char* fmt
+    cdef tuple part
+    for array in arrays:
+        try:
+            PyObject_GetBuffer(array, &view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT)
+        except (BufferError, TypeError, ValueError):
+            return None
+        try:
+            T = view.shape[0] if view.ndim >= 1 else 0
+            if T == 0:
+                continue
+            fmt = view.format
+            if fmt[0] in (b"@", b"=", b"<"):
+                fmt += 1
+            if view.ndim != 2 or view.shape[1] != n_classes or fmt[0] != expected or fmt[1] != 0 \
+                    or start + T > labels.shape[0]:
+                return None
+            part = _scan_block(<const floating*> view.buf, T, n_classes, &labels[start],
+                               &self_confidence[start])
+            finite = finite and part[0]
+            lo = min(lo, <double> part[1])
+            s_lo = min(s_lo, <double> part[2])
+            s_hi = max(s_hi, <double> part[3])
+            start += T
+        finally:
+            PyBuffer_Release(&view)
+    return finite, lo, s_lo, s_hi
+
+
+def labels_from_lists(list sentences, long long[::1] out):
+    """Copy nested lists of Python ints into ``out``; return -1, or the flat position of the
+    first item that is not exactly an int (bools and floats included) or not a list row.
+
+    One pass that both converts and type-checks, where numpy would truncate 1.5 to 1.
+    """
+    cdef Py_ssize_t position = 0, j, length, n = out.shape[0]
+    cdef object item
+    for sentence in sentences:
+        if type(sentence) is not list:
+            return position
+        length = PyList_GET_SIZE(sentence)
+        if position + length > n:
+            return position
+        for j in range(length):
+            item = <object> PyList_GET_ITEM(sentence, j)
+            if not PyLong_CheckExact(item):
+                return position + j
+            out[position + j] = PyLong_AsLongLong(item)
+        position += length
+    return -1
+
+
+def confident_counts(const floating[:, ::1] pred_probs, const long long[::1] labels,
+                     const double[::1] cutoffs, long long[::1] counts, long long[::1] argmax,
+                     unsigned char[::1] off_diagonal):
+    """Confident-learning pass.
+
+    For each token: ``argmax`` (lowest index on ties); the classes whose probability reaches
+    ``cutoffs``; the guess (the single confident class, or the argmax when several are); adds 1
+    to ``counts[guess * K + given]`` and marks ``off_diagonal`` where guess != given, for tokens
+    confident for at least one class.
+    """
+    cdef Py_ssize_t n = pred_probs.shape[0], K = pred_probs.shape[1], f, k, top, confident_class
+    cdef Py_ssize_t n_confident, guess
+    cdef double best, v
+    with nogil:
+        for f in range(n):
+            best = pred_probs[f, 0]
+            top = 0
+            n_confident = 0
+            confident_class = 0
+            for k in range(K):
+                v = pred_probs[f, k]
+                if v > best:
+                    best = v
+                    top = k
+                if v >= cutoffs[k]:
+                    n_confident += 1
+                    confident_class = k
+            argmax[f] = top
+            if n_confident == 0:
+                off_diagonal[f] = 0
+                continue
+            guess = confident_class if n_confident == 1 else top
+            counts[guess * K + labels[f]] += 1
+            off_diagonal[f] = guess != labels[f]
