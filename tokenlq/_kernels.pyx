@@ -154,6 +154,7 @@ def confident_counts(const floating[:, ::1] pred_probs, const long long[::1] lab
     cdef Py_ssize_t n = pred_probs.shape[0], K = pred_probs.shape[1], f, k, top, confident_class
     cdef Py_ssize_t n_confident, guess
     cdef double best, v
+    cdef bint is_top, is_confident
     with nogil:
         for f in range(n):
             best = pred_probs[f, 0]
@@ -162,12 +163,13 @@ def confident_counts(const floating[:, ::1] pred_probs, const long long[::1] lab
             confident_class = 0
             for k in range(K):
                 v = pred_probs[f, k]
-                if v > best:
-                    best = v
-                    top = k
-                if v >= cutoffs[k]:
-                    n_confident += 1
-                    confident_class = k
+                # Written to compile to conditional moves: the outcomes are unpredictable.
+                is_top = v > best
+                best = v if is_top else best
+                top = k if is_top else top
+                is_confident = v >= cutoffs[k]
+                n_confident += is_confident
+                confident_class = k if is_confident else confident_class
             argmax[f] = top
             if n_confident == 0:
                 off_diagonal[f] = 0
@@ -175,3 +177,107 @@ def confident_counts(const floating[:, ::1] pred_probs, const long long[::1] lab
             guess = confident_class if n_confident == 1 else top
             counts[guess * K + labels[f]] += 1
             off_diagonal[f] = guess != labels[f]
+
+
+cdef inline bint _better(double value_a, long long index_a, double value_b, long long index_b) noexcept nogil:
+    """Order for "the m largest": larger value first, then lower token index (a total order)."""
+    return value_a > value_b or (value_a == value_b and index_a < index_b)
+
+
+cdef void _select_largest(double* values, long long* index, Py_ssize_t n, Py_ssize_t m) noexcept nogil:
+    """Quickselect: move the m best (value, index) pairs to the front, in any order."""
+    cdef Py_ssize_t lo = 0, hi = n - 1, i, store, mid
+    cdef double pivot_value, tv
+    cdef long long pivot_index, ti
+    if m <= 0 or m >= n:
+        return
+    while lo < hi:
+        mid = lo + (hi - lo) // 2
+        # Median of three as pivot, moved to hi.
+        if _better(values[mid], index[mid], values[lo], index[lo]):
+            values[mid], values[lo] = values[lo], values[mid]
+            index[mid], index[lo] = index[lo], index[mid]
+        if _better(values[hi], index[hi], values[lo], index[lo]):
+            values[hi], values[lo] = values[lo], values[hi]
+            index[hi], index[lo] = index[lo], index[hi]
+        if _better(values[mid], index[mid], values[hi], index[hi]):
+            values[mid], values[hi] = values[hi], values[mid]
+            index[mid], index[hi] = index[hi], index[mid]
+        pivot_value = values[hi]
+        pivot_index = index[hi]
+        store = lo
+        for i in range(lo, hi):
+            if _better(values[i], index[i], pivot_value, pivot_index):
+                values[i], values[store] = values[store], values[i]
+                index[i], index[store] = index[store], index[i]
+                store += 1
+        values[hi], values[store] = values[store], values[hi]
+        index[hi], index[store] = index[store], index[hi]
+        if store == m - 1 or store == m:
+            return
+        if store < m:
+            lo = store + 1
+        else:
+            hi = store - 1
+
+
+def prune_by_noise_rate(const floating[:, ::1] pred_probs, const long long[::1] argmax,
+                        const long long[::1] order, const long long[::1] starts,
+                        const long long[:, ::1] prune, const long long[::1] flaggable,
+                        unsigned char[::1] flagged):
+    """Confident learning's prune_by_noise_rate.
+
+    For each class k in ``flaggable`` and each j != k with m = prune[j, k] > 0: flag the m
+    tokens given k (``order[starts[k]:starts[k + 1]]``, ascending positions) with the largest
+    margin P[j] - P[k], ties to the lower position. Tokens with a positive margin are never
+    predicted as k, so the search runs over those first and over the whole class only when m
+    exceeds their number.
+    """
+    cdef Py_ssize_t K = pred_probs.shape[1], c, k, j, t, n_members, n_disputed, m, n_positive
+    cdef const long long* members
+    cdef floating margin
+    cdef Py_ssize_t largest = 0
+    for c in range(flaggable.shape[0]):
+        k = flaggable[c]
+        largest = max(largest, starts[k + 1] - starts[k])
+    import numpy as np
+    values_buffer = np.empty(max(largest, 1), dtype=np.float64)
+    index_buffer = np.empty(max(largest, 1), dtype=np.int64)
+    disputed_buffer = np.empty(max(largest, 1), dtype=np.int64)
+    cdef double[::1] values = values_buffer
+    cdef long long[::1] index = index_buffer
+    cdef long long[::1] disputed = disputed_buffer
+    with nogil:
+        for c in range(flaggable.shape[0]):
+            k = flaggable[c]
+            members = &order[starts[k]]
+            n_members = starts[k + 1] - starts[k]
+            n_disputed = 0
+            for t in range(n_members):
+                if argmax[members[t]] != k:
+                    disputed[n_disputed] = members[t]
+                    n_disputed += 1
+            for j in range(K):
+                m = prune[j, k]
+                if j == k or m <= 0:
+                    continue
+                n_positive = 0
+                for t in range(n_disputed):
+                    # Subtract in the input's precision (as numpy would), then widen exactly.
+                    margin = pred_probs[disputed[t], j] - pred_probs[disputed[t], k]
+                    values[t] = margin
+                    index[t] = disputed[t]
+                    if margin > 0:
+                        n_positive += 1
+                if n_positive >= m:
+                    _select_largest(&values[0], &index[0], n_disputed, m)
+                else:
+                    for t in range(n_members):
+                        margin = pred_probs[members[t], j] - pred_probs[members[t], k]
+                        values[t] = margin
+                        index[t] = members[t]
+                    _select_largest(&values[0], &index[0], n_members, m)
+                    if m > n_members:
+                        m = n_members
+                for t in range(m):
+                    flagged[index[t]] = 1

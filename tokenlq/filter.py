@@ -33,7 +33,6 @@ _PRUNE_METHODS = ("prune_by_noise_rate", "prune_by_class", "both")
 _TOLERANCE = 1e-6  # slack of every probability comparison in confident learning
 _THRESHOLD_FLOOR = 2e-6  # per-class thresholds are raised to at least this
 _ABSENT_CLASS_THRESHOLD = 2.0  # no probability reaches it: an absent class is never "confident"
-_SORT_ROWS = 4096  # below this many rows a full sort beats a partition per column
 
 
 # --------------------------------------------------------------------------- kernels
@@ -46,9 +45,10 @@ class _ClassIndex:
         # A stable sort of small unsigned ints is a radix sort: linear time.
         small = labels.astype(np.uint8 if n_classes <= 256 else np.uint16 if n_classes <= 65536
                               else np.int64)
-        self.order = np.argsort(small, kind="stable")
+        self.order = np.argsort(small, kind="stable").astype(np.int64, copy=False)
+        self.labels = labels
         self.counts = np.bincount(labels, minlength=n_classes)
-        self.starts = np.concatenate(([0], np.cumsum(self.counts)))
+        self.starts = np.concatenate(([0], np.cumsum(self.counts))).astype(np.int64)
 
     def __getitem__(self, k: int) -> np.ndarray:
         return self.order[self.starts[k]:self.starts[k + 1]]
@@ -56,9 +56,10 @@ class _ClassIndex:
 
 def _thresholds(self_confidence: np.ndarray, classes: _ClassIndex) -> np.ndarray:
     """t_k = mean probability of class k over tokens given k (absent classes: unreachable)."""
+    present = classes.counts > 0
+    sums = np.bincount(classes.labels, weights=self_confidence, minlength=len(classes.counts))
     t = np.full(len(classes.counts), _ABSENT_CLASS_THRESHOLD)
-    for k in np.flatnonzero(classes.counts):
-        t[k] = np.mean(self_confidence[classes[k]])
+    t[present] = sums[present] / classes.counts[present]
     return np.maximum(t, _THRESHOLD_FLOOR)
 
 
@@ -81,36 +82,29 @@ def _confident_joint(labels, pred_probs, thresholds):
     return joint, argmax, np.flatnonzero(off_diagonal)
 
 
-def _round_preserving_sum(values: np.ndarray) -> np.ndarray:
-    """Round to integers so that the rounded total equals the rounded sum of ``values``.
+def _round_rows(matrix: np.ndarray) -> np.ndarray:
+    """Round each row to integers whose total is the row's rounded sum.
 
     Entries with the largest rounding residual go up first (the smallest go down first).
     Equal residuals are common (a confident joint holds many counts of 1); they are ordered by
     numpy's default argsort, exactly as the reference does, so that the estimated counts, and
-    therefore the flagged tokens, match it on the same numpy build.
+    therefore the flagged tokens, match it on the same numpy build. One pass always suffices:
+    residuals lie in [-0.5, 0.5], so a row is off by at most half its length.
     """
-    values = np.asarray(values, dtype=float)
-    ints = values.round()
-    target = values.sum().round()
-    total = ints.sum().round()
-    while abs(total - target) > _TOLERANCE:
-        diff = np.round(target - total)
-        step = -1 if diff < 0 else 1
-        changes = min(int(abs(diff)), len(values))
-        ints[np.argsort(values - ints)[::-step][:changes]] += step
-        total = ints.sum().round()
-    return ints.astype(int)
-
-
-def _round_rows(matrix: np.ndarray) -> np.ndarray:
-    """Row-wise :func:`_round_preserving_sum`; rows that round right already are left as they are."""
+    matrix = np.asarray(matrix, dtype=float)
     ints = matrix.round()
     # Each row summed on its own (a 1-D sum), as the reference does: a 2-D reduction may add
     # in another order and differ in the last bit.
     targets = np.array([row.sum() for row in matrix]).round()
-    mismatched = np.flatnonzero(np.abs(ints.sum(axis=1) - targets) > _TOLERANCE)
-    for r in mismatched:
-        ints[r] = _round_preserving_sum(matrix[r])
+    diff = targets - ints.sum(axis=1)
+    rows = np.flatnonzero(np.abs(diff) > _TOLERANCE)
+    if len(rows):
+        step = np.where(diff[rows] < 0, -1.0, 1.0)
+        changes = np.minimum(np.abs(np.round(diff[rows])), matrix.shape[1]).astype(np.int64)
+        order = np.array([np.argsort(matrix[r] - ints[r]) for r in rows])
+        order = np.where(step[:, None] > 0, order[:, ::-1], order)
+        take = np.arange(matrix.shape[1]) < changes[:, None]
+        ints[np.repeat(rows, changes), order[take]] += np.repeat(step, changes)
     return ints.astype(int)
 
 
@@ -166,36 +160,13 @@ def _select(values: np.ndarray, m: int, *, largest: bool) -> np.ndarray:
 
 
 def _prune_by_noise_rate(pred_probs, argmax, classes, prune, flaggable):
-    """Per given k and true j: the M[j, k] tokens given k with the largest P[j] - P[k].
-
-    Every token with a positive margin is one the model does not predict as k, usually a small
-    share of the class; the search looks there first and at the whole class only when the
-    count asks for tokens without a positive margin.
-    """
-    flagged = []
-    for k in flaggable:
-        targets = np.flatnonzero(prune[:, k])
-        targets = targets[targets != k]
-        if not len(targets):
-            continue
-        members = classes[k]
-        disputed = members[argmax[members] != k]
-        rows = pred_probs[disputed]
-        margins = rows[:, targets] - rows[:, [k]]
-        needed = prune[targets, k].astype(np.int64)
-        enough = np.count_nonzero(margins > 0, axis=0) >= needed
-        if len(disputed) <= _SORT_ROWS:
-            # Few rows: one stable sort per class (descending margin, ties by position).
-            order = np.argsort(-margins, axis=0, kind="stable")
-            for c in np.flatnonzero(enough):
-                flagged.append(disputed[order[:needed[c], c]])
-        else:
-            for c in np.flatnonzero(enough):
-                flagged.append(disputed[_select(margins[:, c], int(needed[c]), largest=True)])
-        for c in np.flatnonzero(~enough):
-            margin = pred_probs[members, targets[c]] - pred_probs[members, k]
-            flagged.append(members[_select(margin, int(needed[c]), largest=True)])
-    return _union(flagged, len(pred_probs))
+    """Per given k and true j: the M[j, k] tokens given k with the largest P[j] - P[k]
+    (ties to the lower position); a compiled quickselect per (k, j)."""
+    flagged = np.zeros(len(pred_probs), dtype=np.uint8)
+    _kernels.prune_by_noise_rate(pred_probs, argmax, classes.order, classes.starts,
+                                 np.ascontiguousarray(prune, dtype=np.int64),
+                                 np.asarray(flaggable, dtype=np.int64), flagged)
+    return np.flatnonzero(flagged)
 
 
 def _prune_by_class(self_confidence, classes, prune, flaggable):
