@@ -9,72 +9,54 @@ as reading the probabilities once. Callers have validated shapes, dtypes and lab
 from cpython.buffer cimport PyBUF_C_CONTIGUOUS, PyBUF_FORMAT, PyBuffer_Release, PyObject_GetBuffer
 from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
 from cpython.long cimport PyLong_AsLongLong, PyLong_CheckExact
-from libc.math cimport INFINITY
+from libc.math cimport INFINITY, fabs
 
 ctypedef fused floating:
     float
     double
 
 
-cdef inline void _scan_row(const floating* row, Py_ssize_t K, double* row_sum, double* row_min) noexcept nogil:
-    """Sum and minimum of one row, with four accumulators so the additions do not wait on each
-    other (the order of a sum only matters for the tolerance check it feeds)."""
-    cdef double s0 = 0, s1 = 0, s2 = 0, s3 = 0, m0 = INFINITY, m1 = INFINITY, m2 = INFINITY
-    cdef double m3 = INFINITY, v0, v1, v2, v3
-    cdef Py_ssize_t k = 0
-    while k + 4 <= K:
-        v0 = row[k]
-        v1 = row[k + 1]
-        v2 = row[k + 2]
-        v3 = row[k + 3]
-        s0 += v0
-        s1 += v1
-        s2 += v2
-        s3 += v3
-        m0 = v0 if v0 < m0 else m0
-        m1 = v1 if v1 < m1 else m1
-        m2 = v2 if v2 < m2 else m2
-        m3 = v3 if v3 < m3 else m3
-        k += 4
-    while k < K:
-        v0 = row[k]
-        s0 += v0
-        m0 = v0 if v0 < m0 else m0
-        k += 1
-    m0 = m1 if m1 < m0 else m0
-    m2 = m3 if m3 < m2 else m2
-    row_min[0] = m2 if m2 < m0 else m0
-    row_sum[0] = (s0 + s1) + (s2 + s3)
+cdef inline void _scan_row(const floating* row, Py_ssize_t K, double* row_sum,
+                           Py_ssize_t* negatives) noexcept nogil:
+    """Sum of one row, and whether it holds a negative value: the sum of absolute values then
+    exceeds the plain sum. Both are plain reductions, which the compiler vectorizes (the build
+    allows reassociating sums)."""
+    cdef floating s = 0, absolute = 0
+    cdef Py_ssize_t k
+    for k in range(K):
+        s += row[k]
+        absolute += fabs(row[k])
+    row_sum[0] = s
+    negatives[0] += absolute != s
 
 
 def scan_gather(const floating[:, ::1] pred_probs, const long long[::1] labels,
                 floating[::1] self_confidence):
-    """Write P[f, y_f] into ``self_confidence``; return (finite, min value, min and max row sum)."""
+    """Write P[f, y_f] into ``self_confidence``; return (all finite, number of negative values,
+    min row sum, max row sum)."""
     cdef Py_ssize_t n = pred_probs.shape[0], K = pred_probs.shape[1]
     if n == 0:
-        return True, INFINITY, INFINITY, -INFINITY
+        return True, 0, INFINITY, -INFINITY
     return _scan_block(&pred_probs[0, 0], n, K, &labels[0], &self_confidence[0])
 
 
 cdef tuple _scan_block(const floating* block, Py_ssize_t n, Py_ssize_t K, const long long* labels,
                        floating* self_confidence):
-    cdef double lo = INFINITY, s_lo = INFINITY, s_hi = -INFINITY, s, m
+    cdef double s_lo = INFINITY, s_hi = -INFINITY, s
+    cdef Py_ssize_t negatives = 0, f
     cdef bint finite = True
-    cdef Py_ssize_t f
     with nogil:
         for f in range(n):
-            _scan_row(block + f * K, K, &s, &m)
+            _scan_row(block + f * K, K, &s, &negatives)
             # NaN or +-inf anywhere in the row makes its sum non-finite (NaN fails both tests).
             if not (s > -INFINITY and s < INFINITY):
                 finite = False
-            if m < lo:
-                lo = m
             if s < s_lo:
                 s_lo = s
             if s > s_hi:
                 s_hi = s
             self_confidence[f] = block[f * K + labels[f]]
-    return finite, lo, s_lo, s_hi
+    return finite, negatives, s_lo, s_hi
 
 
 def scan_gather_list(list arrays, const long long[::1] labels, floating[::1] self_confidence,
@@ -86,7 +68,8 @@ def scan_gather_list(list arrays, const long long[::1] labels, floating[::1] sel
     """
     cdef Py_buffer view
     cdef Py_ssize_t start = 0, T
-    cdef double lo = INFINITY, s_lo = INFINITY, s_hi = -INFINITY
+    cdef double s_lo = INFINITY, s_hi = -INFINITY
+    cdef Py_ssize_t negatives = 0
     cdef bint finite = True
     cdef char expected = b"d" if floating is double else b"f"
     cdef const char* fmt
@@ -109,13 +92,13 @@ def scan_gather_list(list arrays, const long long[::1] labels, floating[::1] sel
             part = _scan_block(<const floating*> view.buf, T, n_classes, &labels[start],
                                &self_confidence[start])
             finite = finite and part[0]
-            lo = min(lo, <double> part[1])
+            negatives += <Py_ssize_t> part[1]
             s_lo = min(s_lo, <double> part[2])
             s_hi = max(s_hi, <double> part[3])
             start += T
         finally:
             PyBuffer_Release(&view)
-    return finite, lo, s_lo, s_hi
+    return finite, negatives, s_lo, s_hi
 
 
 def labels_from_lists(list sentences, long long[::1] out):

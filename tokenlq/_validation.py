@@ -294,21 +294,23 @@ def _check_prob_dtype(pred_probs, func: str) -> np.ndarray:
     return pred_probs
 
 
-def _check_scan(scan, pred_probs_for_errors, offsets, func: str, renormalize: bool) -> str:
-    """Judge the (finite, min, min row sum, max row sum) of a kernel scan.
+def _check_scan(scan, pred_probs, offsets, func: str, renormalize: bool) -> str:
+    """Judge the (all finite, negative count, min row sum, max row sum) of a kernel scan.
 
+    ``pred_probs`` is a callable giving the flat array, needed only to locate a problem.
     Returns 'ok', or 'fix' when a copy must be made (negative values within the tolerance to
     clip, or rows to renormalize). Raises on NaN/inf, values outside [0, 1] beyond the
     tolerance and rows not summing to 1.
     """
-    finite, lo, s_lo, s_hi = scan
-    pred_probs = pred_probs_for_errors
-    if not finite or math.isnan(lo):
-        f, k = np.argwhere(~np.isfinite(pred_probs()))[0]
-        _fail(func, f"pred_probs must be finite; {_where(offsets, f)} has {pred_probs()[f, k]} "
+    finite, negatives, s_lo, s_hi = scan
+    if not finite:
+        values = pred_probs()
+        f, k = np.argwhere(~np.isfinite(values))[0]
+        _fail(func, f"pred_probs must be finite; {_where(offsets, f)} has {values[f, k]} "
                     f"for class {k}.")
-    # With every value >= 0, no value exceeds its row sum: the maximum needs a look of its
-    # own only when some row sums to more than 1 + tolerance.
+    # Values are looked at one by one only when something is off: with every value >= 0, none
+    # exceeds its row sum, so the maximum matters only when a row sums to more than 1 + tolerance.
+    lo = float(pred_probs().min()) if negatives else 0.0
     hi = float(pred_probs().max()) if s_hi > 1 + PROB_TOLERANCE else s_hi
     if lo < -PROB_TOLERANCE or hi > 1 + PROB_TOLERANCE:
         values = pred_probs()
@@ -322,7 +324,7 @@ def _check_scan(scan, pred_probs_for_errors, offsets, func: str, renormalize: bo
         _fail(func, f"each row of pred_probs must sum to 1 (tolerance {ROW_SUM_TOLERANCE:g}); "
                     f"the row of {_where(offsets, f)} sums to {sums[f]:.6g}. Pass renormalize=True "
                     "to divide every row by its sum.")
-    return "fix" if lo < 0 or (renormalize and rows_off) else "ok"
+    return "fix" if negatives or (renormalize and rows_off) else "ok"
 
 
 def _fixed(pred_probs: np.ndarray, offsets, func: str, renormalize: bool) -> np.ndarray:
@@ -367,9 +369,9 @@ def _self_confidence_of_list(pred_probs, labels):
                                      labels, self_confidence, K)
     if scan is None:
         return None
-    finite, lo, s_lo, s_hi = scan
-    if not finite or not lo >= 0 or s_lo < 1 - ROW_SUM_TOLERANCE or s_hi > 1 + PROB_TOLERANCE:
-        return None  # the general path reports the problem precisely
+    finite, negatives, s_lo, s_hi = scan
+    if not finite or negatives or s_lo < 1 - ROW_SUM_TOLERANCE or s_hi > 1 + PROB_TOLERANCE:
+        return None  # the general path reports the problem precisely (or makes the fixed copy)
     return np.minimum(self_confidence, 1, out=self_confidence), K
 
 

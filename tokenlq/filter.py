@@ -6,8 +6,8 @@ many tokens of each given class really belong to each other class, and that many
 flagged per pair of classes. The result is a list of (sentence, token) pairs, most likely
 mislabeled first (ascending token score; ties by position).
 
-Everything runs vectorized in one process over flat arrays; ``(n, K)`` temporaries are made in
-blocks so memory stays close to the size of the inputs.
+Everything runs in one process over flat arrays: the passes over ``pred_probs`` (n, K) are
+compiled loops (``_kernels``) that make no (n, K) temporaries, the rest is vectorized numpy.
 """
 
 from __future__ import annotations
@@ -129,8 +129,9 @@ def _prune_counts(joint: np.ndarray, min_examples: int, frac_noise: float) -> np
     reduced = adjusted * frac_noise
     np.fill_diagonal(reduced, adjusted.diagonal())
     np.fill_diagonal(reduced, adjusted.diagonal() + np.sum(adjusted - reduced, axis=0))
-    # The reference truncates here (astype(int)) before its row-preserving rounding; so do we.
-    return _round_rows(reduced.astype(int))
+    # The reference truncates here (astype(int)); its row-preserving rounding of the
+    # resulting integers changes nothing.
+    return reduced.astype(int)
 
 
 def _counts_to_remove(prune: np.ndarray, class_counts: np.ndarray, to_remove) -> np.ndarray:
@@ -143,8 +144,8 @@ def _counts_to_remove(prune: np.ndarray, class_counts: np.ndarray, to_remove) ->
     return _round_rows(scaled)
 
 
-def _select(values: np.ndarray, m: int, *, largest: bool) -> np.ndarray:
-    """Positions of the m smallest (or largest) values; ties go to the lower position.
+def _smallest(values: np.ndarray, m: int) -> np.ndarray:
+    """Positions of the m smallest values, ascending; ties go to the lower position.
 
     Linear time (a partition), not a full sort.
     """
@@ -152,10 +153,9 @@ def _select(values: np.ndarray, m: int, *, largest: bool) -> np.ndarray:
         return np.empty(0, dtype=np.intp)
     if m >= len(values):
         return np.arange(len(values))
-    keys = -values if largest else values
-    cut = np.partition(keys, m - 1)[m - 1]
-    strictly = np.flatnonzero(keys < cut)
-    ties = np.flatnonzero(keys == cut)[:m - len(strictly)]
+    cut = np.partition(values, m - 1)[m - 1]
+    strictly = np.flatnonzero(values < cut)
+    ties = np.flatnonzero(values == cut)[:m - len(strictly)]
     return np.sort(np.concatenate((strictly, ties)))
 
 
@@ -175,7 +175,7 @@ def _prune_by_class(self_confidence, classes, prune, flaggable):
     for k in flaggable:
         members = classes[k]
         m = int(classes.counts[k] - prune[k, k])
-        flagged.append(members[_select(self_confidence[members], m, largest=False)])
+        flagged.append(members[_smallest(self_confidence[members], m)])
     return _union(flagged, len(self_confidence))
 
 
@@ -289,7 +289,7 @@ def _flagged_indices(data, filter_by, frac_noise, num_to_remove_per_class, min_e
         n_issues = int(np.count_nonzero(~_agrees_with_prediction(labels, pred_probs, argmax,
                                                                   off_diagonal)))
         scores = _token_scores(labels, pred_probs, filter_by[4:], self_confidence)
-        return _select(scores, n_issues, largest=False), thresholds
+        return _smallest(scores, n_issues), thresholds
     else:
         if user_joint is None:
             prune = _prune_counts(_calibrate(joint, classes.counts), min_examples_per_class, frac_noise)

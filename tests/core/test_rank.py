@@ -165,3 +165,12 @@ def test_token_mode(tiny):
 def test_token_mode_accepts_2d_array_and_strict_threshold():
     scores = np.array([[0.1, 0.05], [0.05, 0.5]])
     assert issues_from_scores(None, token_scores=scores, threshold=0.1) == [(0, 1), (1, 0)]
+
+
+def test_array_inputs_are_never_tested_for_truth(tiny):
+    # cleanlab tests `if tokens:` and fails on arrays ("truth value ... ambiguous").
+    tokens = np.array([np.array(["a", "b", "c"]), np.array(["d", "e"])], dtype=object)
+    _, token_scores = get_label_quality_scores(*tiny, tokens=tokens)
+    assert token_scores[1].index.tolist() == ["d", "e"]
+    sentence_scores, token_scores = get_label_quality_scores(*tiny)
+    assert issues_from_scores(sentence_scores, token_scores=np.array([[0.05, 0.2]])) == [(0, 0)]

@@ -150,3 +150,24 @@ def test_label_confusions_and_class_summary():
     rates = table["estimated_error_rate"].to_numpy()
     assert np.all((rates >= 0) & (rates <= 1))
     np.testing.assert_allclose(rates, table["estimated_errors"] / table["tokens"])
+
+
+def test_notebooks_get_html(monkeypatch):
+    import sys
+    import types
+
+    shown = []
+
+    class ZMQInteractiveShell:  # the class name Jupyter kernels use
+        pass
+
+    ipython = types.ModuleType("IPython")
+    ipython.get_ipython = lambda: ZMQInteractiveShell()
+    display_module = types.ModuleType("IPython.display")
+    display_module.HTML = lambda text: ("HTML", text)
+    display_module.display = shown.append
+    monkeypatch.setitem(sys.modules, "IPython", ipython)
+    monkeypatch.setitem(sys.modules, "IPython.display", display_module)
+    display_issues([(0, 1)], [["a", "<b>"]])
+    assert len(shown) == 1 and shown[0][0] == "HTML"
+    assert "<mark" in shown[0][1] and "&lt;b&gt;" in shown[0][1]
