@@ -9,7 +9,7 @@ as reading the probabilities once. Callers have validated shapes, dtypes and lab
 from cpython.buffer cimport PyBUF_C_CONTIGUOUS, PyBUF_FORMAT, PyBuffer_Release, PyObject_GetBuffer
 from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
 from cpython.long cimport PyLong_AsLongLong, PyLong_CheckExact
-from libc.math cimport INFINITY, fabs
+from libc.math cimport INFINITY, exp, fabs
 
 ctypedef fused floating:
     float
@@ -264,3 +264,29 @@ def prune_by_noise_rate(const floating[:, ::1] pred_probs, const long long[::1] 
                         m = n_members
                 for t in range(m):
                     flagged[index[t]] = 1
+
+
+def sentence_softmin(const floating[::1] scores, const long long[::1] offsets, double temperature,
+                     floating[::1] out):
+    """Per sentence: sum_j w_j s_j with w = softmax((1 - s) / temperature), shifted by the
+    sentence minimum so exp never overflows; an empty sentence scores 1.0."""
+    cdef Py_ssize_t i, j, a, b
+    cdef double minimum, weight, total, weighted, inverse = 1.0 / temperature
+    with nogil:
+        for i in range(offsets.shape[0] - 1):
+            a = offsets[i]
+            b = offsets[i + 1]
+            if a == b:
+                out[i] = 1.0
+                continue
+            minimum = scores[a]
+            for j in range(a + 1, b):
+                if scores[j] < minimum:
+                    minimum = scores[j]
+            total = 0
+            weighted = 0
+            for j in range(a, b):
+                weight = exp((minimum - scores[j]) * inverse)
+                total += weight
+                weighted += weight * scores[j]
+            out[i] = weighted / total
