@@ -134,32 +134,40 @@ def confident_counts(const floating[:, ::1] pred_probs, const long long[::1] lab
     to ``counts[guess * K + given]`` and marks ``off_diagonal`` where guess != given, for tokens
     confident for at least one class.
     """
-    cdef Py_ssize_t n = pred_probs.shape[0], K = pred_probs.shape[1], f, k, top, confident_class
-    cdef Py_ssize_t n_confident, guess
-    cdef double best, v
-    cdef bint is_top, is_confident
+    cdef Py_ssize_t n = pred_probs.shape[0], K = pred_probs.shape[1], f, k, top, guess
+    cdef Py_ssize_t n_confident
+    cdef const floating* row
     with nogil:
         for f in range(n):
-            best = pred_probs[f, 0]
-            top = 0
-            n_confident = 0
-            confident_class = 0
-            for k in range(K):
-                v = pred_probs[f, k]
-                # Written to compile to conditional moves: the outcomes are unpredictable.
-                is_top = v > best
-                best = v if is_top else best
-                top = k if is_top else top
-                is_confident = v >= cutoffs[k]
-                n_confident += is_confident
-                confident_class = k if is_confident else confident_class
+            row = &pred_probs[f, 0]
+            top = _argmax(row, K)
             argmax[f] = top
+            # A plain count vectorizes; which class is confident matters only in the rare case
+            # of a single confident class other than the argmax, found by a second look.
+            n_confident = 0
+            for k in range(K):
+                n_confident += row[k] >= cutoffs[k]
             if n_confident == 0:
                 off_diagonal[f] = 0
                 continue
-            guess = confident_class if n_confident == 1 else top
+            guess = top
+            if n_confident == 1 and not row[top] >= cutoffs[top]:
+                for k in range(K):
+                    if row[k] >= cutoffs[k]:
+                        guess = k
             counts[guess * K + labels[f]] += 1
             off_diagonal[f] = guess != labels[f]
+
+
+cdef inline Py_ssize_t _argmax(const floating* row, Py_ssize_t K) noexcept nogil:
+    """Index of the largest value, lowest on ties."""
+    cdef floating best = row[0]
+    cdef Py_ssize_t top = 0, k
+    for k in range(1, K):
+        if row[k] > best:
+            best = row[k]
+            top = k
+    return top
 
 
 cdef inline bint _better(double value_a, long long index_a, double value_b, long long index_b) noexcept nogil:

@@ -91,17 +91,18 @@ def _round_rows(matrix: np.ndarray) -> np.ndarray:
     therefore the flagged tokens, match it on the same numpy build. One pass always suffices:
     residuals lie in [-0.5, 0.5], so a row is off by at most half its length.
     """
-    matrix = np.asarray(matrix, dtype=float)
+    # C order: the reference rounds row by row (1-D sums and argsorts); reductions along the
+    # contiguous last axis run the same inner loops, so the results are bit-identical (a sum
+    # over a transposed layout would add in another order).
+    matrix = np.ascontiguousarray(matrix, dtype=float)
     ints = matrix.round()
-    # Each row summed on its own (a 1-D sum), as the reference does: a 2-D reduction may add
-    # in another order and differ in the last bit.
-    targets = np.array([row.sum() for row in matrix]).round()
+    targets = matrix.sum(axis=1).round()
     diff = targets - ints.sum(axis=1)
     rows = np.flatnonzero(np.abs(diff) > _TOLERANCE)
     if len(rows):
         step = np.where(diff[rows] < 0, -1.0, 1.0)
         changes = np.minimum(np.abs(np.round(diff[rows])), matrix.shape[1]).astype(np.int64)
-        order = np.array([np.argsort(matrix[r] - ints[r]) for r in rows])
+        order = np.argsort(matrix[rows] - ints[rows], axis=1)
         order = np.where(step[:, None] > 0, order[:, ::-1], order)
         take = np.arange(matrix.shape[1]) < changes[:, None]
         ints[np.repeat(rows, changes), order[take]] += np.repeat(step, changes)
