@@ -48,13 +48,11 @@ cdef tuple _scan_block(const floating* block, Py_ssize_t n, Py_ssize_t K, const 
     with nogil:
         for f in range(n):
             _scan_row(block + f * K, K, &s, &negatives)
-            # NaN or +-inf anywhere in the row makes its sum non-finite (NaN fails both tests).
-            if not (s > -INFINITY and s < INFINITY):
-                finite = False
-            if s < s_lo:
-                s_lo = s
-            if s > s_hi:
-                s_hi = s
+            # NaN or +-inf anywhere in the row makes its sum non-finite: s - s is then NaN.
+            # Branch-free bookkeeping keeps the loop streaming.
+            finite &= (s - s) == 0
+            s_lo = s if s < s_lo else s_lo
+            s_hi = s if s > s_hi else s_hi
             self_confidence[f] = block[f * K + labels[f]]
     return finite, negatives, s_lo, s_hi
 
@@ -298,3 +296,21 @@ def sentence_softmin(const floating[::1] scores, const long long[::1] offsets, d
                 total += weight
                 weighted += weight * scores[j]
             out[i] = weighted / total
+
+
+def sentence_min(const floating[::1] scores, const long long[::1] offsets, floating[::1] out):
+    """Per-sentence minimum; an empty sentence scores 1.0."""
+    cdef Py_ssize_t i, j, a, b
+    cdef floating minimum
+    with nogil:
+        for i in range(offsets.shape[0] - 1):
+            a = offsets[i]
+            b = offsets[i + 1]
+            if a == b:
+                out[i] = 1.0
+                continue
+            minimum = scores[a]
+            for j in range(a + 1, b):
+                if scores[j] < minimum:
+                    minimum = scores[j]
+            out[i] = minimum

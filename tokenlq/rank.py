@@ -91,31 +91,11 @@ def _token_scores(labels: np.ndarray, pred_probs, method: str, self_confidence=N
 # --------------------------------------------------------------------------- sentence kernels
 
 
-def _segments(offsets: np.ndarray):
-    """(lengths, non-empty mask or None when every sentence has tokens, starts of non-empty)."""
-    lengths = np.diff(offsets)
-    if lengths.size and lengths.min() > 0:
-        return lengths, None, offsets[:-1]
-    nonempty = lengths > 0
-    return lengths, nonempty, offsets[:-1][nonempty]
-
-
-def _per_sentence(values: np.ndarray, nonempty, n_sentences: int, dtype) -> np.ndarray:
-    """Scatter per-non-empty-sentence values into (N,); an empty sentence scores 1.0."""
-    if nonempty is None:
-        return values.astype(dtype, copy=False)
-    out = np.ones(n_sentences, dtype=dtype)
-    out[nonempty] = values
-    return out
-
-
 def _sentence_min(token_scores: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-    """Segmented minimum; an empty sentence scores 1.0 (no evidence of an error)."""
-    lengths, nonempty, starts = _segments(offsets)
-    if not token_scores.size:
-        return np.ones(len(lengths), dtype=token_scores.dtype)
-    return _per_sentence(np.minimum.reduceat(token_scores, starts), nonempty, len(lengths),
-                         token_scores.dtype)
+    """Segmented minimum (compiled); an empty sentence scores 1.0 (no evidence of an error)."""
+    out = np.empty(len(offsets) - 1, dtype=token_scores.dtype)
+    _kernels.sentence_min(np.ascontiguousarray(token_scores), offsets, out)
+    return out
 
 
 def _sentence_softmin(token_scores: np.ndarray, offsets: np.ndarray, temperature: float) -> np.ndarray:
@@ -127,13 +107,13 @@ def _sentence_softmin(token_scores: np.ndarray, offsets: np.ndarray, temperature
     """
     if temperature == 0:
         return _sentence_min(token_scores, offsets)
-    if math.isinf(temperature):
-        lengths, nonempty, starts = _segments(offsets)
-        if not token_scores.size:
-            return np.ones(len(lengths), dtype=token_scores.dtype)
-        sizes = lengths if nonempty is None else lengths[nonempty]
-        return _per_sentence(np.add.reduceat(token_scores, starts) / sizes, nonempty,
-                             len(lengths), token_scores.dtype)
+    if math.isinf(temperature):  # the mean
+        lengths = np.diff(offsets)
+        out = np.ones(len(lengths), dtype=token_scores.dtype)
+        nonempty = lengths > 0
+        if token_scores.size:
+            out[nonempty] = np.add.reduceat(token_scores, offsets[:-1][nonempty]) / lengths[nonempty]
+        return out
     out = np.empty(len(offsets) - 1, dtype=token_scores.dtype)
     _kernels.sentence_softmin(np.ascontiguousarray(token_scores), offsets, max(temperature, _CLIP), out)
     return out
