@@ -8,6 +8,8 @@ setup(
         [Extension(
             "tokenlq._kernels",
             ["tokenlq/_kernels.pyx"],
+            include_dirs=["tokenlq"],
+            depends=["tokenlq/_scan.h"],
             # Reassociation lets the row sums vectorize; NaN and inf still propagate through
             # them, which is how the kernels detect non-finite input.
             extra_compile_args=["-O3", "-fno-math-errno", "-fassociative-math", "-fno-signed-zeros",

@@ -9,25 +9,20 @@ as reading the probabilities once. Callers have validated shapes, dtypes and lab
 from cpython.buffer cimport PyBUF_C_CONTIGUOUS, PyBUF_FORMAT, PyBuffer_Release, PyObject_GetBuffer
 from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
 from cpython.long cimport PyLong_AsLongLong, PyLong_CheckExact
-from libc.math cimport INFINITY, exp, fabs
+from libc.math cimport INFINITY, exp
 
 ctypedef fused floating:
     float
     double
 
 
-cdef inline void _scan_row(const floating* row, Py_ssize_t K, double* row_sum,
-                           Py_ssize_t* negatives) noexcept nogil:
-    """Sum of one row, and whether it holds a negative value: the sum of absolute values then
-    exceeds the plain sum. Both are plain reductions, which the compiler vectorizes (the build
-    allows reassociating sums)."""
-    cdef floating s = 0, absolute = 0
-    cdef Py_ssize_t k
-    for k in range(K):
-        s += row[k]
-        absolute += fabs(row[k])
-    row_sum[0] = s
-    negatives[0] += absolute != s
+cdef extern from "_scan.h":
+    void tq_scan_double(const double* block, Py_ssize_t n, Py_ssize_t K, const long long* labels,
+                        double* self_confidence, double* s_lo, double* s_hi,
+                        Py_ssize_t* negatives, int* finite) noexcept nogil
+    void tq_scan_float(const float* block, Py_ssize_t n, Py_ssize_t K, const long long* labels,
+                       float* self_confidence, double* s_lo, double* s_hi,
+                       Py_ssize_t* negatives, int* finite) noexcept nogil
 
 
 def scan_gather(const floating[:, ::1] pred_probs, const long long[::1] labels,
@@ -42,19 +37,15 @@ def scan_gather(const floating[:, ::1] pred_probs, const long long[::1] labels,
 
 cdef tuple _scan_block(const floating* block, Py_ssize_t n, Py_ssize_t K, const long long* labels,
                        floating* self_confidence):
-    cdef double s_lo = INFINITY, s_hi = -INFINITY, s
-    cdef Py_ssize_t negatives = 0, f
-    cdef bint finite = True
+    cdef double s_lo = INFINITY, s_hi = -INFINITY
+    cdef Py_ssize_t negatives = 0
+    cdef int finite = 1
     with nogil:
-        for f in range(n):
-            _scan_row(block + f * K, K, &s, &negatives)
-            # NaN or +-inf anywhere in the row makes its sum non-finite: s - s is then NaN.
-            # Branch-free bookkeeping keeps the loop streaming.
-            finite &= (s - s) == 0
-            s_lo = s if s < s_lo else s_lo
-            s_hi = s if s > s_hi else s_hi
-            self_confidence[f] = block[f * K + labels[f]]
-    return finite, negatives, s_lo, s_hi
+        if floating is double:
+            tq_scan_double(block, n, K, labels, self_confidence, &s_lo, &s_hi, &negatives, &finite)
+        else:
+            tq_scan_float(block, n, K, labels, self_confidence, &s_lo, &s_hi, &negatives, &finite)
+    return bool(finite), negatives, s_lo, s_hi
 
 
 def scan_gather_list(list arrays, const long long[::1] labels, floating[::1] self_confidence,
