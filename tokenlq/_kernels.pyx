@@ -263,6 +263,24 @@ def prune_by_noise_rate(const floating[:, ::1] pred_probs, const long long[::1] 
                     flagged[index[t]] = 1
 
 
+cdef inline double _segment_min(const floating[::1] scores, Py_ssize_t a, Py_ssize_t b) noexcept nogil:
+    cdef double minimum = scores[a]
+    cdef Py_ssize_t j
+    for j in range(a + 1, b):
+        if scores[j] < minimum:
+            minimum = scores[j]
+    return minimum
+
+
+def sentence_min(const floating[::1] scores, const long long[::1] offsets, floating[::1] out):
+    """Per-sentence minimum; an empty sentence scores 1.0."""
+    cdef Py_ssize_t i
+    with nogil:
+        for i in range(offsets.shape[0] - 1):
+            out[i] = 1.0 if offsets[i] == offsets[i + 1] else \
+                _segment_min(scores, offsets[i], offsets[i + 1])
+
+
 def sentence_softmin(const floating[::1] scores, const long long[::1] offsets, double temperature,
                      floating[::1] out):
     """Per sentence: sum_j w_j s_j with w = softmax((1 - s) / temperature), shifted by the
@@ -276,10 +294,7 @@ def sentence_softmin(const floating[::1] scores, const long long[::1] offsets, d
             if a == b:
                 out[i] = 1.0
                 continue
-            minimum = scores[a]
-            for j in range(a + 1, b):
-                if scores[j] < minimum:
-                    minimum = scores[j]
+            minimum = _segment_min(scores, a, b)
             total = 0
             weighted = 0
             for j in range(a, b):
@@ -287,21 +302,3 @@ def sentence_softmin(const floating[::1] scores, const long long[::1] offsets, d
                 total += weight
                 weighted += weight * scores[j]
             out[i] = weighted / total
-
-
-def sentence_min(const floating[::1] scores, const long long[::1] offsets, floating[::1] out):
-    """Per-sentence minimum; an empty sentence scores 1.0."""
-    cdef Py_ssize_t i, j, a, b
-    cdef floating minimum
-    with nogil:
-        for i in range(offsets.shape[0] - 1):
-            a = offsets[i]
-            b = offsets[i + 1]
-            if a == b:
-                out[i] = 1.0
-                continue
-            minimum = scores[a]
-            for j in range(a + 1, b):
-                if scores[j] < minimum:
-                    minimum = scores[j]
-            out[i] = minimum
