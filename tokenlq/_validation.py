@@ -155,7 +155,7 @@ def _flatten_labels(labels, func: str) -> tuple[np.ndarray, np.ndarray]:
     """Nested labels (list of per-sentence sequences, or a 2-D array) -> flat int64 + lengths."""
     if isinstance(labels, np.ndarray) and labels.ndim == 2 and labels.dtype != object:
         lengths = np.full(labels.shape[0], labels.shape[1], dtype=np.int64)
-        return _check_label_dtype(labels.reshape(-1), func, None), lengths
+        return _check_label_dtype(labels.reshape(-1), func), lengths
     if isinstance(labels, (str, bytes)) or not hasattr(labels, "__len__"):
         _fail(func, f"'labels' must be a list of per-sentence label sequences; got {type(labels).__name__}.",
               TypeError)
@@ -169,7 +169,7 @@ def _flatten_labels(labels, func: str) -> tuple[np.ndarray, np.ndarray]:
         flat = np.concatenate([s.reshape(-1) for s in labels])
         if flat.dtype == object or flat.dtype.kind not in "iub":
             return _labels_from_python(labels, lengths, func), lengths
-        return _check_label_dtype(flat, func, None), lengths
+        return _check_label_dtype(flat, func), lengths
     return _labels_from_python(labels, lengths, func), lengths
 
 
@@ -198,7 +198,7 @@ def _labels_from_python(labels, lengths, func) -> np.ndarray:
         _fail(func, "labels could not be converted to 64-bit integers.")
 
 
-def _check_label_dtype(flat: np.ndarray, func: str, offsets) -> np.ndarray:
+def _check_label_dtype(flat: np.ndarray, func: str) -> np.ndarray:
     kind = flat.dtype.kind
     if kind == "b":
         _fail(func, "labels must be integer class indices; got a boolean array.")
@@ -403,7 +403,7 @@ def check_token_data(labels, pred_probs, offsets=None, *, func: str, renormalize
         flat_labels = np.asarray(labels)
         if flat_labels.ndim != 1:
             _fail(func, f"with offsets, 'labels' must be a flat (n,) array; got shape {flat_labels.shape}.")
-        flat_labels = _check_label_dtype(flat_labels, func, None) if flat_labels.size else \
+        flat_labels = _check_label_dtype(flat_labels, func) if flat_labels.size else \
             flat_labels.astype(np.int64)
         flat_probs = np.asarray(pred_probs)
         if flat_probs.ndim != 2:
