@@ -1,7 +1,8 @@
 """The ``tokenlq`` command line.
 
-``tokenlq demo`` runs the whole core on generated NER data with known label errors and prints
-what it finds. Later commands (``audit``, ``serve``, ``worker``) are added by their own issues.
+``tokenlq audit FILE`` audits a labelled corpus and writes a report folder; ``tokenlq demo`` runs
+the whole core on generated NER data with known label errors and prints what it finds.
+Exit status: 0 on success, 2 on bad input (the message names the file and line).
 """
 
 from __future__ import annotations
@@ -55,11 +56,47 @@ def _demo(args) -> int:
     return 0
 
 
+def _audit(args) -> int:
+    from .audit import audit, write_report
+    from .io import DataError, read_corpus
+
+    try:
+        corpus = read_corpus(args.data, format=args.format)
+        train = read_corpus(args.train) if args.train else None
+        result = audit(corpus, pred_probs_path=args.pred_probs, train=train, folds=args.folds,
+                       seed=args.seed, token_score_method=args.token_score,
+                       sentence_score_method=args.sentence_score, temperature=args.temperature,
+                       progress=sys.stderr.isatty())
+    except (DataError, ValueError) as err:
+        print(f"tokenlq audit: {err}", file=sys.stderr)
+        return 2
+    out = write_report(result, args.out)
+    flagged = len({i for i, _ in result.issues})
+    print(f"{len(corpus)} sentences, {corpus.n_tokens} tokens: {len(result.issues)} suspect tokens in "
+          f"{flagged} sentences, {len(result.spans)} entity findings. Report: {out / 'report.html'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tokenlq", description="Find label errors in token "
                                      "classification data (NER, POS, chunking).")
     parser.add_argument("--version", action="version", version=f"tokenlq {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
+    audit = commands.add_parser("audit", help="audit a labelled corpus and write a report folder")
+    audit.add_argument("data", help="CoNLL, JSONL or Label Studio JSON export")
+    audit.add_argument("--format", choices=["conll", "jsonl", "labelstudio"],
+                       help="default: detected from the file")
+    audit.add_argument("--pred-probs", help=".npz with pred_probs (n, K), offsets, class_names "
+                                            "(as written by audit); default: a cross-validated CRF")
+    audit.add_argument("--train", help="extra labelled data used for training only")
+    audit.add_argument("--folds", type=int, default=5)
+    audit.add_argument("--seed", type=int, default=0)
+    audit.add_argument("--token-score", default="self_confidence",
+                       choices=["self_confidence", "normalized_margin", "confidence_weighted_entropy"])
+    audit.add_argument("--sentence-score", default="min", choices=["min", "softmin"])
+    audit.add_argument("--temperature", type=float, default=None, help="softmin temperature")
+    audit.add_argument("--out", default="tokenlq-report", help="output folder")
+    audit.set_defaults(run=_audit)
     demo = commands.add_parser("demo", help="run the core end to end on generated data with "
                                             "known label errors")
     demo.add_argument("--sentences", type=int, default=1000)

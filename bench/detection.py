@@ -1,0 +1,204 @@
+"""Detection quality of tokenlq against the reference pipeline, on data with known label errors.
+
+Data: WNUT-17 (Derczynski et al. 2017, CC BY 4.0) from ../shared/data/wnut17, with realistic
+label errors injected into a fixed share of entities (missed entities, type swaps, boundary
+shifts, spurious entities; fixed seeds), and nessie's easy_span.conll (known errors).
+
+Pipelines, each given only the noisy data (5-fold cross-validation, nothing else):
+- reference: a plain CRF (word, lower case, shape, prefixes and suffixes up to 3, neighbours at
+  +-1 and +-2) whose probabilities go to cleanlab 2.9.0 with its defaults;
+- tokenlq: tokenlq's CRF (richer features and surface evidence) and tokenlq's defaults.
+
+Reported: token AP and AUROC, sentence AP and AUROC, precision at k (k = number of true errors),
+and precision/recall of find_label_issues and of the span issues.
+
+Usage: python bench/detection.py [--split test] [--seeds 0 1 2] [--rates 0.01 0.03 0.10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+import tokenlq
+from tokenlq.io import read_corpus
+from tokenlq.model import CRFConfig, cross_val_pred_probs
+
+try:
+    from cleanlab.token_classification import filter as cl_filter
+    from cleanlab.token_classification import rank as cl_rank
+    from sklearn.metrics import average_precision_score, roc_auc_score
+except ImportError as err:  # pragma: no cover
+    raise SystemExit("bench/detection.py needs the bench extra: pip install '.[bench]'") from err
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+KINDS = ("missing", "wrong_type", "boundary", "spurious")
+
+
+def entity_spans(labels):
+    """(start, end, type) of each BIO entity of one sentence."""
+    spans, start, typ = [], None, None
+    for j, tag in enumerate(labels + ["O"]):
+        inside = tag != "O" and not (tag.startswith("B-") and start is not None and j > start)
+        if start is not None and (tag == "O" or tag.startswith("B-") or tag[2:] != typ):
+            spans.append((start, j, typ))
+            start = None
+        if tag != "O" and start is None:
+            start, typ = j, tag[2:]
+        del inside
+    return spans
+
+
+def inject(labels, rate: float, seed: int):
+    """Noisy copy of ``labels`` with errors in ``rate`` of the entities, kinds in equal shares."""
+    rng = np.random.default_rng(seed)
+    noisy = [list(s) for s in labels]
+    types = sorted({t[2:] for s in labels for t in s if t != "O"})
+    entities = [(i, a, b, t) for i, s in enumerate(labels) for a, b, t in entity_spans(s)]
+    n_errors = max(1, int(round(rate * len(entities))))
+    chosen = rng.choice(len(entities), n_errors, replace=False)
+    for n, e in enumerate(chosen):
+        i, a, b, typ = entities[e]
+        kind = KINDS[n % 4]
+        sentence = noisy[i]
+        if kind == "missing":
+            sentence[a:b] = ["O"] * (b - a)
+        elif kind == "wrong_type":
+            other = types[(types.index(typ) + int(rng.integers(1, len(types)))) % len(types)]
+            sentence[a:b] = ["B-" + other] + ["I-" + other] * (b - a - 1)
+        elif kind == "boundary":
+            if b < len(sentence) and sentence[b] == "O" and rng.random() < 0.5:
+                sentence[b] = "I-" + typ  # one token too long
+            elif b - a > 1:
+                sentence[b - 1] = "O"  # one token too short
+            elif a > 0 and sentence[a - 1] == "O":
+                sentence[a - 1], sentence[a] = "B-" + typ, "I-" + typ  # starts one token early
+            else:
+                sentence[a:b] = ["O"] * (b - a)
+        else:  # spurious: a new one-token entity on an O token away from entities
+            options = [(i2, j) for i2 in rng.permutation(len(noisy))[:50]
+                       for j, tag in enumerate(noisy[i2])
+                       if tag == "O" and (j == 0 or noisy[i2][j - 1] == "O")
+                       and (j + 1 == len(noisy[i2]) or noisy[i2][j + 1] == "O")]
+            i2, j = options[int(rng.integers(len(options)))]
+            noisy[i2][j] = "B-" + types[int(rng.integers(len(types)))]
+    return noisy
+
+
+def metrics(clean, noisy, tokens, pred_probs, names, pipeline: str):
+    offsets = np.concatenate(([0], np.cumsum([len(s) for s in noisy])))
+    y_noisy = np.array([names.index(t) for s in noisy for t in s])
+    y_clean = np.array([names.index(t) for s in clean for t in s])
+    wrong = y_noisy != y_clean
+    sentence_wrong = np.add.reduceat(wrong, offsets[:-1]) > 0
+    nested_labels = [[names.index(t) for t in s] for s in noisy]
+    nested_probs = [pred_probs[a:b] for a, b in zip(offsets[:-1], offsets[1:])]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if pipeline == "reference":
+            sentence_scores, token_info = cl_rank.get_label_quality_scores(nested_labels, nested_probs)
+            token_scores = np.concatenate([np.asarray(s) for s in token_info])
+            issues = cl_filter.find_label_issues(nested_labels, nested_probs)
+        else:
+            sentence_scores, token_info = tokenlq.get_label_quality_scores(y_noisy, pred_probs, offsets)
+            token_scores = token_info.flat
+            issues = tokenlq.find_label_issues(y_noisy, pred_probs, offsets)
+    flagged = np.zeros(len(y_noisy), dtype=bool)
+    for i, j in issues:
+        flagged[offsets[i] + j] = True
+    k = int(sentence_wrong.sum())
+    top = np.argsort(sentence_scores, kind="stable")[:k]
+    spans = tokenlq.find_span_issues(y_noisy, pred_probs, offsets, class_names=names,
+                                     issues=[(int(i), int(j)) for i, j in issues])
+    span_hits = sum(bool(wrong[offsets[r.sentence] + r.start_token:offsets[r.sentence] + r.end_token].any())
+                    for r in spans.itertuples())
+    error_sentences_found = len({r.sentence for r in spans.itertuples()} &
+                                set(np.flatnonzero(sentence_wrong).tolist()))
+    return {
+        "token AP": average_precision_score(wrong, -token_scores),
+        "token AUROC": roc_auc_score(wrong, -token_scores),
+        "sentence AP": average_precision_score(sentence_wrong, -sentence_scores),
+        "sentence AUROC": roc_auc_score(sentence_wrong, -sentence_scores),
+        "P@k sentences": sentence_wrong[top].mean(),
+        "issues P": (flagged & wrong).sum() / max(flagged.sum(), 1),
+        "issues R": (flagged & wrong).sum() / max(wrong.sum(), 1),
+        "spans P": span_hits / max(len(spans), 1),
+        "spans R (sentences)": error_sentences_found / max(k, 1),
+    }
+
+
+def run(tokens, clean, noisy, names, pipeline: str, seed: int):
+    config = CRFConfig(features="reference", surface=False) if pipeline == "reference" else CRFConfig()
+    start = time.time()
+    pred_probs = cross_val_pred_probs(tokens, noisy, names, folds=5, seed=seed, config=config)
+    result = metrics(clean, noisy, tokens, pred_probs, names, pipeline)
+    result["seconds"] = time.time() - start
+    return result
+
+
+def report(rows, keys):
+    print("| data | pipeline | " + " | ".join(keys) + " |")
+    print("|---|---|" + "---|" * len(keys))
+    for (data, pipeline), results in rows.items():
+        cells = []
+        for key in keys:
+            values = np.array([r[key] for r in results])
+            cells.append(f"{values.mean():.3f} ± {values.std():.3f}" if len(values) > 1 else f"{values[0]:.3f}")
+        print(f"| {data} | {pipeline} | " + " | ".join(cells) + " |", flush=True)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--split", default="test", choices=["train", "dev", "test"])
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--rates", nargs="+", type=float, default=[0.01, 0.03, 0.10])
+    parser.add_argument("--no-nessie", action="store_true")
+    args = parser.parse_args()
+    path = DATA / "wnut17" / f"{args.split}.conll"
+    if not path.exists():
+        print(f"skipped: {path} is absent (the shared data folder is not beside this checkout)")
+        return 0
+    corpus = read_corpus(path)
+    rows = {}
+    for rate in args.rates:
+        for seed in args.seeds:
+            noisy = inject(corpus.labels, rate, seed)
+            names = tokenlq.io.Corpus(corpus.tokens, noisy).class_names(
+                extra={t for s in corpus.labels for t in s})
+            for pipeline in ("reference", "tokenlq"):
+                rows.setdefault((f"WNUT-17 {args.split} {rate:.0%}", pipeline), []).append(
+                    run(corpus.tokens, corpus.labels, noisy, names, pipeline, seed))
+    nessie = DATA / "nessie" / "easy_span.conll"
+    if not args.no_nessie and nessie.exists():
+        lines = [line.rstrip("\n").split("\t") for line in nessie.read_text(encoding="utf-8").splitlines()]
+        tokens, gold, noisy, s_t, s_g, s_n = [], [], [], [], [], []
+        for fields in lines + [[""]]:
+            if len(fields) < 3 or not fields[0]:
+                if s_t:
+                    tokens.append(s_t), gold.append(s_g), noisy.append(s_n)
+                s_t, s_g, s_n = [], [], []
+                continue
+            s_t.append(fields[0]), s_g.append(fields[1]), s_n.append(fields[2])
+        names = tokenlq.io.Corpus(tokens, noisy).class_names(extra={t for s in gold for t in s})
+        for pipeline in ("reference", "tokenlq"):
+            rows[("nessie easy_span", pipeline)] = [run(tokens, gold, noisy, names, pipeline, s)
+                                                    for s in args.seeds]
+    keys = ["sentence AP", "sentence AUROC", "P@k sentences", "token AP", "token AUROC",
+            "issues P", "issues R", "spans P", "spans R (sentences)", "seconds"]
+    report(rows, keys)
+    print("\nsentence AP relative gain of tokenlq over the reference:")
+    for (data, pipeline), results in rows.items():
+        if pipeline == "tokenlq":
+            ours = np.mean([r["sentence AP"] for r in results])
+            ref = np.mean([r["sentence AP"] for r in rows[(data, "reference")]])
+            print(f"  {data}: {ref:.3f} -> {ours:.3f} ({(ours / ref - 1):+.0%})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,234 @@
+"""Reading labelled token data from files: CoNLL, JSONL and Label Studio exports.
+
+Every reader returns a :class:`Corpus` (tokens and label names per sentence) and raises
+:class:`DataError` naming the file and line of the first malformed input.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["FORMATS", "Corpus", "DataError", "detect_format", "read_corpus", "read_pred_probs",
+           "write_pred_probs"]
+
+FORMATS = ("conll", "jsonl", "labelstudio")
+_DOCSTART = "-DOCSTART-"
+# Blank, or only whitespace, byte-order marks and zero-width characters: a sentence boundary.
+_SEPARATORS = re.compile(r"^[\s\ufeff\u200b\u200c\u200d\u2060]*$")
+_TOKEN_SPLIT = re.compile(r"\S+")
+
+
+class DataError(ValueError):
+    """Malformed input data; the message names the file and line."""
+
+
+@dataclass
+class Corpus:
+    """Sentences of tokens with their label names, and where each sentence came from."""
+
+    tokens: list[list[str]]
+    labels: list[list[str]]
+    documents: list[int] = field(default_factory=list)  # document index of every sentence
+    sources: list[str] = field(default_factory=list)  # "file:line" (or task id) of every sentence
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    @property
+    def n_tokens(self) -> int:
+        return sum(map(len, self.tokens))
+
+    def class_names(self, extra=()) -> list[str]:
+        """'O' first, then entity classes grouped by type (B- before I-), then anything else."""
+        names = {label for sentence in self.labels for label in sentence} | set(extra)
+        names.discard("O")
+
+        def key(name):
+            prefix, _, typ = name.partition("-")
+            if typ and prefix in ("B", "I", "E", "S"):
+                return (typ, "BIES".index(prefix))
+            return (name, -1)
+        return ["O"] + sorted(names, key=key)
+
+
+def detect_format(path) -> str:
+    """'jsonl' or 'labelstudio' for JSON content, else 'conll'."""
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        head = handle.read(4096).lstrip()
+    if head.startswith("["):
+        return "labelstudio"
+    if head.startswith("{"):
+        return "jsonl"
+    return "conll"
+
+
+def read_corpus(path, *, format: str | None = None) -> Corpus:  # noqa: A002 (CLI vocabulary)
+    """Read a labelled corpus; ``format`` is detected from the content when None."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    fmt = format or detect_format(path)
+    if fmt not in FORMATS:
+        raise DataError(f"{path}: unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    reader = {"conll": _read_conll, "jsonl": _read_jsonl, "labelstudio": _read_labelstudio}[fmt]
+    corpus = reader(path)
+    if not len(corpus):
+        raise DataError(f"{path}: no labelled sentences found (format {fmt})")
+    return corpus
+
+
+def _read_conll(path: Path) -> Corpus:
+    """Token first, label last, separated by tabs or spaces; blank (or separator-only) lines,
+    and lines whose label field is empty, end a sentence; -DOCSTART- lines start a document."""
+    corpus = Corpus([], [])
+    tokens, labels, start, document = [], [], 0, 0
+
+    def flush():
+        nonlocal tokens, labels
+        if tokens:
+            corpus.tokens.append(tokens)
+            corpus.labels.append(labels)
+            corpus.documents.append(document)
+            corpus.sources.append(f"{path}:{start}")
+        tokens, labels = [], []
+
+    with open(path, encoding="utf-8-sig") as handle:
+        for number, line in enumerate(handle, 1):
+            line = line.rstrip("\n").rstrip("\r")
+            if _SEPARATORS.match(line):
+                flush()
+                continue
+            fields = line.split("\t") if "\t" in line else line.split()
+            fields = [f.strip() for f in fields]
+            if fields[0] == _DOCSTART:
+                flush()
+                document += 1 if corpus.tokens else 0
+                continue
+            if len(fields) < 2 or not fields[0]:
+                raise DataError(f"{path}:{number}: expected a token and a label separated by a "
+                                f"tab or spaces; got {line!r}")
+            if not fields[-1]:
+                raise DataError(f"{path}:{number}: the label (last column) is empty in {line!r}")
+            if not tokens:
+                start = number
+            tokens.append(fields[0])
+            labels.append(fields[-1])
+    flush()
+    return corpus
+
+
+def _read_jsonl(path: Path) -> Corpus:
+    corpus = Corpus([], [])
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise DataError(f"{path}:{number}: malformed JSON ({err.msg})") from None
+            if not isinstance(record, dict) or not isinstance(record.get("tokens"), list) or \
+                    not isinstance(record.get("labels"), list):
+                raise DataError(f"{path}:{number}: expected an object with lists 'tokens' and "
+                                "'labels'")
+            tokens, labels = record["tokens"], record["labels"]
+            if len(tokens) != len(labels):
+                raise DataError(f"{path}:{number}: {len(tokens)} tokens but {len(labels)} labels")
+            if not all(isinstance(x, str) for x in tokens + labels):
+                raise DataError(f"{path}:{number}: tokens and labels must be strings")
+            if not tokens:
+                continue
+            corpus.tokens.append(tokens)
+            corpus.labels.append(labels)
+            corpus.documents.append(0)
+            corpus.sources.append(f"{path}:{number}")
+    return corpus
+
+
+def tokenize(text: str) -> list[tuple[str, int, int]]:
+    """Whitespace tokens with character offsets, punctuation split off word ends."""
+    out = []
+    for match in _TOKEN_SPLIT.finditer(text):
+        word, start = match.group(), match.start()
+        for piece in re.finditer(r"\w+(?:[-'’.]\w+)*|[^\w\s]", word):
+            out.append((piece.group(), start + piece.start(), start + piece.end()))
+    return out
+
+
+def _read_labelstudio(path: Path) -> Corpus:
+    """A Label Studio JSON export of an NER project: the latest non-cancelled annotation of each
+    task, character spans turned into BIO token labels (tokens from ``data.tokens`` when
+    present, else a tokenization of the text)."""
+    try:
+        tasks = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise DataError(f"{path}:{err.lineno}: malformed JSON ({err.msg})") from None
+    if not isinstance(tasks, list):
+        raise DataError(f"{path}:1: a Label Studio export is a JSON list of tasks")
+    corpus = Corpus([], [])
+    for task in tasks:
+        annotations = [a for a in task.get("annotations", []) if not a.get("was_cancelled")]
+        data = task.get("data", {})
+        text = next((v for v in data.values() if isinstance(v, str)), None)
+        if not annotations or text is None:
+            continue
+        latest = max(annotations, key=lambda a: (a.get("updated_at") or "", a.get("id") or 0))
+        spans = [r["value"] for r in latest.get("result", [])
+                 if r.get("type", "labels") == "labels" and "start" in r.get("value", {})]
+        tokens = tokenize(text)
+        labels = ["O"] * len(tokens)
+        for span in spans:
+            names = span.get("labels") or []
+            if not names:
+                continue
+            inside = [j for j, (_, a, b) in enumerate(tokens) if a < span["end"] and b > span["start"]]
+            for rank, j in enumerate(inside):
+                labels[j] = ("B-" if rank == 0 else "I-") + names[0]
+        if tokens:
+            corpus.tokens.append([t for t, _, _ in tokens])
+            corpus.labels.append(labels)
+            corpus.documents.append(0)
+            corpus.sources.append(f"task {task.get('id')}")
+    return corpus
+
+
+def write_pred_probs(path, pred_probs: np.ndarray, offsets: np.ndarray, class_names) -> None:
+    """Save flat probabilities as the .npz that ``--pred-probs`` reads back."""
+    np.savez_compressed(path, pred_probs=pred_probs, offsets=offsets,
+                        class_names=np.asarray(class_names, dtype=str))
+
+
+def read_pred_probs(path, corpus: Corpus, class_names: list[str] | None = None):
+    """Flat pred_probs (n, K) and their class names from an .npz, checked against the corpus.
+
+    With ``class_names``, the columns are reordered to them (every one must be present).
+    Raises DataError on any mismatch.
+    """
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            pred_probs, offsets, names = (archive["pred_probs"], archive["offsets"],
+                                          [str(c) for c in archive["class_names"]])
+    except (OSError, KeyError, ValueError) as err:
+        raise DataError(f"{path}: not a tokenlq pred_probs .npz with pred_probs, offsets and "
+                        f"class_names ({err})") from None
+    if pred_probs.ndim != 2 or pred_probs.shape[1] != len(names):
+        raise DataError(f"{path}: pred_probs of shape {pred_probs.shape} for {len(names)} class names")
+    lengths = np.diff(offsets)
+    expected = np.array([len(s) for s in corpus.tokens])
+    if len(lengths) != len(expected) or not np.array_equal(lengths, expected):
+        bad = next((i for i in range(min(len(lengths), len(expected))) if lengths[i] != expected[i]),
+                   min(len(lengths), len(expected)))
+        raise DataError(f"{path}: its sentences do not match the data (first difference at "
+                        f"sentence {bad}; {len(lengths)} sentences in the file, {len(expected)} in "
+                        "the data)")
+    if class_names is None:
+        return pred_probs, names
+    missing = [c for c in class_names if c not in names]
+    if missing:
+        raise DataError(f"{path}: the data uses labels {missing} that pred_probs has no column for")
+    return np.ascontiguousarray(pred_probs[:, [names.index(c) for c in class_names]]), list(class_names)

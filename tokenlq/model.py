@@ -1,0 +1,333 @@
+"""Out-of-sample probabilities without a user model: a K-fold cross-validated linear-chain CRF.
+
+Label-error detection needs, for every token, class probabilities from a model that never saw
+the sentence. :func:`cross_val_pred_probs` splits the sentences into folds, trains a CRF
+(python-crfsuite) on all folds but one and takes the per-token marginals on the held-out fold.
+Folds run in parallel processes; results are deterministic for a seed.
+
+Features are chosen for NER on any domain (word, lower case, shape, affixes, neighbours,
+position, social-media markers) plus *surface evidence*: how the same lower-cased word is
+labelled elsewhere in the training folds, counted without the sentence's own labels.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import tempfile
+from collections import Counter, defaultdict
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["CRFConfig", "cross_val_pred_probs", "merge_classes", "merge_subwords",
+           "reference_features", "token_features"]
+
+_SHAPE_RUNS = re.compile(r"(.)\1+")
+
+
+@dataclass(frozen=True)
+class CRFConfig:
+    """Training settings of the CRF (python-crfsuite's L-BFGS with elastic-net penalties)."""
+
+    c1: float = 0.05
+    c2: float = 0.01
+    max_iterations: int = 100
+    features: str = "tokenlq"  # or "reference": the plain feature set of the reference pipeline
+    surface: bool = True  # add how the same word is labelled elsewhere in the training folds
+
+
+def _shape(word: str) -> str:
+    shape = "".join("X" if c.isupper() else "x" if c.islower() else "d" if c.isdigit() else c
+                    for c in word[:12])
+    return _SHAPE_RUNS.sub(r"\1", shape)
+
+
+def _word_kind(word: str) -> str:
+    if word.startswith("@") and len(word) > 1:
+        return "user"
+    if word.startswith("#") and len(word) > 1:
+        return "hashtag"
+    if word.startswith(("http:", "https:", "www.")):
+        return "url"
+    if word.isdigit():
+        return "number"
+    if not any(c.isalnum() for c in word):
+        return "punct"
+    return "word"
+
+
+def reference_features(sentence: list[str]) -> list[list[str]]:
+    """The reference pipeline's plain CRF features: word, lower case, shape, prefixes and
+    suffixes up to 3, neighbours at +-1 and +-2."""
+    out = []
+    lower = [w.lower() for w in sentence]
+    for i, word in enumerate(sentence):
+        f = ["b", "w=" + word, "l=" + lower[i], "s=" + _shape(word)]
+        f += ["p%d=%s" % (k, word[:k]) for k in (1, 2, 3)]
+        f += ["x%d=%s" % (k, word[-k:]) for k in (1, 2, 3)]
+        for d in (-2, -1, 1, 2):
+            j = i + d
+            f.append("l%+d=%s" % (d, lower[j] if 0 <= j < len(sentence) else "<pad>"))
+        out.append(f)
+    return out
+
+
+def token_features(sentence: list[str]) -> list[list[str]]:
+    """tokenlq's features for one sentence (lists of 'name=value' strings)."""
+    n = len(sentence)
+    lower = [w.lower() for w in sentence]
+    shapes = [_shape(w) for w in sentence]
+    kinds = [_word_kind(w) for w in sentence]
+    out = []
+    for i, word in enumerate(sentence):
+        low = lower[i]
+        f = ["b", "w=" + word, "l=" + low, "s=" + shapes[i], "k=" + kinds[i],
+             "len=%d" % min(len(word), 10)]
+        f += ["p%d=%s" % (k, low[:k]) for k in (2, 3, 4) if len(low) >= k]
+        f += ["x%d=%s" % (k, low[-k:]) for k in (2, 3, 4) if len(low) >= k]
+        if word[:1].isupper():
+            f.append("title" if word[1:].islower() or len(word) == 1 else "caps")
+            if i == 0:
+                f.append("title_bos")
+        if "-" in word:
+            f.append("hyphen")
+        if i == 0:
+            f.append("bos")
+        if i == n - 1:
+            f.append("eos")
+        for d in (-2, -1, 1, 2):
+            j = i + d
+            if 0 <= j < n:
+                f.append("l%+d=%s" % (d, lower[j]))
+                if abs(d) == 1:
+                    f.append("s%+d=%s" % (d, shapes[j]))
+                    f.append("k%+d=%s" % (d, kinds[j]))
+                    f.append("x%+d=%s" % (d, lower[j][-3:]))
+            else:
+                f.append("l%+d=<pad>" % d)
+        f.append("l-1|l=%s|%s" % (lower[i - 1] if i else "<pad>", low))
+        f.append("l|l+1=%s|%s" % (low, lower[i + 1] if i + 1 < n else "<pad>"))
+        out.append(f)
+    return out
+
+
+class _SurfaceCounts:
+    """How often each lower-cased word carries each entity type (B/I merged) in a corpus."""
+
+    def __init__(self, sentences, labels):
+        self.counts: dict[str, Counter] = defaultdict(Counter)
+        for words, tags in zip(sentences, labels):
+            for word, tag in zip(words, tags):
+                self.counts[word.lower()][_entity_type(tag)] += 1
+
+    def features(self, words, tags=None) -> list[list[str]]:
+        """Per token: the majority type of the word elsewhere and how dominant it is, with the
+        sentence's own labels (``tags``, when it is part of the counts) subtracted first."""
+        own = Counter((w.lower(), _entity_type(t)) for w, t in zip(words, tags)) if tags else {}
+        out = []
+        for word in words:
+            low = word.lower()
+            seen = self.counts.get(low)
+            if not seen:
+                out.append(["sf=unseen"])
+                continue
+            counts = {typ: c - own.get((low, typ), 0) for typ, c in seen.items()}
+            total = sum(counts.values())
+            if total <= 0:
+                out.append(["sf=unseen"])
+                continue
+            best = max(counts, key=lambda t: (counts[t], t))
+            share = counts[best] / total
+            bucket = "all" if share == 1 else "most" if share >= 0.7 else "some"
+            feats = ["sf=%s" % best, "sf=%s|%s" % (best, bucket), "sfn=%d" % min(total, 5)]
+            entity = total - counts.get("O", 0)
+            if entity and best == "O":
+                feats.append("sf_entity=%s" % ("some" if entity / total < 0.3 else "many"))
+            out.append(feats)
+        return out
+
+
+def _entity_type(tag: str) -> str:
+    return tag[2:] if len(tag) > 2 and tag[1] == "-" else tag
+
+
+def _features(sentences, config: CRFConfig):
+    make = token_features if config.features == "tokenlq" else reference_features
+    return [make(s) for s in sentences]
+
+
+def _train_and_predict(args):
+    """One fold: train on ``train`` indices, return marginals (n_fold_tokens, K) for ``test``."""
+    (train_x, train_y, test_x, class_names, config, seed) = args
+    import pycrfsuite
+
+    trainer = pycrfsuite.Trainer(verbose=False)
+    for x, y in zip(train_x, train_y):
+        trainer.append(x, y)
+    trainer.set_params({"c1": config.c1, "c2": config.c2, "max_iterations": config.max_iterations,
+                        "feature.possible_transitions": True})
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "model.crfsuite")
+        trainer.train(path)
+        tagger = pycrfsuite.Tagger()
+        tagger.open(path)
+        known = set(tagger.labels())
+        rows = []
+        for x in test_x:
+            tagger.set(x)
+            probs = np.zeros((len(x), len(class_names)))
+            for k, name in enumerate(class_names):
+                if name in known:
+                    probs[:, k] = [tagger.marginal(name, t) for t in range(len(x))]
+            rows.append(probs)
+        tagger.close()
+    out = np.concatenate(rows) if rows else np.zeros((0, len(class_names)))
+    sums = out.sum(axis=1, keepdims=True)
+    return out / np.where(sums > 0, sums, 1)
+
+
+def _fold_assignment(n_sentences: int, folds: int, seed: int) -> np.ndarray:
+    order = np.random.default_rng(seed).permutation(n_sentences)
+    fold_of = np.empty(n_sentences, dtype=np.int64)
+    fold_of[order] = np.arange(n_sentences) % folds
+    return fold_of
+
+
+def cross_val_pred_probs(sentences, labels, class_names, *, folds: int = 5, seed: int = 0,
+                         config: CRFConfig | None = None, extra_sentences=(), extra_labels=(),
+                         n_jobs: int | None = None, progress: bool = False) -> np.ndarray:
+    """Out-of-sample per-token class probabilities, flat (n, K) in ``class_names`` order.
+
+    Parameters
+    ----------
+    sentences : list of N token lists
+    labels : list of N label-name lists
+        The labels being audited; each sentence's probabilities come from a model trained on
+        the other folds (plus ``extra_*``), never on the sentence itself.
+    class_names : list of K str
+    folds : int, default=5
+    seed : int, default=0
+        Fold assignment; training itself is deterministic.
+    config : CRFConfig, default=None
+    extra_sentences, extra_labels : sequences, default=()
+        Trusted data used for training only (``tokenlq audit --train``).
+    n_jobs : int, default=None
+        Parallel fold processes (default: the number of CPUs, at most ``folds``).
+    progress : bool, default=False
+        Report finished folds on standard error.
+
+    Examples
+    --------
+    >>> sents = [["Anna", "lives", "in", "Paris"], ["Bob", "visited", "Rome"]] * 6
+    >>> tags = [["B-PER", "O", "O", "B-LOC"], ["B-PER", "O", "B-LOC"]] * 6
+    >>> probs = cross_val_pred_probs(sents, tags, ["O", "B-PER", "B-LOC"], folds=3)
+    >>> probs.shape, bool(np.allclose(probs.sum(axis=1), 1))
+    ((42, 3), True)
+    """
+    config = config or CRFConfig()
+    if folds < 2:
+        raise ValueError(f"cross_val_pred_probs: 'folds' must be at least 2; got {folds}.")
+    if len(sentences) < folds:
+        raise ValueError(f"cross_val_pred_probs: {len(sentences)} sentences cannot make {folds} folds.")
+    fold_of = _fold_assignment(len(sentences), folds, seed)
+    features = _features(sentences, config)
+    extra_features = _features(extra_sentences, config)
+    jobs = []
+    for fold in range(folds):
+        train = np.flatnonzero(fold_of != fold)
+        test = np.flatnonzero(fold_of == fold)
+        train_x = [features[i] for i in train] + extra_features
+        train_y = [list(labels[i]) for i in train] + [list(y) for y in extra_labels]
+        test_x = [features[i] for i in test]
+        if config.surface:
+            train_sents = [sentences[i] for i in train] + list(extra_sentences)
+            counts = _SurfaceCounts(train_sents, train_y)
+            train_x = [[a + b for a, b in zip(x, counts.features(s, y))]
+                       for x, s, y in zip(train_x, train_sents, train_y)]
+            test_x = [[a + b for a, b in zip(x, counts.features(sentences[i]))]
+                      for x, i in zip(test_x, test)]
+        jobs.append((train_x, train_y, test_x, list(class_names), config, seed))
+    workers = min(folds, n_jobs or os.cpu_count() or 1)
+    lengths = np.array([len(s) for s in sentences])
+    offsets = np.concatenate(([0], np.cumsum(lengths)))
+    out = np.zeros((int(offsets[-1]), len(class_names)))
+    if workers > 1:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            results = pool.map(_train_and_predict, jobs)
+            for fold, probs in enumerate(results):
+                _place(out, probs, np.flatnonzero(fold_of == fold), offsets)
+                _report(progress, fold + 1, folds)
+    else:
+        for fold, job in enumerate(jobs):
+            _place(out, _train_and_predict(job), np.flatnonzero(fold_of == fold), offsets)
+            _report(progress, fold + 1, folds)
+    return out
+
+
+def _place(out, probs, sentence_ids, offsets):
+    rows = np.concatenate([np.arange(offsets[i], offsets[i + 1]) for i in sentence_ids])
+    out[rows] = probs
+
+
+def _report(progress: bool, done: int, total: int) -> None:
+    if progress:
+        bar = "#" * (20 * done // total)
+        print(f"\rcross-validation [{bar:<20}] {done}/{total} folds", end="" if done < total else "\n",
+              file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------- external models
+
+
+def merge_subwords(pred_probs, word_ids, *, how: str = "mean") -> np.ndarray:
+    """Word rows from sub-word rows of a transformer: ``word_ids[r]`` is the word of sub-word
+    row r (None or -1 for special tokens); 'mean' averages a word's pieces, 'first' keeps the
+    first piece.
+
+    Examples
+    --------
+    >>> merge_subwords(np.array([[.9, .1], [.5, .5], [.7, .3], [.2, .8]]), [None, 0, 0, 1]).tolist()
+    [[0.6, 0.4], [0.2, 0.8]]
+    """
+    if how not in ("mean", "first"):
+        raise ValueError(f"merge_subwords: 'how' must be 'mean' or 'first'; got {how!r}.")
+    pred_probs = np.asarray(pred_probs, dtype=float)
+    ids = np.array([-1 if w is None else int(w) for w in word_ids])
+    if len(ids) != len(pred_probs):
+        raise ValueError(f"merge_subwords: {len(ids)} word ids for {len(pred_probs)} rows.")
+    keep = ids >= 0
+    ids, rows = ids[keep], pred_probs[keep]
+    if len(ids) and (np.diff(ids) < 0).any():
+        raise ValueError("merge_subwords: word ids must not decrease.")
+    n_words = int(ids.max()) + 1 if len(ids) else 0
+    if how == "first":
+        first = np.unique(ids, return_index=True)[1]
+        out = np.zeros((n_words, pred_probs.shape[1]))
+        out[ids[first]] = rows[first]
+        return out
+    sums = np.zeros((n_words, pred_probs.shape[1]))
+    np.add.at(sums, ids, rows)
+    counts = np.bincount(ids, minlength=n_words)[:, None]
+    return sums / np.maximum(counts, 1)
+
+
+def merge_classes(pred_probs, class_names, mapping=None):
+    """Merge probability columns (sum) into coarser classes, by default BIO tags into entity
+    types ('B-PER', 'I-PER' -> 'PER'). Returns (merged pred_probs, merged class names).
+
+    Examples
+    --------
+    >>> probs, names = merge_classes(np.array([[.5, .2, .3]]), ["O", "B-PER", "I-PER"])
+    >>> names, probs.round(2).tolist()
+    (['O', 'PER'], [[0.5, 0.5]])
+    """
+    mapping = mapping or {c: _entity_type(c) for c in class_names}
+    merged = list(dict.fromkeys(mapping.get(c, c) for c in class_names))
+    pred_probs = np.asarray(pred_probs, dtype=float)
+    out = np.zeros((len(pred_probs), len(merged)))
+    for k, c in enumerate(class_names):
+        out[:, merged.index(mapping.get(c, c))] += pred_probs[:, k]
+    return out, merged
