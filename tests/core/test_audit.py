@@ -1,0 +1,66 @@
+"""`tokenlq audit`: files in, report folder out, exit 2 with file:line on bad input."""
+
+import pandas as pd
+import pytest
+
+from tokenlq.cli import main
+from tokenlq.synthetic import make_ner_corpus
+
+
+@pytest.fixture(scope="module")
+def conll(tmp_path_factory):
+    corpus = make_ner_corpus(300, error_rate=0.08, seed=2)
+    corpus.tokens = [["<script>alert(1)</script>"] + t for t in corpus.tokens]
+    corpus.labels = [[0] + y for y in corpus.labels]
+    corpus.true_labels = [[0] + y for y in corpus.true_labels]
+    path = tmp_path_factory.mktemp("data") / "data.conll"
+    lines = []
+    for i, (tokens, labels) in enumerate(zip(corpus.tokens, corpus.labels)):
+        lines += [f"{t}\t{corpus.class_names[k]}" for t, k in zip(tokens, labels)] + [""]
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path, corpus
+
+
+def test_audit_writes_every_output(conll, tmp_path, capsys):
+    path, corpus = conll
+    out = tmp_path / "report"
+    assert main(["audit", str(path), "--out", str(out), "--folds", "3"]) == 0
+    assert "suspect tokens" in capsys.readouterr().out
+    sentences = pd.read_csv(out / "sentence_scores.csv")
+    assert sentences.columns.tolist() == ["sentence", "score", "is_issue"]
+    assert sentences["sentence"].tolist() == list(range(300))
+    tokens = pd.read_csv(out / "token_issues.csv")
+    assert tokens.columns.tolist() == ["sentence", "token_index", "token", "given_label",
+                                       "suggested_label", "score"]
+    assert tokens["score"].is_monotonic_increasing
+    # is_issue marks exactly the sentences holding a flagged token.
+    assert set(sentences.loc[sentences["is_issue"], "sentence"]) == set(tokens["sentence"])
+    spans = pd.read_csv(out / "span_issues.csv")
+    assert spans.columns.tolist() == ["sentence", "start_token", "end_token", "text", "given",
+                                      "suggested", "kind", "score"]
+    assert set(spans["kind"]) <= {"missing", "spurious", "wrong_type", "boundary"}
+    # Most of the injected errors surface among the flagged sentences.
+    wrong = {i for i, _ in corpus.error_tokens}
+    flagged = set(tokens["sentence"])
+    assert len(wrong & flagged) / len(wrong) > 0.6
+    assert pd.read_csv(out / "class_summary.csv")["class"].iloc[0] == "O"
+    page = (out / "report.html").read_text()
+    assert "<script>alert" not in page and "&lt;script&gt;" in page
+
+
+def test_pred_probs_are_reusable(conll, tmp_path):
+    path, _ = conll
+    first, second = tmp_path / "a", tmp_path / "b"
+    assert main(["audit", str(path), "--out", str(first), "--folds", "3"]) == 0
+    assert main(["audit", str(path), "--out", str(second),
+                 "--pred-probs", str(first / "pred_probs.npz")]) == 0
+    pd.testing.assert_frame_equal(pd.read_csv(first / "sentence_scores.csv"),
+                                  pd.read_csv(second / "sentence_scores.csv"))
+
+
+def test_bad_input_exits_2_naming_file_and_line(tmp_path, capsys):
+    bad = tmp_path / "bad.conll"
+    bad.write_text("fine\tO\nbroken\n", encoding="utf-8")
+    assert main(["audit", str(bad), "--out", str(tmp_path / "x")]) == 2
+    assert f"{bad}:2:" in capsys.readouterr().err
+    assert main(["audit", str(tmp_path / "absent.conll")]) == 2

@@ -1,0 +1,63 @@
+"""The cross-validated CRF: out of sample, deterministic, well-formed; merging helpers."""
+
+import numpy as np
+import pytest
+
+from tokenlq.model import (CRFConfig, _SurfaceCounts, cross_val_pred_probs, merge_classes,
+                           merge_subwords, reference_features, token_features)
+from tokenlq.synthetic import make_ner_corpus
+
+CORPUS = make_ner_corpus(120, error_rate=0.0, seed=5)
+NAMES = CORPUS.class_names
+TAGS = [[NAMES[k] for k in s] for s in CORPUS.labels]
+
+
+def test_probabilities_are_well_formed_and_deterministic():
+    config = CRFConfig(max_iterations=30)
+    a = cross_val_pred_probs(CORPUS.tokens, TAGS, NAMES, folds=3, seed=1, config=config, n_jobs=1)
+    b = cross_val_pred_probs(CORPUS.tokens, TAGS, NAMES, folds=3, seed=1, config=config, n_jobs=2)
+    assert a.shape == (sum(map(len, TAGS)), len(NAMES))
+    np.testing.assert_allclose(a.sum(axis=1), 1)
+    np.testing.assert_allclose(a, b)  # parallel folds change nothing
+    truth = np.array([NAMES.index(t) for s in TAGS for t in s])
+    assert (a.argmax(axis=1) == truth).mean() > 0.9
+
+
+def test_out_of_sample_a_label_seen_only_in_its_own_sentence_is_not_learned():
+    tokens = [list(s) for s in CORPUS.tokens] + [["Zorblax", "said", "hello", "."]]
+    tags = [list(s) for s in TAGS] + [["B-MISC", "O", "O", "O"]]
+    probs = cross_val_pred_probs(tokens, tags, NAMES, folds=3, seed=0,
+                                 config=CRFConfig(max_iterations=30), n_jobs=1)
+    # "Zorblax" exists nowhere else: a model that saw its own label would be confident in it.
+    assert probs[-4, NAMES.index("B-MISC")] < 0.5
+
+
+def test_surface_counts_leave_the_sentence_out():
+    counts = _SurfaceCounts([["Paris", "is"], ["Paris", "x"]], [["B-LOC", "O"], ["B-PER", "O"]])
+    own = counts.features(["Paris", "x"], ["B-PER", "O"])
+    assert "sf=LOC" in own[0] and "sf=PER" not in " ".join(own[0])
+    assert counts.features(["Paris"])[0][0] in ("sf=LOC", "sf=PER")
+    assert counts.features(["unknown"]) == [["sf=unseen"]]
+
+
+def test_feature_sets():
+    assert "w=New" in reference_features(["New", "York"])[0]
+    feats = token_features(["@anna", "loves", "http://x.y", "#NYC"])
+    assert "k=user" in feats[0] and "k=url" in feats[2] and "k=hashtag" in feats[3]
+
+
+def test_bad_fold_counts():
+    with pytest.raises(ValueError, match="at least 2"):
+        cross_val_pred_probs(CORPUS.tokens, TAGS, NAMES, folds=1)
+    with pytest.raises(ValueError, match="cannot make 5 folds"):
+        cross_val_pred_probs(CORPUS.tokens[:3], TAGS[:3], NAMES)
+
+
+def test_merge_subwords_and_classes():
+    rows = np.array([[.1, .9], [.9, .1], [.5, .5], [.2, .8]])
+    np.testing.assert_allclose(merge_subwords(rows, [None, 0, 0, 1], how="first"), [[.9, .1], [.2, .8]])
+    with pytest.raises(ValueError, match="must not decrease"):
+        merge_subwords(rows, [1, 0, 0, 1])
+    merged, names = merge_classes(np.array([[.1, .2, .3, .4]]), ["O", "B-PER", "I-PER", "B-LOC"])
+    assert names == ["O", "PER", "LOC"]
+    np.testing.assert_allclose(merged, [[.1, .5, .4]])
