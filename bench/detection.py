@@ -7,7 +7,8 @@ shifts, spurious entities; fixed seeds), and nessie's easy_span.conll (known err
 Pipelines, each given only the noisy data (5-fold cross-validation, nothing else):
 - reference: a plain CRF (word, lower case, shape, prefixes and suffixes up to 3, neighbours at
   +-1 and +-2) whose probabilities go to cleanlab 2.9.0 with its defaults;
-- tokenlq: tokenlq's CRF (richer features and surface evidence) and tokenlq's defaults.
+- tokenlq: tokenlq's CRF (richer features and surface evidence) and the defaults of
+  ``tokenlq audit`` (entity-type-level ranking).
 
 Reported: token AP and AUROC, sentence AP and AUROC, precision at k (k = number of true errors),
 and precision/recall of find_label_issues and of the span issues.
@@ -26,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 import tokenlq
+from tokenlq.audit import score_sentences
 from tokenlq.io import read_corpus
 from tokenlq.model import CRFConfig, cross_val_pred_probs
 
@@ -104,9 +106,8 @@ def metrics(clean, noisy, tokens, pred_probs, names, pipeline: str):
             sentence_scores, token_info = cl_rank.get_label_quality_scores(nested_labels, nested_probs)
             token_scores = np.concatenate([np.asarray(s) for s in token_info])
             issues = cl_filter.find_label_issues(nested_labels, nested_probs)
-        else:
-            sentence_scores, token_info = tokenlq.get_label_quality_scores(y_noisy, pred_probs, offsets)
-            token_scores = token_info.flat
+        else:  # exactly what `tokenlq audit` does with its defaults
+            sentence_scores, token_scores = score_sentences(y_noisy, pred_probs, offsets, names)
             issues = tokenlq.find_label_issues(y_noisy, pred_probs, offsets)
     flagged = np.zeros(len(y_noisy), dtype=bool)
     for i, j in issues:

@@ -17,12 +17,14 @@ import pandas as pd
 from . import __version__
 from .filter import find_label_issues
 from .io import Corpus, read_pred_probs, write_pred_probs
-from .model import CRFConfig, cross_val_pred_probs
+from .model import CRFConfig, cross_val_pred_probs, merge_classes
 from .rank import get_label_quality_scores
 from .spans import SPAN_COLUMNS, find_span_issues
 from .summary import class_summary, label_confusions
 
-__all__ = ["AuditResult", "audit", "write_report"]
+__all__ = ["SCORE_LEVELS", "AuditResult", "audit", "score_sentences", "write_report"]
+
+SCORE_LEVELS = ("type", "tag")
 
 
 @dataclass
@@ -41,10 +43,34 @@ class AuditResult:
     settings: dict
 
 
+def score_sentences(labels, pred_probs, offsets, class_names, *, level: str = "type",
+                    token_score_method: str = "self_confidence", sentence_score_method: str = "min",
+                    temperature: float | None = None):
+    """Sentence scores (N,) and token scores (n,) for ranking.
+
+    With ``level='type'`` (the default) B-/I-/E-/S- tags of one entity type are merged first:
+    a B-vs-I disagreement of the same type is no evidence of a wrong entity, and merging gives
+    the tag probabilities of a type one voice. On WNUT-17 dev with injected errors this raised
+    sentence AP by 9-25% relative over scoring tags (bench/detection.py). ``'tag'`` scores the
+    tags as given. Data without prefixed tags is scored as is.
+    """
+    if level not in SCORE_LEVELS:
+        raise ValueError(f"score_sentences: 'level' must be one of {SCORE_LEVELS}; got {level!r}.")
+    if level == "type" and any(len(c) > 2 and c[1] == "-" for c in class_names):
+        pred_probs, types = merge_classes(pred_probs, class_names)
+        mapping = np.array([types.index(c[2:] if len(c) > 2 and c[1] == "-" else c)
+                            for c in class_names])
+        labels = mapping[labels]
+    sentence_scores, token_scores = get_label_quality_scores(
+        labels, pred_probs, offsets, token_score_method=token_score_method,
+        sentence_score_method=sentence_score_method, temperature=temperature, renormalize=True)
+    return sentence_scores, token_scores.flat
+
+
 def audit(corpus: Corpus, *, pred_probs_path=None, train: Corpus | None = None, folds: int = 5,
           seed: int = 0, token_score_method: str = "self_confidence",
           sentence_score_method: str = "min", temperature: float | None = None,
-          progress: bool = False) -> AuditResult:
+          score_level: str = "type", progress: bool = False) -> AuditResult:
     """Score ``corpus`` with out-of-sample probabilities (given, or from the cross-validated CRF)."""
     extra = {t for s in train.labels for t in s} if train is not None else set()
     if pred_probs_path is not None:
@@ -62,9 +88,10 @@ def audit(corpus: Corpus, *, pred_probs_path=None, train: Corpus | None = None, 
     index = {c: k for k, c in enumerate(class_names)}
     labels = np.array([index[t] for s in corpus.labels for t in s], dtype=np.int64)
     offsets = np.concatenate(([0], np.cumsum([len(s) for s in corpus.tokens]))).astype(np.int64)
-    sentence_scores, token_scores = get_label_quality_scores(
-        labels, pred_probs, offsets, token_score_method=token_score_method,
-        sentence_score_method=sentence_score_method, temperature=temperature, renormalize=True)
+    sentence_scores, token_scores = score_sentences(
+        labels, pred_probs, offsets, class_names, level=score_level,
+        token_score_method=token_score_method, sentence_score_method=sentence_score_method,
+        temperature=temperature)
     issues = find_label_issues(labels, pred_probs, offsets, renormalize=True,
                                return_indices_ranked_by=token_score_method)
     spans = find_span_issues(labels, pred_probs, offsets, class_names=class_names, issues=issues,
@@ -75,11 +102,12 @@ def audit(corpus: Corpus, *, pred_probs_path=None, train: Corpus | None = None, 
     confusions = label_confusions(labels, pred_probs, offsets, issues=issues,
                                   class_names=class_names, renormalize=True)
     settings = {"folds": folds, "seed": seed, "token score": token_score_method,
+                "scored at the level of": "entity types" if score_level == "type" else "tags",
                 "sentence score": sentence_score_method,
                 "probabilities": str(pred_probs_path) if pred_probs_path else "cross-validated CRF",
                 "training data": f"{len(train)} extra sentences" if train is not None else "none"}
     return AuditResult(corpus, class_names, labels, pred_probs, offsets, sentence_scores,
-                       token_scores.flat, issues, spans, classes, confusions, settings)
+                       token_scores, issues, spans, classes, confusions, settings)
 
 
 def _tables(result: AuditResult):

@@ -66,7 +66,7 @@ def _audit(args) -> int:
         result = audit(corpus, pred_probs_path=args.pred_probs, train=train, folds=args.folds,
                        seed=args.seed, token_score_method=args.token_score,
                        sentence_score_method=args.sentence_score, temperature=args.temperature,
-                       progress=sys.stderr.isatty())
+                       score_level=args.score_level, progress=sys.stderr.isatty())
     except (DataError, ValueError) as err:
         print(f"tokenlq audit: {err}", file=sys.stderr)
         return 2
@@ -95,6 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
                        choices=["self_confidence", "normalized_margin", "confidence_weighted_entropy"])
     audit.add_argument("--sentence-score", default="min", choices=["min", "softmin"])
     audit.add_argument("--temperature", type=float, default=None, help="softmin temperature")
+    audit.add_argument("--score-level", default="type", choices=["type", "tag"],
+                       help="rank on entity types (B-/I- merged, default) or on the tags as given")
     audit.add_argument("--out", default="tokenlq-report", help="output folder")
     audit.set_defaults(run=_audit)
     demo = commands.add_parser("demo", help="run the core end to end on generated data with "
