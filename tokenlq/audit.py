@@ -93,7 +93,10 @@ def audit(corpus: Corpus, *, pred_probs_path=None, train: Corpus | None = None, 
         token_score_method=token_score_method, sentence_score_method=sentence_score_method,
         temperature=temperature)
     issues = find_label_issues(labels, pred_probs, offsets, renormalize=True,
-                               return_indices_ranked_by=token_score_method)
+                               return_indices_ranked_by=None)
+    # Ranked by the token scores the report shows (type level by default), ties by position.
+    flat = np.array([offsets[i] + j for i, j in issues], dtype=np.int64)
+    issues = [issues[r] for r in np.argsort(token_scores[flat], kind="stable")] if issues else []
     spans = find_span_issues(labels, pred_probs, offsets, class_names=class_names, issues=issues,
                              tokens=corpus.tokens, token_score_method=token_score_method,
                              renormalize=True)
