@@ -12,6 +12,7 @@ labelled elsewhere in the training folds, counted without the sentence's own lab
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import re
 import sys
@@ -196,6 +197,30 @@ def _fold_assignment(n_sentences: int, folds: int, seed: int) -> np.ndarray:
     return fold_of
 
 
+# The corpus of the running cross-validation. Fold processes are forked after it is set, so
+# they read it without copying it through pickles (the features of 300k tokens are ~80 MB).
+_SHARED: dict = {}
+
+
+def _fold(fold: int) -> np.ndarray:
+    """Train on every fold but ``fold`` (plus the extra data); marginals of ``fold``'s tokens."""
+    d = _SHARED
+    config, features, extra_features = d["config"], d["features"], d["extra_features"]
+    train = np.flatnonzero(d["fold_of"] != fold)
+    test = np.flatnonzero(d["fold_of"] == fold)
+    train_x = [features[i] for i in train] + extra_features
+    train_y = [list(d["labels"][i]) for i in train] + [list(y) for y in d["extra_labels"]]
+    test_x = [features[i] for i in test]
+    if config.surface:
+        train_sents = [d["sentences"][i] for i in train] + list(d["extra_sentences"])
+        counts = _SurfaceCounts(train_sents, train_y)
+        train_x = [[a + b for a, b in zip(x, counts.features(s, y))]
+                   for x, s, y in zip(train_x, train_sents, train_y)]
+        test_x = [[a + b for a, b in zip(x, counts.features(d["sentences"][i]))]
+                  for x, i in zip(test_x, test)]
+    return _train_and_predict((train_x, train_y, test_x, d["class_names"], config, d["seed"]))
+
+
 def cross_val_pred_probs(sentences, labels, class_names, *, folds: int = 5, seed: int = 0,
                          config: CRFConfig | None = None, extra_sentences=(), extra_labels=(),
                          n_jobs: int | None = None, progress: bool = False) -> np.ndarray:
@@ -233,37 +258,28 @@ def cross_val_pred_probs(sentences, labels, class_names, *, folds: int = 5, seed
     if len(sentences) < folds:
         raise ValueError(f"cross_val_pred_probs: {len(sentences)} sentences cannot make {folds} folds.")
     fold_of = _fold_assignment(len(sentences), folds, seed)
-    features = _features(sentences, config)
-    extra_features = _features(extra_sentences, config)
-    jobs = []
-    for fold in range(folds):
-        train = np.flatnonzero(fold_of != fold)
-        test = np.flatnonzero(fold_of == fold)
-        train_x = [features[i] for i in train] + extra_features
-        train_y = [list(labels[i]) for i in train] + [list(y) for y in extra_labels]
-        test_x = [features[i] for i in test]
-        if config.surface:
-            train_sents = [sentences[i] for i in train] + list(extra_sentences)
-            counts = _SurfaceCounts(train_sents, train_y)
-            train_x = [[a + b for a, b in zip(x, counts.features(s, y))]
-                       for x, s, y in zip(train_x, train_sents, train_y)]
-            test_x = [[a + b for a, b in zip(x, counts.features(sentences[i]))]
-                      for x, i in zip(test_x, test)]
-        jobs.append((train_x, train_y, test_x, list(class_names), config, seed))
-    workers = min(folds, n_jobs or os.cpu_count() or 1)
     lengths = np.array([len(s) for s in sentences])
     offsets = np.concatenate(([0], np.cumsum(lengths)))
     out = np.zeros((int(offsets[-1]), len(class_names)))
-    if workers > 1:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            results = pool.map(_train_and_predict, jobs)
-            for fold, probs in enumerate(results):
-                _place(out, probs, np.flatnonzero(fold_of == fold), offsets)
+    _SHARED.update(config=config, features=_features(sentences, config),
+                   extra_features=_features(extra_sentences, config), fold_of=fold_of,
+                   sentences=sentences, labels=labels, extra_sentences=extra_sentences,
+                   extra_labels=extra_labels, class_names=list(class_names), seed=seed)
+    try:
+        workers = min(folds, n_jobs or os.cpu_count() or 1)
+        methods = multiprocessing.get_all_start_methods()
+        if workers > 1 and "fork" in methods:
+            context = multiprocessing.get_context("fork")
+            with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+                for fold, probs in enumerate(pool.map(_fold, range(folds))):
+                    _place(out, probs, np.flatnonzero(fold_of == fold), offsets)
+                    _report(progress, fold + 1, folds)
+        else:
+            for fold in range(folds):
+                _place(out, _fold(fold), np.flatnonzero(fold_of == fold), offsets)
                 _report(progress, fold + 1, folds)
-    else:
-        for fold, job in enumerate(jobs):
-            _place(out, _train_and_predict(job), np.flatnonzero(fold_of == fold), offsets)
-            _report(progress, fold + 1, folds)
+    finally:
+        _SHARED.clear()
     return out
 
 
