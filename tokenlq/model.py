@@ -35,7 +35,8 @@ class CRFConfig:
 
     c1: float = 0.05
     c2: float = 0.01
-    max_iterations: int = 100
+    max_iterations: int = 60  # chosen on WNUT-17 dev: as good as 100, 40% faster
+    min_feature_count: int = 1  # crfsuite's feature.minfreq: drop rarer features
     features: str = "tokenlq"  # or "reference": the plain feature set of the reference pipeline
     surface: bool = True  # add how the same word is labelled elsewhere in the training folds
 
@@ -169,6 +170,7 @@ def _train_and_predict(args):
     for x, y in zip(train_x, train_y):
         trainer.append(x, y)
     trainer.set_params({"c1": config.c1, "c2": config.c2, "max_iterations": config.max_iterations,
+                        "feature.minfreq": config.min_feature_count,
                         "feature.possible_transitions": True})
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "model.crfsuite")
