@@ -86,3 +86,17 @@ def test_pred_probs_round_trip_and_mismatch(tmp_path):
         read_pred_probs(path, other)
     with pytest.raises(DataError, match=r"labels \['I-X'\]"):
         read_pred_probs(path, corpus, ["O", "B-X", "I-X"])
+
+
+SHARED = __import__("pathlib").Path(__file__).resolve().parents[3] / "shared" / "data"
+
+
+@pytest.mark.skipif(not (SHARED / "wnut17").is_dir(),
+                    reason="../shared/data/wnut17 is absent (present in CI beside the checkout)")
+def test_reads_the_real_wnut17_files():
+    # Lone-tab separators, a stray byte-order mark, URLs and &gt; escapes: all handled.
+    expected = {"train": (3394, 62730), "dev": (1009, 15733), "test": (1287, 23394)}
+    for split, (sentences, tokens) in expected.items():
+        corpus = read_corpus(SHARED / "wnut17" / f"{split}.conll")
+        assert (len(corpus), corpus.n_tokens) == (sentences, tokens)
+    assert len(corpus.class_names()) == 13
