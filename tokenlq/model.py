@@ -161,9 +161,11 @@ def _features(sentences, config: CRFConfig):
     return [make(s) for s in sentences]
 
 
-def _train_and_predict(args):
-    """One fold: train on ``train`` indices, return marginals (n_fold_tokens, K) for ``test``."""
-    (train_x, train_y, test_x, class_names, config, seed) = args
+def _train_and_predict(train_x, train_y, test_x, class_names, config: CRFConfig) -> np.ndarray:
+    """Train a CRF on (train_x, train_y); per-token marginals (n_test_tokens, K) of ``test_x``.
+
+    A class the training data never shows gets probability 0.
+    """
     import pycrfsuite
 
     trainer = pycrfsuite.Trainer(verbose=False)
@@ -220,7 +222,7 @@ def _fold(fold: int) -> np.ndarray:
                    for x, s, y in zip(train_x, train_sents, train_y)]
         test_x = [[a + b for a, b in zip(x, counts.features(d["sentences"][i]))]
                   for x, i in zip(test_x, test)]
-    return _train_and_predict((train_x, train_y, test_x, d["class_names"], config, d["seed"]))
+    return _train_and_predict(train_x, train_y, test_x, d["class_names"], config)
 
 
 def cross_val_pred_probs(sentences, labels, class_names, *, folds: int = 5, seed: int = 0,
@@ -266,7 +268,7 @@ def cross_val_pred_probs(sentences, labels, class_names, *, folds: int = 5, seed
     _SHARED.update(config=config, features=_features(sentences, config),
                    extra_features=_features(extra_sentences, config), fold_of=fold_of,
                    sentences=sentences, labels=labels, extra_sentences=extra_sentences,
-                   extra_labels=extra_labels, class_names=list(class_names), seed=seed)
+                   extra_labels=extra_labels, class_names=list(class_names))
     try:
         workers = min(folds, n_jobs or os.cpu_count() or 1)
         methods = multiprocessing.get_all_start_methods()
