@@ -17,7 +17,7 @@ import pandas as pd
 from . import __version__
 from .filter import find_label_issues
 from .io import Corpus, read_pred_probs, write_pred_probs
-from .model import CRFConfig, cross_val_pred_probs, merge_classes
+from .model import CRFConfig, _entity_type, cross_val_pred_probs, merge_classes
 from .rank import get_label_quality_scores
 from .spans import SPAN_COLUMNS, find_span_issues
 from .summary import class_summary, label_confusions
@@ -56,11 +56,9 @@ def score_sentences(labels, pred_probs, offsets, class_names, *, level: str = "t
     """
     if level not in SCORE_LEVELS:
         raise ValueError(f"score_sentences: 'level' must be one of {SCORE_LEVELS}; got {level!r}.")
-    if level == "type" and any(len(c) > 2 and c[1] == "-" for c in class_names):
+    if level == "type" and any(_entity_type(c) != c for c in class_names):
         pred_probs, types = merge_classes(pred_probs, class_names)
-        mapping = np.array([types.index(c[2:] if len(c) > 2 and c[1] == "-" else c)
-                            for c in class_names])
-        labels = mapping[labels]
+        labels = np.array([types.index(_entity_type(c)) for c in class_names])[labels]
     sentence_scores, token_scores = get_label_quality_scores(
         labels, pred_probs, offsets, token_score_method=token_score_method,
         sentence_score_method=sentence_score_method, temperature=temperature, renormalize=True)
