@@ -424,6 +424,11 @@ def confident_joint(labels, pred_probs, offsets=None, *, calibrate: bool = True,
     func = "confident_joint"
     v.check_bool(calibrate, "calibrate", func)
     data = v.check_token_data(labels, pred_probs, offsets, func=func, renormalize=renormalize)
+    return _data_joint(data, calibrate=calibrate)
+
+
+def _data_joint(data, *, calibrate: bool = True) -> np.ndarray:
+    """The (calibrated) confident joint of checked token data; zeros for no tokens."""
     K = data.n_classes
     if data.n_tokens == 0:
         return np.zeros((K, K), dtype=int)
@@ -431,6 +436,28 @@ def confident_joint(labels, pred_probs, offsets=None, *, calibrate: bool = True,
     joint, _, _ = _confident_joint(data.labels, data.pred_probs,
                                    _thresholds(data.self_confidence, classes))
     return _calibrate(joint, classes.counts) if calibrate else joint
+
+
+def _flagged_tokens(data, issues, func: str) -> np.ndarray:
+    """Sorted flat indices of ``issues`` ((sentence, token) pairs), or by default of the tokens
+    :func:`find_label_issues` flags with its defaults."""
+    if issues is None:
+        return _flagged_indices(data, "prune_by_noise_rate", 1.0, None, 1, None)[0]
+    return np.unique(_issues_to_flat(issues, data.offsets, func))
+
+
+def _issues_to_flat(issues, offsets, func: str) -> np.ndarray:
+    pairs = np.asarray(list(issues), dtype=np.int64).reshape(-1, 2) if len(issues) else \
+        np.empty((0, 2), dtype=np.int64)
+    i, j = pairs[:, 0], pairs[:, 1]
+    n_sentences = len(offsets) - 1
+    bad = (i < 0) | (i >= n_sentences)
+    if not bad.any():
+        bad = (j < 0) | (j >= offsets[i + 1] - offsets[i])
+    if bad.any():
+        k = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"{func}: issue {k} = ({i[k]}, {j[k]}) does not name a token of the data.")
+    return offsets[i] + j
 
 
 def estimated_error_rates(joint: np.ndarray) -> np.ndarray:

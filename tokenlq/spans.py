@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from . import _validation as v
-from .filter import _flagged_indices
+from .filter import _flagged_tokens
 from .rank import TOKEN_SCORE_METHODS, _check_tokens, _token_scores
 
 __all__ = ["SCHEMES", "decode_spans", "encode_spans", "find_span_issues", "span_types"]
@@ -297,11 +297,7 @@ def find_span_issues(labels, pred_probs, offsets=None, *, class_names, issues=No
     if data.n_tokens == 0:
         return pd.DataFrame(columns=SPAN_COLUMNS + ["given_spans", "suggested_spans"])
     _check_tokens(tokens, data.offsets, func)
-    if issues is None:
-        flagged, _ = _flagged_indices(data, "prune_by_noise_rate", 1.0, None, 1, None)
-    else:
-        flagged = _issues_to_flat(issues, data.offsets, func)
-    flagged = np.unique(flagged)
+    flagged = _flagged_tokens(data, issues, func)
     suggested = data.labels.copy()
     suggested[flagged] = data.pred_probs[flagged].argmax(axis=1)
     scores = _token_scores(data.labels, data.pred_probs, token_score_method, data.self_confidence)
@@ -336,17 +332,3 @@ def find_span_issues(labels, pred_probs, offsets=None, *, class_names, issues=No
                          g_in, s_in))
     result = pd.DataFrame(rows, columns=SPAN_COLUMNS + ["given_spans", "suggested_spans"])
     return result.sort_values(["score", "sentence", "start_token"], kind="stable").reset_index(drop=True)
-
-
-def _issues_to_flat(issues, offsets, func: str) -> np.ndarray:
-    pairs = np.asarray(list(issues), dtype=np.int64).reshape(-1, 2) if len(issues) else \
-        np.empty((0, 2), dtype=np.int64)
-    i, j = pairs[:, 0], pairs[:, 1]
-    n_sentences = len(offsets) - 1
-    bad = (i < 0) | (i >= n_sentences)
-    if not bad.any():
-        bad = (j < 0) | (j >= offsets[i + 1] - offsets[i])
-    if bad.any():
-        k = int(np.flatnonzero(bad)[0])
-        raise ValueError(f"{func}: issue {k} = ({i[k]}, {j[k]}) does not name a token of the data.")
-    return offsets[i] + j

@@ -16,9 +16,7 @@ import numpy as np
 import pandas as pd
 
 from . import _validation as v
-from .filter import _calibrate, _ClassIndex, _confident_joint, _flagged_indices, _thresholds, \
-    estimated_error_rates
-from .spans import _issues_to_flat
+from .filter import _data_joint, _flagged_tokens, estimated_error_rates
 
 __all__ = [
     "STYLES",
@@ -430,12 +428,6 @@ def filter_by_token(token: str, issues, tokens, *, case_sensitive: bool = True) 
 # --------------------------------------------------------------------------- per-class tables
 
 
-def _flagged(data, issues, func):
-    if issues is None:
-        return _flagged_indices(data, "prune_by_noise_rate", 1.0, None, 1, None)[0]
-    return np.unique(_issues_to_flat(issues, data.offsets, func))
-
-
 def label_confusions(labels, pred_probs, offsets=None, *, issues=None, class_names=None,
                      renormalize: bool = False) -> pd.DataFrame:
     """Counts of flagged tokens per (given class, suggested class = the model's argmax).
@@ -451,7 +443,12 @@ def label_confusions(labels, pred_probs, offsets=None, *, issues=None, class_nam
     func = "label_confusions"
     data = v.check_token_data(labels, pred_probs, offsets, func=func, renormalize=renormalize)
     class_names = v.check_class_names(class_names, data.n_classes, func)
-    flagged = _flagged(data, issues, func) if data.n_tokens else np.empty(0, dtype=np.int64)
+    flagged = _flagged_tokens(data, issues, func) if data.n_tokens else np.empty(0, dtype=np.int64)
+    return _confusion_frame(data, flagged, class_names)
+
+
+def _confusion_frame(data, flagged: np.ndarray, class_names) -> pd.DataFrame:
+    """(given, suggested, count) of the flagged tokens of checked data, most frequent first."""
     K = data.n_classes
     given = data.labels[flagged]
     suggested = data.pred_probs[flagged].argmax(axis=1) if len(flagged) else given
@@ -500,21 +497,16 @@ def class_summary(labels, pred_probs, offsets=None, *, class_names=None, issues=
     K = data.n_classes
     class_names = v.check_class_names(class_names, K, func)
     names = class_names if class_names is not None else list(range(K))
-    classes = _ClassIndex(data.labels, K)
-    if data.n_tokens:
-        joint, _, _ = _confident_joint(data.labels, data.pred_probs,
-                                       _thresholds(data.self_confidence, classes))
-        calibrated = _calibrate(joint, classes.counts)
-    else:
-        calibrated = np.zeros((K, K), dtype=int)
-    confusions = label_confusions(data.labels, data.pred_probs, data.offsets, issues=issues)
+    calibrated = _data_joint(data)
+    flagged = _flagged_tokens(data, issues, func) if data.n_tokens else np.empty(0, dtype=np.int64)
+    confusions = _confusion_frame(data, flagged, None)
     flagged = np.zeros(K, dtype=np.int64)
     np.add.at(flagged, confusions["given"].to_numpy(dtype=np.int64), confusions["count"].to_numpy())
     tops = []
     for k in range(K):
         rows = confusions[confusions["given"] == k].head(top)
         tops.append(", ".join(f"{names[s]} ({c})" for s, c in zip(rows["suggested"], rows["count"])))
-    tokens = classes.counts
+    tokens = np.bincount(data.labels, minlength=K)
     with np.errstate(divide="ignore", invalid="ignore"):
         share = np.where(tokens > 0, flagged / np.maximum(tokens, 1), np.nan)
     return pd.DataFrame({
