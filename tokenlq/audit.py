@@ -16,7 +16,7 @@ import pandas as pd
 
 from . import __version__
 from .filter import find_label_issues
-from .io import Corpus, read_pred_probs, write_pred_probs
+from .io import Corpus, read_pred_probs, select_classes, write_pred_probs
 from .model import CRFConfig, _entity_type, cross_val_pred_probs, merge_classes
 from .rank import get_label_quality_scores
 from .spans import SPAN_COLUMNS, find_span_issues
@@ -72,11 +72,10 @@ def audit(corpus: Corpus, *, pred_probs_path=None, train: Corpus | None = None, 
     """Score ``corpus`` with out-of-sample probabilities (given, or from the cross-validated CRF)."""
     extra = {t for s in train.labels for t in s} if train is not None else set()
     if pred_probs_path is not None:
-        _, file_names = read_pred_probs(pred_probs_path, corpus)
-        class_names = corpus.class_names(extra=set(file_names) | extra)
-        pred_probs, _ = read_pred_probs(pred_probs_path, corpus,
-                                        [c for c in class_names if c in file_names])
-        class_names = [c for c in class_names if c in file_names]
+        file_probs, file_names = read_pred_probs(pred_probs_path, corpus)
+        # The file's classes in the usual order; a label of the data without a column is an error.
+        class_names = corpus.class_names(extra=set(file_names))
+        pred_probs = select_classes(file_probs, file_names, class_names, pred_probs_path)
     else:
         class_names = corpus.class_names(extra=extra)
         pred_probs = cross_val_pred_probs(

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["FORMATS", "Corpus", "DataError", "detect_format", "read_corpus", "read_pred_probs",
-           "write_pred_probs"]
+           "select_classes", "write_pred_probs"]
 
 FORMATS = ("conll", "jsonl", "labelstudio")
 _DOCSTART = "-DOCSTART-"
@@ -228,7 +228,13 @@ def read_pred_probs(path, corpus: Corpus, class_names: list[str] | None = None):
                         "the data)")
     if class_names is None:
         return pred_probs, names
+    return select_classes(pred_probs, names, class_names, path), list(class_names)
+
+
+def select_classes(pred_probs, names, class_names, source) -> np.ndarray:
+    """The columns of ``pred_probs`` (named ``names``) in ``class_names`` order; DataError naming
+    ``source`` when a class has no column."""
     missing = [c for c in class_names if c not in names]
     if missing:
-        raise DataError(f"{path}: the data uses labels {missing} that pred_probs has no column for")
-    return np.ascontiguousarray(pred_probs[:, [names.index(c) for c in class_names]]), list(class_names)
+        raise DataError(f"{source}: the data uses labels {missing} that pred_probs has no column for")
+    return np.ascontiguousarray(pred_probs[:, [names.index(c) for c in class_names]])

@@ -64,3 +64,15 @@ def test_bad_input_exits_2_naming_file_and_line(tmp_path, capsys):
     assert main(["audit", str(bad), "--out", str(tmp_path / "x")]) == 2
     assert f"{bad}:2:" in capsys.readouterr().err
     assert main(["audit", str(tmp_path / "absent.conll")]) == 2
+
+
+def test_pred_probs_without_a_column_for_a_label_exits_2(conll, tmp_path, capsys):
+    import numpy as np
+
+    path, corpus = conll
+    n = sum(map(len, corpus.tokens))
+    probs = tmp_path / "two.npz"
+    offsets = np.concatenate(([0], np.cumsum([len(s) for s in corpus.tokens])))
+    np.savez(probs, pred_probs=np.full((n, 2), 0.5), offsets=offsets, class_names=np.array(["O", "B-PER"]))
+    assert main(["audit", str(path), "--pred-probs", str(probs), "--out", str(tmp_path / "r")]) == 2
+    assert "that pred_probs has no column for" in capsys.readouterr().err
