@@ -43,17 +43,11 @@ KINDS = ("missing", "wrong_type", "boundary", "spurious")
 
 
 def entity_spans(labels):
-    """(start, end, type) of each BIO entity of one sentence."""
-    spans, start, typ = [], None, None
-    for j, tag in enumerate(labels + ["O"]):
-        inside = tag != "O" and not (tag.startswith("B-") and start is not None and j > start)
-        if start is not None and (tag == "O" or tag.startswith("B-") or tag[2:] != typ):
-            spans.append((start, j, typ))
-            start = None
-        if tag != "O" and start is None:
-            start, typ = j, tag[2:]
-        del inside
-    return spans
+    """(sentence, start, end, type) of every BIO entity, decoded by tokenlq.decode_spans."""
+    names = ["O"] + sorted({t for s in labels for t in s} - {"O"})
+    flat = np.array([names.index(t) for s in labels for t in s], dtype=np.int64)
+    offsets = np.concatenate(([0], np.cumsum([len(s) for s in labels])))
+    return list(tokenlq.decode_spans(flat, offsets, names).itertuples(index=False, name=None))
 
 
 def inject(labels, rate: float, seed: int):
@@ -61,7 +55,7 @@ def inject(labels, rate: float, seed: int):
     rng = np.random.default_rng(seed)
     noisy = [list(s) for s in labels]
     types = sorted({t[2:] for s in labels for t in s if t != "O"})
-    entities = [(i, a, b, t) for i, s in enumerate(labels) for a, b, t in entity_spans(s)]
+    entities = entity_spans(labels)
     n_errors = max(1, int(round(rate * len(entities))))
     chosen = rng.choice(len(entities), n_errors, replace=False)
     for n, e in enumerate(chosen):
