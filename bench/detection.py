@@ -7,8 +7,10 @@ shifts, spurious entities; fixed seeds), and nessie's easy_span.conll (known err
 Pipelines, each given only the noisy data (5-fold cross-validation, nothing else):
 - reference: a plain CRF (word, lower case, shape, prefixes and suffixes up to 3, neighbours at
   +-1 and +-2) whose probabilities go to cleanlab 2.9.0 with its defaults;
-- tokenlq: tokenlq's CRF (richer features and surface evidence) and the defaults of
-  ``tokenlq audit`` (entity-type-level ranking).
+- tokenlq crf: tokenlq's CRF (richer features and surface evidence) and the defaults of
+  ``tokenlq audit`` (entity-type-level ranking); this is ``tokenlq audit --model crf``;
+- tokenlq crf+encoder: the same, with the CRF's probabilities averaged with those of a classifier
+  over pretrained MiniLM word vectors (the ``encoder`` extra; ``--model auto`` when installed).
 
 Reported: token AP and AUROC, sentence AP and AUROC, precision at k (k = number of true errors),
 and precision/recall of find_label_issues and of the span issues.
@@ -29,7 +31,7 @@ import numpy as np
 import tokenlq
 from tokenlq.audit import score_sentences
 from tokenlq.io import read_corpus
-from tokenlq.model import CRFConfig, cross_val_pred_probs
+from tokenlq.model import CRFConfig, cross_val_pred_probs, out_of_sample_probs
 
 try:
     from cleanlab.token_classification import filter as cl_filter
@@ -86,7 +88,26 @@ def inject(labels, rate: float, seed: int):
     return noisy
 
 
+TOKEN_SCORES = ("self_confidence", "normalized_margin", "confidence_weighted_entropy")
+SENTENCE_SCORES = ("min", "softmin")
+DEFAULT = ("self_confidence", "min")  # the defaults of both cleanlab and `tokenlq audit`
+
+
+def ranking_metrics(wrong, sentence_wrong, token_scores, sentence_scores):
+    k = int(sentence_wrong.sum())
+    top = np.argsort(sentence_scores, kind="stable")[:k]
+    return {
+        "token AP": average_precision_score(wrong, -token_scores),
+        "token AUROC": roc_auc_score(wrong, -token_scores),
+        "sentence AP": average_precision_score(sentence_wrong, -sentence_scores),
+        "sentence AUROC": roc_auc_score(sentence_wrong, -sentence_scores),
+        "P@k sentences": sentence_wrong[top].mean(),
+    }
+
+
 def metrics(clean, noisy, tokens, pred_probs, names, pipeline: str):
+    """Ranking metrics for every token score and sentence aggregation (keys ``(score, agg, metric)``)
+    and the precision/recall of the pipeline's issues and span issues (keys ``metric``)."""
     offsets = np.concatenate(([0], np.cumsum([len(s) for s in noisy])))
     y_noisy = np.array([names.index(t) for s in noisy for t in s])
     y_clean = np.array([names.index(t) for s in clean for t in s])
@@ -94,43 +115,61 @@ def metrics(clean, noisy, tokens, pred_probs, names, pipeline: str):
     sentence_wrong = np.add.reduceat(wrong, offsets[:-1]) > 0
     nested_labels = [[names.index(t) for t in s] for s in noisy]
     nested_probs = [pred_probs[a:b] for a, b in zip(offsets[:-1], offsets[1:])]
+    result = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        for token_method in TOKEN_SCORES:
+            for sentence_method in SENTENCE_SCORES:
+                if pipeline == "reference":
+                    sentence_scores, token_info = cl_rank.get_label_quality_scores(
+                        nested_labels, nested_probs, token_score_method=token_method,
+                        sentence_score_method=sentence_method)
+                    token_scores = np.concatenate([np.asarray(s) for s in token_info])
+                else:  # exactly what `tokenlq audit` does
+                    sentence_scores, token_scores = score_sentences(
+                        y_noisy, pred_probs, offsets, names, token_score_method=token_method,
+                        sentence_score_method=sentence_method)
+                for key, value in ranking_metrics(wrong, sentence_wrong, token_scores,
+                                                  sentence_scores).items():
+                    result[(token_method, sentence_method, key)] = value
         if pipeline == "reference":
-            sentence_scores, token_info = cl_rank.get_label_quality_scores(nested_labels, nested_probs)
-            token_scores = np.concatenate([np.asarray(s) for s in token_info])
             issues = cl_filter.find_label_issues(nested_labels, nested_probs)
-        else:  # exactly what `tokenlq audit` does with its defaults
-            sentence_scores, token_scores = score_sentences(y_noisy, pred_probs, offsets, names)
+        else:
             issues = tokenlq.find_label_issues(y_noisy, pred_probs, offsets)
     flagged = np.zeros(len(y_noisy), dtype=bool)
     for i, j in issues:
         flagged[offsets[i] + j] = True
-    k = int(sentence_wrong.sum())
-    top = np.argsort(sentence_scores, kind="stable")[:k]
     spans = tokenlq.find_span_issues(y_noisy, pred_probs, offsets, class_names=names,
                                      issues=[(int(i), int(j)) for i, j in issues])
     span_hits = sum(bool(wrong[offsets[r.sentence] + r.start_token:offsets[r.sentence] + r.end_token].any())
                     for r in spans.itertuples())
     error_sentences_found = len({r.sentence for r in spans.itertuples()} &
                                 set(np.flatnonzero(sentence_wrong).tolist()))
-    return {
-        "token AP": average_precision_score(wrong, -token_scores),
-        "token AUROC": roc_auc_score(wrong, -token_scores),
-        "sentence AP": average_precision_score(sentence_wrong, -sentence_scores),
-        "sentence AUROC": roc_auc_score(sentence_wrong, -sentence_scores),
-        "P@k sentences": sentence_wrong[top].mean(),
+    for key in ("sentence AP", "sentence AUROC", "P@k sentences", "token AP", "token AUROC"):
+        result[key] = result[(*DEFAULT, key)]
+    result.update({
         "issues P": (flagged & wrong).sum() / max(flagged.sum(), 1),
         "issues R": (flagged & wrong).sum() / max(wrong.sum(), 1),
         "spans P": span_hits / max(len(spans), 1),
-        "spans R (sentences)": error_sentences_found / max(k, 1),
-    }
+        "spans R (sentences)": error_sentences_found / max(int(sentence_wrong.sum()), 1),
+    })
+    return result
+
+
+PIPELINES = ("reference", "tokenlq crf", "tokenlq crf+encoder")
+# The reference CRF: plain features, trained to convergence-level L-BFGS (crfsuite's default
+# algorithm) with an elastic net; these settings were tuned for it on WNUT-17 dev.
+REFERENCE = CRFConfig(features="reference", surface=False, algorithm="lbfgs", c1=0.05, c2=0.01,
+                      max_iterations=60)
 
 
 def run(tokens, clean, noisy, names, pipeline: str, seed: int):
-    config = CRFConfig(features="reference", surface=False) if pipeline == "reference" else CRFConfig()
     start = time.time()
-    pred_probs = cross_val_pred_probs(tokens, noisy, names, folds=5, seed=seed, config=config)
+    if pipeline == "reference":
+        pred_probs = cross_val_pred_probs(tokens, noisy, names, folds=5, seed=seed, config=REFERENCE)
+    else:
+        pred_probs = out_of_sample_probs(tokens, noisy, names, model=pipeline.split()[1],
+                                         folds=5, seed=seed)
     result = metrics(clean, noisy, tokens, pred_probs, names, pipeline)
     result["seconds"] = time.time() - start
     return result
@@ -165,7 +204,7 @@ def main():
             noisy = inject(corpus.labels, rate, seed)
             names = tokenlq.io.Corpus(corpus.tokens, noisy).class_names(
                 extra={t for s in corpus.labels for t in s})
-            for pipeline in ("reference", "tokenlq"):
+            for pipeline in PIPELINES:
                 rows.setdefault((f"WNUT-17 {args.split} {rate:.0%}", pipeline), []).append(
                     run(corpus.tokens, corpus.labels, noisy, names, pipeline, seed))
     nessie = DATA / "nessie" / "easy_span.conll"
@@ -180,18 +219,29 @@ def main():
                 continue
             s_t.append(fields[0]), s_g.append(fields[1]), s_n.append(fields[2])
         names = tokenlq.io.Corpus(tokens, noisy).class_names(extra={t for s in gold for t in s})
-        for pipeline in ("reference", "tokenlq"):
+        for pipeline in PIPELINES:
             rows[("nessie easy_span", pipeline)] = [run(tokens, gold, noisy, names, pipeline, s)
                                                     for s in args.seeds]
     keys = ["sentence AP", "sentence AUROC", "P@k sentences", "token AP", "token AUROC",
             "issues P", "issues R", "spans P", "spans R (sentences)", "seconds"]
     report(rows, keys)
+    print("\nranking by every token score and sentence aggregation (mean over seeds):")
+    ranking = ["sentence AP", "sentence AUROC", "P@k sentences", "token AP", "token AUROC"]
+    print("| data | pipeline | token score | sentence score | " + " | ".join(ranking) + " |")
+    print("|---|---|---|---|" + "---|" * len(ranking))
+    for (data, pipeline), results in rows.items():
+        for token_method in TOKEN_SCORES:
+            for sentence_method in SENTENCE_SCORES:
+                cells = [f"{np.mean([r[(token_method, sentence_method, key)] for r in results]):.3f}"
+                         for key in ranking]
+                print(f"| {data} | {pipeline} | {token_method} | {sentence_method} | "
+                      + " | ".join(cells) + " |")
     print("\nsentence AP relative gain of tokenlq over the reference:")
     for (data, pipeline), results in rows.items():
-        if pipeline == "tokenlq":
+        if pipeline != "reference":
             ours = np.mean([r["sentence AP"] for r in results])
             ref = np.mean([r["sentence AP"] for r in rows[(data, "reference")]])
-            print(f"  {data}: {ref:.3f} -> {ours:.3f} ({(ours / ref - 1):+.0%})")
+            print(f"  {data}, {pipeline}: {ref:.3f} -> {ours:.3f} ({(ours / ref - 1):+.0%})")
     return 0
 
 

@@ -17,7 +17,7 @@ import pandas as pd
 from . import __version__
 from .filter import find_label_issues
 from .io import Corpus, read_pred_probs, select_classes, write_pred_probs
-from .model import CRFConfig, _entity_type, cross_val_pred_probs, merge_classes
+from .model import _entity_type, merge_classes, out_of_sample_probs, resolve_model
 from .rank import get_label_quality_scores
 from .spans import SPAN_COLUMNS, find_span_issues
 from .summary import class_summary, label_confusions
@@ -68,8 +68,8 @@ def score_sentences(labels, pred_probs, offsets, class_names, *, level: str = "t
 def audit(corpus: Corpus, *, pred_probs_path=None, train: Corpus | None = None, folds: int = 5,
           seed: int = 0, token_score_method: str = "self_confidence",
           sentence_score_method: str = "min", temperature: float | None = None,
-          score_level: str = "type", progress: bool = False) -> AuditResult:
-    """Score ``corpus`` with out-of-sample probabilities (given, or from the cross-validated CRF)."""
+          score_level: str = "type", model: str = "auto", progress: bool = False) -> AuditResult:
+    """Score ``corpus`` with out-of-sample probabilities (given, or from the embedded cross-validated model)."""
     extra = {t for s in train.labels for t in s} if train is not None else set()
     if pred_probs_path is not None:
         file_probs, file_names = read_pred_probs(pred_probs_path, corpus)
@@ -78,8 +78,9 @@ def audit(corpus: Corpus, *, pred_probs_path=None, train: Corpus | None = None, 
         pred_probs = select_classes(file_probs, file_names, class_names, pred_probs_path)
     else:
         class_names = corpus.class_names(extra=extra)
-        pred_probs = cross_val_pred_probs(
-            corpus.tokens, corpus.labels, class_names, folds=folds, seed=seed, config=CRFConfig(),
+        model = resolve_model(model)
+        pred_probs = out_of_sample_probs(
+            corpus.tokens, corpus.labels, class_names, model=model, folds=folds, seed=seed,
             extra_sentences=train.tokens if train is not None else (),
             extra_labels=train.labels if train is not None else (), progress=progress)
     index = {c: k for k, c in enumerate(class_names)}
@@ -104,7 +105,8 @@ def audit(corpus: Corpus, *, pred_probs_path=None, train: Corpus | None = None, 
     settings = {"folds": folds, "seed": seed, "token score": token_score_method,
                 "scored at the level of": "entity types" if score_level == "type" else "tags",
                 "sentence score": sentence_score_method,
-                "probabilities": str(pred_probs_path) if pred_probs_path else "cross-validated CRF",
+                "probabilities": str(pred_probs_path) if pred_probs_path else
+                f"cross-validated {'CRF' if model == 'crf' else 'CRF + encoder classifier (mean)'}",
                 "training data": f"{len(train)} extra sentences" if train is not None else "none"}
     return AuditResult(corpus, class_names, labels, pred_probs, offsets, sentence_scores,
                        token_scores, issues, spans, classes, confusions, settings)
@@ -187,7 +189,7 @@ def _html(result: AuditResult, sentences: pd.DataFrame, tokens: pd.DataFrame) ->
                              f"<span class='why'>[{esc(r.given_label)}→{esc(r.suggested_label)}]</span>")
             else:
                 words.append(esc(word))
-        parts.append(f"<tr><td class='num'>{i}</td><td class='num'>{row.score:.3f}</td>"
+        parts.append(f"<tr><td class='num'>{i}</td><td class='num'>{row.score:.2g}</td>"
                      f"<td class='sentence'>{' '.join(words)}</td></tr>")
     parts.append("</table>")
     parts.append("<h2>Entity-level findings</h2><table><tr><th>sentence</th><th>text</th>"
@@ -195,10 +197,11 @@ def _html(result: AuditResult, sentences: pd.DataFrame, tokens: pd.DataFrame) ->
     for row in result.spans.head(200).itertuples():
         parts.append(f"<tr><td class='num'>{row.sentence}</td><td>{esc(row.text)}</td>"
                      f"<td>{esc(row.given)}</td><td>{esc(row.suggested)}</td><td>{esc(row.kind)}</td>"
-                     f"<td class='num'>{row.score:.3f}</td></tr>")
+                     f"<td class='num'>{row.score:.2g}</td></tr>")
     parts.append("</table><h2>Per class</h2><p>estimated error rate: the estimated share of tokens "
                  "given the class whose true class is another (calibrated confident joint).</p>"
-                 "<table><tr>" + "".join(f"<th>{esc(c)}</th>" for c in result.classes.columns) + "</tr>")
+                 "<table><tr>" + "".join(f"<th>{esc(c.replace('_', ' '))}</th>"
+                                         for c in result.classes.columns) + "</tr>")
     for row in result.classes.itertuples(index=False):
         parts.append("<tr>" + "".join(
             f"<td class='num'>{v:.3f}</td>" if isinstance(v, float) else f"<td>{esc(str(v))}</td>"

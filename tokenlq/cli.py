@@ -66,8 +66,9 @@ def _audit(args) -> int:
         result = audit(corpus, pred_probs_path=args.pred_probs, train=train, folds=args.folds,
                        seed=args.seed, token_score_method=args.token_score,
                        sentence_score_method=args.sentence_score, temperature=args.temperature,
-                       score_level=args.score_level, progress=sys.stderr.isatty())
-    except (DataError, ValueError) as err:
+                       score_level=args.score_level, model=args.model,
+                       progress=sys.stderr.isatty())
+    except (DataError, ValueError, ImportError) as err:
         print(f"tokenlq audit: {err}", file=sys.stderr)
         return 2
     out = write_report(result, args.out)
@@ -87,8 +88,11 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--format", choices=["conll", "jsonl", "labelstudio"],
                        help="default: detected from the file")
     audit.add_argument("--pred-probs", help=".npz with pred_probs (n, K), offsets, class_names "
-                                            "(as written by audit); default: a cross-validated CRF")
+                                            "(as written by audit); default: the embedded cross-validated model")
     audit.add_argument("--train", help="extra labelled data used for training only")
+    audit.add_argument("--model", default="auto", choices=["auto", "crf", "crf+encoder"],
+                       help="embedded model when --pred-probs is not given; auto: crf+encoder "
+                            "when the 'encoder' extra is installed, else crf")
     audit.add_argument("--folds", type=int, default=5)
     audit.add_argument("--seed", type=int, default=0)
     audit.add_argument("--token-score", default="self_confidence",

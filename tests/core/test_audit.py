@@ -76,3 +76,49 @@ def test_pred_probs_without_a_column_for_a_label_exits_2(conll, tmp_path, capsys
     np.savez(probs, pred_probs=np.full((n, 2), 0.5), offsets=offsets, class_names=np.array(["O", "B-PER"]))
     assert main(["audit", str(path), "--pred-probs", str(probs), "--out", str(tmp_path / "r")]) == 2
     assert "that pred_probs has no column for" in capsys.readouterr().err
+
+
+def test_model_choice_is_reported_and_a_missing_extra_exits_2(conll, tmp_path, capsys,
+                                                              monkeypatch):
+    path, corpus = conll
+    scores = {}
+    for name in ("crf", "auto"):
+        out = tmp_path / name
+        assert main(["audit", str(path), "--out", str(out), "--folds", "3", "--model", name]) == 0
+        page = (out / "report.html").read_text()
+        assert ("CRF + encoder classifier" in page) == (name == "auto")  # the extra is installed
+        scores[name] = pd.read_csv(out / "sentence_scores.csv")["score"]
+    assert not scores["crf"].equals(scores["auto"])
+    from tokenlq import encoder
+
+    monkeypatch.setattr(encoder, "available", lambda: False)
+    assert main(["audit", str(path), "--out", str(tmp_path / "x"), "--model", "crf+encoder"]) == 2
+    assert "pip install 'tokenlq[encoder]'" in capsys.readouterr().err
+
+
+def test_train_file_is_learned_from_but_not_audited(tmp_path):
+    def write(path, tokens, tags):
+        path.write_text("\n\n".join("\n".join(f"{w}\t{t}" for w, t in zip(ws, ts))
+                                    for ws, ts in zip(tokens, tags)) + "\n", encoding="utf-8")
+
+    corpus = make_ner_corpus(60, error_rate=0.0, seed=4)
+    names = corpus.class_names
+    tags = [[names[k] for k in s] for s in corpus.labels]
+    # "Zorblax" is an organisation only the trusted file knows about.
+    audited = [["Zorblax", "hired", "them", "."]] + corpus.tokens
+    audited_tags = [["B-ORG", "O", "O", "O"]] + tags
+    trusted = [["Zorblax", "said", "so", "."], ["They", "joined", "Zorblax", "."]] * 40
+    trusted_tags = [["B-ORG", "O", "O", "O"], ["O", "O", "B-ORG", "O"]] * 40
+    data, train = tmp_path / "data.conll", tmp_path / "train.conll"
+    write(data, audited, audited_tags)
+    write(train, trusted, trusted_tags)
+    for model in ("crf", "crf+encoder"):
+        alone, helped = tmp_path / f"alone-{model}", tmp_path / f"helped-{model}"
+        assert main(["audit", str(data), "--out", str(alone), "--model", model, "--folds", "3"]) == 0
+        assert main(["audit", str(data), "--out", str(helped), "--model", model, "--folds", "3",
+                     "--train", str(train)]) == 0
+        scores = pd.read_csv(helped / "sentence_scores.csv")
+        assert len(scores) == len(audited)  # the trusted sentences are not audited
+        before = pd.read_csv(alone / "sentence_scores.csv")["score"][0]
+        after = scores["score"][0]
+        assert after > 0.5 > before, (model, before, after)
