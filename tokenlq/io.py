@@ -170,30 +170,24 @@ def _read_labelstudio(path: Path) -> Corpus:
         raise DataError(f"{path}:{err.lineno}: malformed JSON ({err.msg})") from None
     if not isinstance(tasks, list):
         raise DataError(f"{path}:1: a Label Studio export is a JSON list of tasks")
+    from .ls_tasks import given_annotation, span_labels, task_tokens
+
     corpus = Corpus([], [])
     for task in tasks:
-        annotations = [a for a in task.get("annotations", []) if not a.get("was_cancelled")]
-        data = task.get("data", {})
-        text = next((v for v in data.values() if isinstance(v, str)), None)
-        if not annotations or text is None:
+        if not isinstance(task, dict):
+            raise DataError(f"{path}: every task must be a JSON object")
+        latest = given_annotation(task.get("annotations"))
+        data = task.get("data") or {}
+        key = "text" if "text" in data else next(
+            (k for k, v in data.items() if isinstance(v, str)), "text")
+        text, tokens = task_tokens(data, key)
+        if latest is None or not tokens:
             continue
-        latest = max(annotations, key=lambda a: (a.get("updated_at") or "", a.get("id") or 0))
-        spans = [r["value"] for r in latest.get("result", [])
-                 if r.get("type", "labels") == "labels" and "start" in r.get("value", {})]
-        tokens = tokenize(text)
-        labels = ["O"] * len(tokens)
-        for span in spans:
-            names = span.get("labels") or []
-            if not names:
-                continue
-            inside = [j for j, (_, a, b) in enumerate(tokens) if a < span["end"] and b > span["start"]]
-            for rank, j in enumerate(inside):
-                labels[j] = ("B-" if rank == 0 else "I-") + names[0]
-        if tokens:
-            corpus.tokens.append([t for t, _, _ in tokens])
-            corpus.labels.append(labels)
-            corpus.documents.append(0)
-            corpus.sources.append(f"task {task.get('id')}")
+        labels = span_labels(text, tokens, latest.get("result"), from_name=None, label_names=None)
+        corpus.tokens.append([t for t, _, _ in tokens])
+        corpus.labels.append(labels)
+        corpus.documents.append(0)
+        corpus.sources.append(f"task {task.get('id')}")
     return corpus
 
 

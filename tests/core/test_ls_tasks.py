@@ -1,0 +1,82 @@
+"""Label Studio tasks to token labels: every documented input problem has its outcome and count."""
+
+from collections import Counter
+
+import pytest
+
+from tokenlq.ls_tasks import WARNINGS, given_annotation, span_labels, task_tokens
+
+TEXT = "Anna met Bob in New York"
+NAMES = ["PER", "LOC", "ORG"]
+
+
+def region(start, end, *labels, from_name="label", kind="labels"):
+    return {"from_name": from_name, "to_name": "text", "type": kind,
+            "value": {"start": start, "end": end, "labels": list(labels)}}
+
+
+def convert(results, text=TEXT, names=NAMES):
+    warnings = Counter()
+    text, tokens = task_tokens({"text": text}, "text", warnings)
+    labels = span_labels(text, tokens, results, from_name="label", label_names=names,
+                         warnings=warnings)
+    return labels, warnings
+
+
+def test_clean_spans_become_bio_labels():
+    labels, warnings = convert([region(0, 4, "PER"), region(9, 12, "PER"), region(16, 24, "LOC")])
+    assert labels == ["B-PER", "O", "B-PER", "O", "B-LOC", "I-LOC"]
+    assert not warnings
+
+
+def test_io_scheme():
+    _, tokens = task_tokens({"text": TEXT}, "text")
+    assert span_labels(TEXT, tokens, [region(16, 24, "LOC")], from_name="label",
+                       label_names=NAMES, scheme="IO")[-2:] == ["I-LOC", "I-LOC"]
+
+
+@pytest.mark.parametrize("results, expected, warning", [
+    ([region(1, 4, "PER")], ["B-PER"] + ["O"] * 5, "partial_token_overlap"),
+    ([region(9, 24, "ORG"), region(16, 24, "LOC")], ["O", "O", "B-ORG", "I-ORG", "I-ORG", "I-ORG"],
+     "overlapping_spans"),
+    ([region(16, 99, "LOC")], ["O"] * 6, "span_outside_text"),
+    ([region(5, 5, "LOC")], ["O"] * 6, "span_outside_text"),
+    ([region(-1, 4, "PER")], ["O"] * 6, "span_outside_text"),
+    ([region(0, 4, "ALIEN")], ["O"] * 6, "unknown_label"),
+    ([region(0, 4, "PER", "ORG")], ["B-PER"] + ["O"] * 5, "multiple_labels"),
+    ([region(0, 4)], ["O"] * 6, "span_without_label"),
+])
+def test_each_input_problem_has_a_defined_outcome_and_is_counted(results, expected, warning):
+    labels, warnings = convert(results)
+    assert labels == expected
+    assert warning in WARNINGS and warnings == Counter({warning: 1})
+
+
+def test_other_controls_and_region_types_are_ignored():
+    labels, warnings = convert([region(0, 4, "PER", from_name="other"),
+                                {"type": "choices", "value": {"choices": ["x"]}}])
+    assert labels == ["O"] * 6 and not warnings
+
+
+def test_data_tokens_are_used_and_located_in_the_text():
+    text, tokens = task_tokens({"text": "New-York  is big", "tokens": ["New-York", "is", "big"]}, "text")
+    assert tokens == [("New-York", 0, 8), ("is", 10, 12), ("big", 13, 16)]
+    warnings = Counter()
+    text, tokens = task_tokens({"text": "abc", "tokens": ["x"]}, "text", warnings)
+    assert [t for t, _, _ in tokens] == ["abc"] and warnings == Counter({"tokens_not_in_text": 1})
+
+
+def test_empty_or_missing_text_gives_no_tokens():
+    assert task_tokens({"text": ""}, "text") == ("", [])
+    assert task_tokens({}, "text") == ("", [])
+    assert task_tokens({"text": 5}, "text") == ("", [])
+
+
+def test_given_annotation_is_the_latest_non_cancelled_one():
+    imported = {"id": 1, "updated_at": "2026-01-01T00:00:00Z", "ground_truth": True}
+    newer = {"id": 2, "updated_at": "2026-01-02T00:00:00Z", "ground_truth": False}
+    assert given_annotation([imported, newer]) is newer  # ground truth does not pin old labels
+    tie = {"id": 3, "updated_at": imported["updated_at"]}
+    assert given_annotation([tie, imported]) is imported  # ... it only breaks ties
+    assert given_annotation([{"id": 4, "was_cancelled": True}]) is None
+    assert given_annotation([]) is None and given_annotation(None) is None
