@@ -45,3 +45,13 @@ def test_option_errors_name_parameter_function_and_value(func, option):
     message = str(info.value)
     assert f"'{option}' parameter of {func.__name__} must be one of" in message
     assert "got 'nonsense'" in message
+
+
+def test_the_core_never_imports_the_backend():
+    import subprocess
+    import sys
+
+    code = ("import sys, tokenlq, tokenlq.audit, tokenlq.cli, tokenlq.io, tokenlq.ls_tasks, "
+            "tokenlq.model; bad = [m for m in sys.modules if m.split('.')[0] in ('backend', 'flask')]; "
+            "sys.exit(bad and str(bad))")
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0

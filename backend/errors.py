@@ -1,0 +1,35 @@
+"""Every error is a JSON body with a precise message; nothing answers a bare 500 page."""
+
+from __future__ import annotations
+
+from flask import Flask, jsonify
+from werkzeug.exceptions import HTTPException
+
+__all__ = ["BadRequest", "register"]
+
+
+class BadRequest(Exception):
+    """A request the backend understood but cannot accept (400 unless ``status`` says otherwise)."""
+
+    def __init__(self, message: str, status: int = 400):
+        super().__init__(message)
+        self.message, self.status = message, status
+
+
+def register(app: Flask) -> None:
+    @app.errorhandler(BadRequest)
+    def bad_request(err: BadRequest):
+        return jsonify(error=err.message), err.status
+
+    @app.errorhandler(HTTPException)
+    def http_error(err: HTTPException):
+        response = jsonify(error=f"{err.name}: {err.description}")
+        response.status_code = err.code or 500
+        if err.code == 401:
+            response.headers["WWW-Authenticate"] = 'Basic realm="tokenlq"'
+        return response
+
+    @app.errorhandler(Exception)
+    def unexpected(err: Exception):  # logged with its traceback; the client gets no internals
+        app.logger.exception("unexpected error")
+        return jsonify(error="internal error; see the backend's log"), 500

@@ -1,0 +1,84 @@
+"""The ML backend protocol as Label Studio 1.23 calls it: /health, /setup, /predict, /versions,
+/webhook."""
+
+from __future__ import annotations
+
+import hmac
+
+from flask import Blueprint, current_app, jsonify, request
+
+from tokenlq import __version__
+
+from .errors import BadRequest
+from .label_config import ConfigError, parse_label_config
+
+bp = Blueprint("protocol", __name__)
+
+MODEL_VERSION = f"tokenlq-{__version__}"
+
+
+def json_body() -> dict:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise BadRequest("the request body must be a JSON object")
+    return body
+
+
+def project_id(value) -> int:
+    """Label Studio sends the project as "<id>.<created timestamp>" (or a bare id)."""
+    head = str(value if value is not None else "").split(".")[0]
+    if not head.isdigit():
+        raise BadRequest(f"'project' must be '<id>.<timestamp>' or an id; got {value!r}")
+    return int(head)
+
+
+@bp.get("/health")
+def health():
+    return jsonify(status="UP", model_version=MODEL_VERSION)
+
+
+@bp.post("/setup")
+def setup():
+    body = json_body()
+    project_id(body.get("project"))
+    try:
+        parse_label_config(body.get("schema"))
+    except ConfigError as err:
+        raise BadRequest(f"this project's labeling config cannot be served: {err}", 422) from None
+    return jsonify(model_version=MODEL_VERSION)
+
+
+@bp.get("/versions")
+def versions():
+    return jsonify(versions=[MODEL_VERSION])
+
+
+@bp.post("/predict")
+def predict():
+    body = json_body()
+    tasks = body.get("tasks")
+    if not isinstance(tasks, list) or not tasks:
+        raise BadRequest("'tasks' must be a non-empty list of tasks")
+    if not all(isinstance(t, dict) and isinstance(t.get("id"), int) for t in tasks):
+        raise BadRequest("every task must be an object with an integer 'id'")
+    # One entry per task, in order (Label Studio drops the whole batch otherwise). Scores come
+    # from stored runs; until a project has been scored every task gets an empty result.
+    return jsonify(results=[{"model_version": MODEL_VERSION, "score": None, "result": []}
+                            for _ in tasks])
+
+
+WEBHOOK_SECRET_HEADER = "X-Tokenlq-Webhook-Secret"
+
+
+@bp.post("/webhook")
+def webhook():
+    secret = current_app.config["TOKENLQ"].webhook_secret
+    if secret and not hmac.compare_digest(
+            request.headers.get(WEBHOOK_SECRET_HEADER, "").encode("utf-8"), secret.encode("utf-8")):
+        raise BadRequest(f"missing or wrong {WEBHOOK_SECRET_HEADER} header", 401)
+    body = json_body()
+    action = body.get("action")
+    if not isinstance(action, str):
+        raise BadRequest("a webhook event needs an 'action'")
+    current_app.logger.debug("webhook %s", action)
+    return jsonify(status="accepted", action=action), 200

@@ -1,0 +1,75 @@
+"""Settings from the environment, with the Label Studio ML backend's variable names."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["Settings"]
+
+
+def _int(environ, name: str, default: int) -> int:
+    raw = environ.get(name, "")
+    if not raw.strip():
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be an integer; got {raw!r}") from None
+
+
+@dataclass(frozen=True)
+class Settings:
+    label_studio_url: str = ""
+    # Secrets are kept out of repr() so that they never reach a log line by accident.
+    label_studio_api_key: str = field(default="", repr=False)
+    basic_auth_user: str = ""
+    basic_auth_pass: str = field(default="", repr=False)
+    webhook_secret: str = field(default="", repr=False)
+    public_url: str = ""
+    data_dir: Path = Path("tokenlq-data")
+    probs: str = "auto"
+    port: int = 9090
+    workers: int = 1
+    threads: int = 8
+    log_level: str = "INFO"
+    max_request_bytes: int = 32 * 1024 * 1024
+
+    @classmethod
+    def from_env(cls, environ=None) -> "Settings":
+        """``LABEL_STUDIO_URL`` (fallback ``LABEL_STUDIO_HOST``), ``LABEL_STUDIO_API_KEY`` (a
+        personal access token or a legacy token), ``BASIC_AUTH_USER``, ``BASIC_AUTH_PASS``,
+        ``TOKENLQ_WEBHOOK_SECRET``, ``LABEL_STUDIO_PUBLIC_URL`` (default: the URL),
+        ``TOKENLQ_DATA_DIR``, ``TOKENLQ_PROBS``, ``PORT``, ``WORKERS``, ``THREADS``, ``LOG_LEVEL``,
+        ``TOKENLQ_MAX_REQUEST_BYTES``.
+
+        >>> Settings.from_env({"LABEL_STUDIO_HOST": "http://ls:8080/", "LABEL_STUDIO_API_KEY": "k"})
+        Settings(label_studio_url='http://ls:8080', basic_auth_user='', public_url='http://ls:8080', data_dir=PosixPath('tokenlq-data'), probs='auto', port=9090, workers=1, threads=8, log_level='INFO', max_request_bytes=33554432)
+        """
+        env = os.environ if environ is None else environ
+        url = (env.get("LABEL_STUDIO_URL") or env.get("LABEL_STUDIO_HOST") or "").strip().rstrip("/")
+        if url and not url.startswith(("http://", "https://")):
+            raise ValueError(f"LABEL_STUDIO_URL must start with http:// or https://; got {url!r}")
+        user, password = env.get("BASIC_AUTH_USER", ""), env.get("BASIC_AUTH_PASS", "")
+        if user and not password:
+            raise ValueError("BASIC_AUTH_USER is set but BASIC_AUTH_PASS is empty")
+        probs = env.get("TOKENLQ_PROBS", "auto").strip() or "auto"
+        if probs not in ("auto", "task", "crf") and not probs.startswith("prediction:"):
+            raise ValueError("TOKENLQ_PROBS must be auto, task, crf or prediction:<model_version>; "
+                             f"got {probs!r}")
+        return cls(
+            label_studio_url=url,
+            label_studio_api_key=env.get("LABEL_STUDIO_API_KEY", "").strip(),
+            basic_auth_user=user,
+            basic_auth_pass=password,
+            webhook_secret=env.get("TOKENLQ_WEBHOOK_SECRET", ""),
+            public_url=(env.get("LABEL_STUDIO_PUBLIC_URL", "").strip().rstrip("/") or url),
+            data_dir=Path(env.get("TOKENLQ_DATA_DIR", "") or "tokenlq-data"),
+            probs=probs,
+            port=_int(env, "PORT", 9090),
+            workers=_int(env, "WORKERS", 1),
+            threads=_int(env, "THREADS", 8),
+            log_level=(env.get("LOG_LEVEL", "") or "INFO").upper(),
+            max_request_bytes=_int(env, "TOKENLQ_MAX_REQUEST_BYTES", 32 * 1024 * 1024),
+        )

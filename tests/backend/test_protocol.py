@@ -1,0 +1,108 @@
+"""The ML backend protocol endpoints, authentication and error answers (Flask test client)."""
+
+import base64
+
+import pytest
+
+from backend import create_app
+from backend.protocol import MODEL_VERSION, WEBHOOK_SECRET_HEADER
+from backend.settings import Settings
+
+CONFIG = ('<View><Labels name="label" toName="text"><Label value="PER"/><Label value="LOC"/>'
+          '</Labels><Text name="text" value="$text"/></View>')
+
+
+def client(**settings):
+    return create_app(Settings(**settings)).test_client()
+
+
+def basic(user, password):
+    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
+
+
+def test_health_setup_versions():
+    c = client()
+    assert c.get("/health").get_json()["status"] == "UP"
+    answer = c.post("/setup", json={"project": "3.1795813158", "schema": CONFIG})
+    assert answer.status_code == 200 and answer.get_json() == {"model_version": MODEL_VERSION}
+    assert c.get("/versions").get_json() == {"versions": [MODEL_VERSION]}
+
+
+@pytest.mark.parametrize("schema, message", [
+    ("<View><Choices name='c' toName='text'/><Text name='text' value='$text'/></View>", "no <Labels>"),
+    ("<View><Labels name='l' toName='img'><Label value='A'/></Labels><Text name='t' value='$text'/></View>",
+     "no <Labels> control points at a <Text>"),
+    ("<View><Labels", "not valid XML"),
+    ("", "empty"),
+])
+def test_setup_rejects_configs_it_cannot_serve_with_the_reason(schema, message):
+    answer = client().post("/setup", json={"project": "1.2", "schema": schema})
+    assert answer.status_code == 422 and message in answer.get_json()["error"]
+
+
+@pytest.mark.parametrize("body", ['{"project": ', "[1, 2]", '"text"'])
+def test_malformed_json_is_a_400_with_a_message(body):
+    answer = client().post("/setup", data=body, content_type="application/json")
+    assert answer.status_code == 400 and "JSON object" in answer.get_json()["error"]
+
+
+def test_bad_project_and_tasks_are_400():
+    c = client()
+    assert c.post("/setup", json={"project": "abc", "schema": CONFIG}).status_code == 400
+    assert c.post("/predict", json={"tasks": []}).status_code == 400
+    assert c.post("/predict", json={"tasks": [{"id": "x"}]}).status_code == 400
+
+
+def test_predict_answers_one_entry_per_task_in_order():
+    answer = client().post("/predict", json={"tasks": [{"id": 4}, {"id": 5}], "project": "1.2"})
+    results = answer.get_json()["results"]
+    assert len(results) == 2 and all(r["model_version"] == MODEL_VERSION for r in results)
+
+
+def test_oversized_bodies_are_refused():
+    answer = client(max_request_bytes=1000).post("/predict", data="x" * 5000,
+                                                 content_type="application/json")
+    assert answer.status_code == 413 and "error" in answer.get_json()
+
+
+def test_basic_auth_protects_everything_but_health_and_webhook():
+    c = client(basic_auth_user="ls", basic_auth_pass="s3cret")
+    assert c.get("/health").status_code == 200
+    assert c.post("/webhook", json={"action": "ANNOTATION_CREATED"}).status_code == 200
+    for method, path in (("post", "/setup"), ("post", "/predict"), ("get", "/versions")):
+        call = getattr(c, method)
+        assert call(path, json={}).status_code == 401
+        assert call(path, json={}, headers=basic("ls", "wrong")).status_code == 401
+        assert call(path, json={}, headers=basic("ls", "s3cret")).status_code != 401
+    assert c.get("/versions", headers=basic("ls", "s3cret")).status_code == 200
+
+
+def test_webhook_secret_is_required_when_set():
+    c = client(webhook_secret="hook-secret")
+    event = {"action": "ANNOTATION_CREATED"}
+    assert c.post("/webhook", json=event).status_code == 401
+    assert c.post("/webhook", json=event, headers={WEBHOOK_SECRET_HEADER: "nope"}).status_code == 401
+    assert c.post("/webhook", json=event, headers={WEBHOOK_SECRET_HEADER: "hook-secret"}).status_code == 200
+    assert c.post("/webhook", json={"no": "action"},
+                  headers={WEBHOOK_SECRET_HEADER: "hook-secret"}).status_code == 400
+
+
+def test_unknown_routes_and_methods_answer_json():
+    c = client()
+    assert c.get("/nope").status_code == 404 and "error" in c.get("/nope").get_json()
+    assert c.get("/predict").status_code == 405
+
+
+def test_settings_from_the_environment_and_secrets_out_of_repr():
+    s = Settings.from_env({"LABEL_STUDIO_URL": "http://ls:8080/", "LABEL_STUDIO_HOST": "http://other",
+                           "LABEL_STUDIO_API_KEY": "api-key-123", "BASIC_AUTH_USER": "u",
+                           "BASIC_AUTH_PASS": "pass-456", "TOKENLQ_WEBHOOK_SECRET": "hook-789",
+                           "PORT": "9191", "TOKENLQ_PROBS": "prediction:v2"})
+    assert s.label_studio_url == "http://ls:8080" and s.public_url == "http://ls:8080"
+    assert s.port == 9191 and s.probs == "prediction:v2"
+    assert not any(secret in repr(s) for secret in ("api-key-123", "pass-456", "hook-789"))
+    for env, message in (({"LABEL_STUDIO_URL": "ls:8080"}, "http://"),
+                         ({"BASIC_AUTH_USER": "u"}, "BASIC_AUTH_PASS"),
+                         ({"PORT": "x"}, "PORT"), ({"TOKENLQ_PROBS": "magic"}, "TOKENLQ_PROBS")):
+        with pytest.raises(ValueError, match=message):
+            Settings.from_env(env)
