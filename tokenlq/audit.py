@@ -68,9 +68,13 @@ def score_sentences(labels, pred_probs, offsets, class_names, *, level: str = "t
 def audit(corpus: Corpus, *, pred_probs_path=None, train: Corpus | None = None, folds: int = 5,
           seed: int = 0, token_score_method: str = "self_confidence",
           sentence_score_method: str = "min", temperature: float | None = None,
-          score_level: str = "type", model: str = "auto", progress: bool = False) -> AuditResult:
-    """Score ``corpus`` with out-of-sample probabilities (given, or from the embedded cross-validated model)."""
+          score_level: str = "type", model: str = "auto", extra_classes=(),
+          progress: bool = False) -> AuditResult:
+    """Score ``corpus`` with out-of-sample probabilities (given, or from the embedded
+    cross-validated model). ``extra_classes``: class names to include even where no label of
+    the data uses them (a labeling config's full label set)."""
     extra = {t for s in train.labels for t in s} if train is not None else set()
+    extra |= set(extra_classes)
     if pred_probs_path is not None:
         file_probs, file_names = read_pred_probs(pred_probs_path, corpus)
         # The file's classes in the usual order; a label of the data without a column is an error.

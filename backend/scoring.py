@@ -1,0 +1,139 @@
+"""A project's tasks in, tokenlq predictions out: no HTTP, no state.
+
+:func:`read_tasks` turns Label Studio tasks into a corpus of given token labels (counting every
+input problem, see :mod:`tokenlq.ls_tasks`); :func:`score_tasks` audits it with tokenlq; and
+:func:`predictions` writes, per task, the proposed labelling Label Studio shows a reviewer.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from tokenlq.audit import AuditResult, audit
+from tokenlq.io import Corpus
+from tokenlq.ls_tasks import given_annotation, span_labels, task_tokens
+from tokenlq.model import merge_classes
+
+from .label_config import NerConfig
+
+__all__ = ["ProjectCorpus", "predictions", "read_tasks", "score_tasks"]
+
+
+@dataclass
+class ProjectCorpus:
+    task_ids: list = field(default_factory=list)
+    texts: list = field(default_factory=list)
+    tokens: list = field(default_factory=list)  # per task: [(token, start, end)]
+    labels: list = field(default_factory=list)  # per task: BIO tags
+    warnings: Counter = field(default_factory=Counter)
+
+
+def read_tasks(tasks, config: NerConfig) -> ProjectCorpus:
+    """The annotated, non-empty tasks with their given labels (the latest non-cancelled
+    annotation). Unannotated tasks are left out silently (they are not scored); tasks with an
+    empty text are counted as ``empty_text``."""
+    out = ProjectCorpus()
+    for task in tasks:
+        annotation = given_annotation(task.get("annotations"))
+        if annotation is None:
+            continue
+        text, tokens = task_tokens(task.get("data") or {}, config.value_key, out.warnings)
+        if not tokens:
+            out.warnings["empty_text"] += 1
+            continue
+        out.task_ids.append(task["id"])
+        out.texts.append(text)
+        out.tokens.append(tokens)
+        out.labels.append(span_labels(text, tokens, annotation.get("result"),
+                                      from_name=config.from_name, label_names=config.labels,
+                                      warnings=out.warnings))
+    return out
+
+
+def score_tasks(project: ProjectCorpus, config: NerConfig, **audit_options) -> AuditResult:
+    """tokenlq's audit of the project's given labels (options as :func:`tokenlq.audit.audit`)."""
+    corpus = Corpus([[t for t, _, _ in tokens] for tokens in project.tokens], project.labels)
+    corpus.sources = [f"task {i}" for i in project.task_ids]
+    corpus.documents = [0] * len(project.task_ids)
+    extra = {f"{p}-{label}" for label in config.labels for p in ("B", "I")}
+    return audit(corpus, extra_classes=extra, **audit_options)
+
+
+def _entities(tags):
+    """(start, end, type) of BIO tags, end exclusive (a stray I- opens an entity, as conlleval)."""
+    out, start, kind = [], None, None
+    for j, tag in enumerate(list(tags) + ["O"]):
+        tag_kind = None if tag == "O" else tag[2:]
+        continues = tag_kind is not None and tag_kind == kind and tag.startswith("I-")
+        if start is not None and not continues:
+            out.append((start, j, kind))
+            start, kind = None, None
+        if tag_kind is not None and not continues:
+            start, kind = j, tag_kind
+    return out
+
+
+def predictions(project: ProjectCorpus, result: AuditResult, config: NerConfig,
+                model_version: str) -> dict:
+    """{task id: prediction} for every scored task.
+
+    ``score`` is the sentence label-quality score (lower = more suspect); ``result`` is the
+    proposed labelling: the given entities with each suspect region replaced by the suggested
+    entities, each suspect region carrying its score and a ``meta.text`` explaining it. A
+    suspected spurious entity keeps its given region, explained as "no entity suggested".
+    """
+    type_probs, types = merge_classes(result.pred_probs, result.class_names)
+    findings: dict[int, list] = {}
+    for row in result.spans.itertuples():
+        findings.setdefault(int(row.sentence), []).append(row)
+    out = {}
+    for i, task_id in enumerate(project.task_ids):
+        tokens, a0 = project.tokens[i], int(result.offsets[i])
+        given = _entities(project.labels[i])
+        proposed = {(s, e): (t, None) for s, e, t in given}
+        for row in findings.get(i, []):
+            note = _explain(row, tokens, type_probs[a0:a0 + len(tokens)], types)
+            if not row.suggested_spans:  # spurious: keep the given entity, say why it is suspect
+                for s, e, t in row.given_spans:
+                    proposed[(s, e)] = (t, (float(row.score), note))
+                continue
+            for s, e, _ in row.given_spans:
+                proposed.pop((s, e), None)
+            for s, e, t in row.suggested_spans:
+                proposed[(s, e)] = (t, (float(row.score), note))
+        regions = []
+        for (s, e), (kind, suspect) in sorted(proposed.items()):
+            start, end = tokens[s][1], tokens[e - 1][2]
+            region = {"id": f"tlq-{task_id}-{s}-{e}", "from_name": config.from_name,
+                      "to_name": config.to_name, "type": "labels",
+                      "value": {"start": start, "end": end, "text": project.texts[i][start:end],
+                                "labels": [kind]}}
+            if suspect is not None:
+                region["score"], region["meta"] = suspect[0], {"text": [suspect[1]]}
+            regions.append(region)
+        out[task_id] = {"model_version": model_version,
+                        "score": float(result.sentence_scores[i]), "result": regions}
+    return out
+
+
+def _explain(row, tokens, type_probs, types) -> str:
+    """"'New York': given LOC (p=0.04), suggested ORG (p=0.91); kind wrong_type." """
+    a, b = int(row.start_token), int(row.end_token)
+    span_probs = type_probs[a:b].mean(axis=0)
+
+    def p(kind):
+        return span_probs[types.index(kind)] if kind in types else float("nan")
+
+    text = " ".join(t for t, _, _ in tokens[a:b])
+    given = row.given.split("|")
+    suggested = row.suggested.split("|")
+    given_text = ", ".join(f"{g} (p={p(g):.2f})" for g in given)
+    suggested_text = ", ".join(f"{s} (p={p(s):.2f})" for s in suggested)
+    if not row.suggested_spans:
+        return (f"tokenlq: '{text}' is labelled {given_text}; the model suggests no entity here "
+                f"(O p={p('O'):.2f}). Suspect score {row.score:.3f}.")
+    return (f"tokenlq: '{text}' is labelled {given_text}; suggested {suggested_text} "
+            f"({row.kind.replace('_', ' ')}). Suspect score {row.score:.3f}.")

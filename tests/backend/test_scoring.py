@@ -1,0 +1,83 @@
+"""Tasks in, predictions out: the proposed labelling, explanations and scores (no HTTP)."""
+
+import numpy as np
+import pytest
+
+from backend.label_config import parse_label_config
+from backend.scoring import _entities, predictions, read_tasks, score_tasks
+from tokenlq.synthetic import make_ner_corpus
+
+CONFIG = parse_label_config(
+    '<View><Labels name="label" toName="text">' + "".join(
+        f'<Label value="{t}"/>' for t in ("PER", "ORG", "LOC", "MISC"))
+    + '</Labels><Text name="text" value="$text"/></View>')
+
+
+def tasks_from(corpus, labels):
+    tasks = []
+    for i, (words, tags) in enumerate(zip(corpus.tokens, labels)):
+        text = " ".join(words)
+        starts = np.cumsum([0] + [len(w) + 1 for w in words])
+        result = [{"from_name": "label", "to_name": "text", "type": "labels",
+                   "value": {"start": int(starts[s]), "end": int(starts[e - 1] + len(words[e - 1])),
+                             "labels": [kind]}}
+                  for s, e, kind in _entities([corpus.class_names[k] for k in tags])]
+        tasks.append({"id": 100 + i, "data": {"text": text},
+                      "annotations": [{"id": i, "result": result, "updated_at": "2026-01-01"}]})
+    return tasks
+
+
+@pytest.fixture(scope="module")
+def scored():
+    corpus = make_ner_corpus(240, error_rate=0.06, seed=11)
+    tasks = tasks_from(corpus, corpus.labels)
+    tasks.append({"id": 999, "data": {"text": "no annotation here"}, "annotations": []})
+    tasks.append({"id": 998, "data": {"text": ""}, "annotations": [{"id": 1, "result": []}]})
+    project = read_tasks(tasks, CONFIG)
+    result = score_tasks(project, CONFIG, model="crf", folds=3)
+    return corpus, project, result, predictions(project, result, CONFIG, "tokenlq-test")
+
+
+def test_entities_decoding():
+    assert _entities(["B-PER", "I-PER", "O", "I-LOC", "B-LOC", "B-ORG", "I-PER"]) == [
+        (0, 2, "PER"), (3, 4, "LOC"), (4, 5, "LOC"), (5, 6, "ORG"), (6, 7, "PER")]
+
+
+def test_given_labels_round_trip_from_spans(scored):
+    corpus, project, _, _ = scored
+    expected = [[corpus.class_names[k] for k in tags] for tags in corpus.labels]
+    assert project.labels == expected
+    assert project.warnings == {"empty_text": 1}  # the unannotated task is simply not scored
+
+
+def test_every_scored_task_gets_one_prediction_with_its_score(scored):
+    _, project, result, preds = scored
+    assert list(preds) == project.task_ids
+    scores = np.array([preds[t]["score"] for t in project.task_ids])
+    np.testing.assert_allclose(scores, result.sentence_scores)
+    assert all(p["model_version"] == "tokenlq-test" for p in preds.values())
+
+
+def test_suspect_regions_are_explained_and_injected_errors_come_first(scored):
+    corpus, project, result, preds = scored
+    explained = [r for p in preds.values() for r in p["result"] if "meta" in r]
+    assert explained and all(r["meta"]["text"][0].startswith("tokenlq: '") for r in explained)
+    assert all(0 <= r["score"] <= 1 for r in explained)
+    wrong = {100 + i for i, _ in corpus.error_tokens}
+    order = sorted(project.task_ids, key=lambda t: preds[t]["score"])
+    k = len(wrong)
+    assert len(wrong & set(order[:k])) / k > 0.6  # precision at k
+
+
+def test_clean_tasks_keep_their_given_spans(scored):
+    corpus, project, result, preds = scored
+    flagged = {project.task_ids[i] for i in result.spans["sentence"]}
+    for i, task_id in enumerate(project.task_ids):
+        if task_id in flagged:
+            continue
+        regions = preds[task_id]["result"]
+        text = project.texts[i]
+        given = [(text[r["value"]["start"]:r["value"]["end"]], r["value"]["labels"][0]) for r in regions]
+        tokens = [t for t, _, _ in project.tokens[i]]
+        assert given == [(" ".join(tokens[s:e]), kind) for s, e, kind in _entities(project.labels[i])]
+        assert not any("meta" in r for r in regions)
