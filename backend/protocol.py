@@ -7,14 +7,11 @@ import hmac
 
 from flask import Blueprint, current_app, jsonify, request
 
-from tokenlq import __version__
-
 from .errors import BadRequest
 from .label_config import ConfigError, parse_label_config
+from .runs import MODEL_VERSION
 
 bp = Blueprint("protocol", __name__)
-
-MODEL_VERSION = f"tokenlq-{__version__}"
 
 
 def json_body() -> dict:

@@ -1,0 +1,100 @@
+"""The one module that speaks to Label Studio (label-studio-sdk 2.1.2 and its authenticated
+httpx client for the few calls the SDK lacks). Everything else gets plain dicts."""
+
+from __future__ import annotations
+
+import json
+
+__all__ = ["LabelStudioProject", "connect", "ISSUES_VIEW_TITLE"]
+
+ISSUES_VIEW_TITLE = "Label issues"
+_PAGE = 1000
+
+
+def connect(url: str, api_key: str, *, timeout: float = 60.0, httpx_client=None):
+    """An SDK client; ``api_key`` may be a personal access token (refreshed by the SDK) or a
+    legacy token. Raises ValueError without a URL or key."""
+    if not url or not api_key:
+        raise ValueError("LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY must be set to reach Label Studio")
+    from label_studio_sdk import LabelStudio
+
+    return LabelStudio(base_url=url.rstrip("/") + "/", api_key=api_key, timeout=timeout,
+                       httpx_client=httpx_client)
+
+
+class LabelStudioProject:
+    """Reads and writes of one project."""
+
+    def __init__(self, client, project_id: int):
+        self.client, self.id = client, int(project_id)
+        self._http = client._client_wrapper.httpx_client
+
+    def _get(self, path: str, **params):
+        response = self._http.request(path, method="GET", params=params)
+        if response.status_code == 404:
+            return None
+        response.raise_for_status()
+        return response.json()
+
+    def settings(self) -> dict:
+        """``label_config`` and ``model_version`` of the project."""
+        project = self._get(f"api/projects/{self.id}/")
+        if project is None:
+            raise LookupError(f"Label Studio has no project {self.id}")
+        return {"label_config": project.get("label_config", ""),
+                "model_version": project.get("model_version")}
+
+    def tasks(self):
+        """Every task with its full annotations and predictions, as dicts, page by page."""
+        page = 1
+        while True:
+            body = self._get("api/tasks/", project=self.id, page=page, page_size=_PAGE, fields="all")
+            tasks = (body or {}).get("tasks", [])
+            yield from tasks
+            if len(tasks) < _PAGE:
+                return
+            page += 1
+
+    def create_predictions(self, predictions: dict) -> int:
+        """Bulk-create ``{task id: prediction}``; returns how many Label Studio created."""
+        items = [{"task": task_id, **prediction} for task_id, prediction in predictions.items()]
+        created = 0
+        for start in range(0, len(items), 5000):  # each call recounts the project: big chunks
+            answer = self.client.projects.import_predictions(id=self.id, request=items[start:start + 5000])
+            created += int(getattr(answer, "created", 0) or 0)
+        return created
+
+    def delete_prediction(self, prediction_id: int) -> None:
+        self.client.predictions.delete(id=prediction_id)
+
+    def set_model_version(self, model_version: str) -> None:
+        self.client.projects.update(id=self.id, model_version=model_version)
+
+    def show_issues_view(self, task_ids) -> int:
+        """The ``Label issues`` tab listing ``task_ids`` by prediction score, most suspect first;
+        created once, then updated (its full data resent: a partial update drops keys)."""
+        data = {"title": ISSUES_VIEW_TITLE,
+                "filters": {"conjunction": "and", "items": [
+                    {"filter": "filter:tasks:id", "operator": "in_list", "type": "Number",
+                     "value": [int(t) for t in task_ids] or [0]}]},
+                "ordering": ["tasks:predictions_score"],
+                "hiddenColumns": {"explore": [], "labeling": []}}
+        views = self._get("api/dm/views/", project=self.id) or []
+        ours = [v for v in views if (v.get("data") or {}).get("title") == ISSUES_VIEW_TITLE]
+        if ours:
+            self.client.views.update(id=str(ours[0]["id"]), project=self.id, data=data)
+            return int(ours[0]["id"])
+        return int(self.client.views.create(project=self.id, data=data).id)
+
+    def view_task_ids(self, view_id: int) -> list:
+        """The ids a view lists, in its order."""
+        body = self._get("api/tasks/", project=self.id, view=view_id, fields="task_only",
+                         page_size=_PAGE * 100)
+        return [t["id"] for t in (body or {}).get("tasks", [])]
+
+
+def prediction_content(prediction: dict) -> str:
+    """What makes two predictions the same for a rerun: score and result, canonical JSON."""
+    score = prediction.get("score")
+    return json.dumps({"score": None if score is None else round(float(score), 9),
+                       "result": prediction.get("result") or []}, sort_keys=True)

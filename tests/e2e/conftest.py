@@ -1,0 +1,30 @@
+"""A real Label Studio 1.23.2 for the end-to-end tests, started by scripts/labelstudio.sh.
+
+With LS_URL and LS_TOKEN already set (a server you started yourself) that server is used.
+"""
+
+import os
+import shlex
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PORT = os.environ.get("TOKENLQ_TEST_LS_PORT", "8089")
+
+
+@pytest.fixture(scope="session")
+def labelstudio():
+    if os.environ.get("LS_URL") and os.environ.get("LS_TOKEN"):
+        yield os.environ["LS_URL"], os.environ["LS_TOKEN"]
+        return
+    script = ROOT / "scripts" / "labelstudio.sh"
+    started = subprocess.run([str(script), "start", PORT], capture_output=True, text=True, timeout=900)
+    if started.returncode != 0:
+        pytest.fail(f"could not start Label Studio:\n{started.stderr[-3000:]}")
+    exports = dict(pair.split("=", 1) for pair in shlex.split(started.stdout)[1:])
+    try:
+        yield exports["LS_URL"], exports["LS_TOKEN"]
+    finally:
+        subprocess.run([str(script), "stop", PORT], timeout=60)

@@ -1,0 +1,61 @@
+"""A real Label Studio: import tasks with injected errors, rescore, check what Label Studio shows."""
+
+import copy
+
+import numpy as np
+import pytest
+
+from backend.labelstudio import LabelStudioProject, connect
+from backend.runs import MODEL_VERSION, rescore
+from tests.backend.test_scoring import CONFIG, tasks_from
+from tokenlq.synthetic import make_ner_corpus
+
+LABEL_CONFIG = ('<View><Labels name="label" toName="text">'
+                + "".join(f'<Label value="{t}"/>' for t in CONFIG.labels)
+                + '</Labels><Text name="text" value="$text"/></View>')
+
+
+@pytest.fixture(scope="module")
+def project(labelstudio):
+    url, token = labelstudio
+    client = connect(url, token)
+    corpus = make_ner_corpus(300, error_rate=0.06, seed=21)
+    tasks = tasks_from(corpus, corpus.labels)
+    created = client.projects.create(title="tokenlq e2e rescore", label_config=LABEL_CONFIG)
+    payload = [{"data": t["data"], "annotations": [{"result": a["result"]} for a in t["annotations"]]}
+               for t in tasks]
+    payload.append({"data": {"text": "An unannotated task ."}})
+    answer = client.projects.import_tasks(id=created.id, return_task_ids=True, request=payload)
+    ids = list(answer.task_ids)
+    wrong = {ids[i] for i, _ in corpus.error_tokens}
+    ls = LabelStudioProject(client, created.id)
+    return client, ls, wrong, ids
+
+
+def annotations_of(ls):
+    return {t["id"]: copy.deepcopy(t["annotations"]) for t in ls.tasks()}
+
+
+def test_rescore_writes_scores_the_tab_and_touches_no_annotation(project):
+    client, ls, wrong, ids = project
+    before = annotations_of(ls)
+    summary = rescore(ls, model="crf")
+    assert summary.scored == len(ids) - 1 and summary.written == summary.scored
+    tasks = {t["id"]: t for t in ls.tasks()}
+    ours = {i: [p for p in t["predictions"] if p["model_version"] == MODEL_VERSION] for i, t in tasks.items()}
+    assert all(len(ours[i]) == 1 for i in ids[:-1]) and ours[ids[-1]] == []
+    assert ls.settings()["model_version"] == MODEL_VERSION
+    listed = ls.view_task_ids(summary.view)
+    scores = [tasks[i]["predictions"][0]["score"] for i in listed]
+    assert len(listed) == summary.flagged and scores == sorted(scores)
+    assert annotations_of(ls) == before  # byte for byte, ids and timestamps included
+    k = len(wrong)
+    precision_at_k = len(set(listed[:k]) & wrong) / k
+    print(f"precision at k={k}: {precision_at_k:.2f}")
+    assert precision_at_k > 0.6
+
+
+def test_a_rerun_changes_nothing(project):
+    _, ls, _, ids = project
+    summary = rescore(ls, model="crf")
+    assert summary.written == 0 and summary.replaced == 0 and summary.unchanged == len(ids) - 1
