@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-__all__ = ["LabelStudioProject", "connect", "ISSUES_VIEW_TITLE"]
+__all__ = ["ISSUES_VIEW_TITLE", "LabelStudioProject", "close", "connect"]
 
 ISSUES_VIEW_TITLE = "Label issues"
 _PAGE = 1000
@@ -20,6 +20,11 @@ def connect(url: str, api_key: str, *, timeout: float = 60.0, httpx_client=None)
 
     return LabelStudio(base_url=url.rstrip("/") + "/", api_key=api_key, timeout=timeout,
                        httpx_client=httpx_client)
+
+
+def close(client) -> None:
+    """Release the client's connections."""
+    client._client_wrapper.httpx_client.httpx_client.close()
 
 
 class LabelStudioProject:

@@ -5,7 +5,7 @@ import copy
 import numpy as np
 import pytest
 
-from backend.labelstudio import LabelStudioProject, connect
+from backend.labelstudio import LabelStudioProject, close, connect
 from backend.runs import MODEL_VERSION, rescore
 from tests.backend.test_scoring import CONFIG, tasks_from
 from tokenlq.synthetic import make_ner_corpus
@@ -29,7 +29,8 @@ def project(labelstudio):
     ids = list(answer.task_ids)
     wrong = {ids[i] for i, _ in corpus.error_tokens}
     ls = LabelStudioProject(client, created.id)
-    return client, ls, wrong, ids
+    yield client, ls, wrong, ids
+    close(client)
 
 
 def annotations_of(ls):
