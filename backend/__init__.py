@@ -11,17 +11,24 @@ from .settings import Settings
 __all__ = ["create_app"]
 
 
-def create_app(settings: Settings | None = None) -> Flask:
-    """The backend's Flask app; ``settings`` default to :meth:`Settings.from_env`."""
+def create_app(settings: Settings | None = None, *, start_queue: bool = True) -> Flask:
+    """The backend's Flask app; ``settings`` default to :meth:`Settings.from_env`.
+    ``start_queue=False`` keeps jobs queued without running them (tests of the HTTP layer)."""
     settings = settings or Settings.from_env()
     app = Flask(__name__)
     app.config["TOKENLQ"] = settings
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
     app.logger.setLevel(getattr(logging, settings.log_level, logging.INFO))
 
-    from . import auth, errors, protocol
+    from . import auth, errors, management, protocol
+    from .jobs import JobQueue
+    from .store import Store
 
+    store = Store(settings.data_dir)
+    app.extensions["tokenlq.store"] = store
+    app.extensions["tokenlq.queue"] = JobQueue(settings, store, start=start_queue)
     errors.register(app)
     auth.register(app)
     app.register_blueprint(protocol.bp)
+    app.register_blueprint(management.bp)
     return app

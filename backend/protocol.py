@@ -58,13 +58,19 @@ def predict():
         raise BadRequest("'tasks' must be a non-empty list of tasks")
     if not all(isinstance(t, dict) and isinstance(t.get("id"), int) for t in tasks):
         raise BadRequest("every task must be an object with an integer 'id'")
-    # One entry per task, in order (Label Studio drops the whole batch otherwise). Scores come
-    # from stored runs; until a project has been scored every task gets an empty result.
-    return jsonify(results=[{"model_version": MODEL_VERSION, "score": None, "result": []}
-                            for _ in tasks])
+    # One entry per task, in order (Label Studio drops the whole batch otherwise), from the
+    # latest run; never a call back into Label Studio (it would wait on this very request).
+    stored = current_app.extensions["tokenlq.store"].predictions(
+        project_id(body.get("project")), [t["id"] for t in tasks])
+    empty = {"model_version": MODEL_VERSION, "score": None, "result": []}
+    return jsonify(results=[stored.get(t["id"], empty) for t in tasks])
 
 
 WEBHOOK_SECRET_HEADER = "X-Tokenlq-Webhook-Secret"
+# Events that rescore a project. The backend's own writes (predictions, the project's model
+# version, the view) emit none of these, so they never start a run.
+TRIGGERS = {"START_TRAINING", "ANNOTATION_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_DELETED",
+            "TASKS_CREATED", "TASKS_DELETED"}
 
 
 @bp.post("/webhook")
@@ -77,5 +83,9 @@ def webhook():
     action = body.get("action")
     if not isinstance(action, str):
         raise BadRequest("a webhook event needs an 'action'")
-    current_app.logger.debug("webhook %s", action)
-    return jsonify(status="accepted", action=action), 200
+    if action not in TRIGGERS:
+        return jsonify(status="ignored", action=action)
+    project = body.get("project")
+    project = project.get("id") if isinstance(project, dict) else project
+    job_id = current_app.extensions["tokenlq.queue"].submit(project_id(project), action)
+    return jsonify(status="queued", action=action, job=job_id)

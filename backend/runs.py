@@ -32,8 +32,10 @@ class RunSummary:
     seconds: dict = field(default_factory=dict)
 
 
-def rescore(ls: LabelStudioProject, *, model: str = "auto", folds: int = 5, seed: int = 0) -> RunSummary:
-    """Score project ``ls`` and write back its predictions, model version and issues view."""
+def rescore(ls: LabelStudioProject, *, model: str = "auto", folds: int = 5, seed: int = 0,
+            return_predictions: bool = False):
+    """Score project ``ls`` and write back its predictions, model version and issues view.
+    Returns the run's summary (and ``{task id: prediction}`` with ``return_predictions``)."""
     summary, clock = RunSummary(ls.id), time.perf_counter()
     config = parse_label_config(ls.settings()["label_config"])
     tasks = list(ls.tasks())
@@ -73,4 +75,4 @@ def rescore(ls: LabelStudioProject, *, model: str = "auto", folds: int = 5, seed
         ls.set_model_version(MODEL_VERSION)  # only after our predictions exist (else 400)
     summary.view = ls.show_issues_view(flagged)
     summary.seconds["write"] = time.perf_counter() - clock
-    return summary
+    return (summary, new) if return_predictions else summary

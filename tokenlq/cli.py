@@ -78,6 +78,30 @@ def _audit(args) -> int:
     return 0
 
 
+def _serve(args) -> int:
+    """Run the Label Studio ML backend under gunicorn: one worker process with threads (runs
+    and their state live in SQLite; model fitting runs in processes of its own)."""
+    import os
+
+    try:
+        from backend.settings import Settings
+
+        settings = Settings.from_env()
+    except ImportError:
+        print("tokenlq serve: the backend needs the 'backend' extra: pip install 'tokenlq[backend]'",
+              file=sys.stderr)
+        return 2
+    except ValueError as err:
+        print(f"tokenlq serve: {err}", file=sys.stderr)
+        return 2
+    port = args.port if args.port is not None else settings.port
+    command = [sys.executable, "-m", "gunicorn", "--workers", str(settings.workers),
+               "--threads", str(settings.threads), "--bind", f"{args.host}:{port}",
+               "--timeout", "0", "--log-level", settings.log_level.lower(), "backend:create_app()"]
+    os.execv(sys.executable, command)
+    return 0  # not reached
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tokenlq", description="Find label errors in token "
                                      "classification data (NER, POS, chunking).")
@@ -111,6 +135,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--top", type=int, default=8, help="entity findings to list")
     demo.set_defaults(run=_demo)
+    serve = commands.add_parser("serve", help="run the Label Studio ML backend (gunicorn)")
+    serve.add_argument("--host", default="0.0.0.0")
+    serve.add_argument("--port", type=int, default=None, help="default: $PORT or 9090")
+    serve.set_defaults(run=_serve)
     return parser
 
 

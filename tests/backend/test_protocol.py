@@ -1,6 +1,8 @@
 """The ML backend protocol endpoints, authentication and error answers (Flask test client)."""
 
 import base64
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -13,7 +15,8 @@ CONFIG = ('<View><Labels name="label" toName="text"><Label value="PER"/><Label v
 
 
 def client(**settings):
-    return create_app(Settings(**settings)).test_client()
+    data_dir = Path(tempfile.mkdtemp(prefix="tokenlq-test-"))
+    return create_app(Settings(data_dir=data_dir, **settings), start_queue=False).test_client()
 
 
 def basic(user, password):
@@ -68,7 +71,7 @@ def test_oversized_bodies_are_refused():
 def test_basic_auth_protects_everything_but_health_and_webhook():
     c = client(basic_auth_user="ls", basic_auth_pass="s3cret")
     assert c.get("/health").status_code == 200
-    assert c.post("/webhook", json={"action": "ANNOTATION_CREATED"}).status_code == 200
+    assert c.post("/webhook", json={"action": "ANNOTATION_CREATED", "project": {"id": 1}}).status_code == 200
     for method, path in (("post", "/setup"), ("post", "/predict"), ("get", "/versions")):
         call = getattr(c, method)
         assert call(path, json={}).status_code == 401
@@ -79,7 +82,7 @@ def test_basic_auth_protects_everything_but_health_and_webhook():
 
 def test_webhook_secret_is_required_when_set():
     c = client(webhook_secret="hook-secret")
-    event = {"action": "ANNOTATION_CREATED"}
+    event = {"action": "ANNOTATION_CREATED", "project": {"id": 1}}
     assert c.post("/webhook", json=event).status_code == 401
     assert c.post("/webhook", json=event, headers={WEBHOOK_SECRET_HEADER: "nope"}).status_code == 401
     assert c.post("/webhook", json=event, headers={WEBHOOK_SECRET_HEADER: "hook-secret"}).status_code == 200
@@ -106,3 +109,25 @@ def test_settings_from_the_environment_and_secrets_out_of_repr():
                          ({"PORT": "x"}, "PORT"), ({"TOKENLQ_PROBS": "magic"}, "TOKENLQ_PROBS")):
         with pytest.raises(ValueError, match=message):
             Settings.from_env(env)
+
+
+def test_webhook_bursts_coalesce_into_one_queued_job_per_project():
+    c = client()
+    jobs = {c.post("/webhook", json={"action": "ANNOTATION_UPDATED", "project": {"id": 7}}).get_json()["job"]
+            for _ in range(100)}
+    assert len(jobs) == 1
+    other = c.post("/webhook", json={"action": "TASKS_CREATED", "project": {"id": 8}}).get_json()["job"]
+    assert other not in jobs
+    status = c.get(f"/jobs/{jobs.pop()}").get_json()
+    assert status["status"] == "queued" and status["events"] == 100 and status["project"] == 7
+    assert c.post("/webhook", json={"action": "PROJECT_UPDATED", "project": {"id": 7}}).get_json()[
+        "status"] == "ignored"  # the backend's own write of the model version
+
+
+def test_rescore_endpoint_and_job_status():
+    c = client()
+    answer = c.post("/projects/5/rescore")
+    assert answer.status_code == 202
+    job = c.get(answer.get_json()["status_url"]).get_json()
+    assert job["project"] == 5 and job["trigger"] == "api" and job["status"] == "queued"
+    assert c.get("/jobs/999").status_code == 404
