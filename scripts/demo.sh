@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The main job: a real Label Studio 1.23.2 (SQLite, loopback) with a demo NER project holding
+# injected label errors, scored by the tokenlq backend on embedded defaults. Prints the URL and
+# login of the `Label issues` tab; both servers keep running until `scripts/demo.sh stop`.
+#
+#   scripts/demo.sh [start]      needs tokenlq installed with the backend extra in .venv
+#   scripts/demo.sh stop
+set -euo pipefail
+cd "$(dirname "$0")/.."
+LS_PORT=${LS_PORT:-8089}
+BACKEND_PORT=${BACKEND_PORT:-9090}
+PYTHON=${PYTHON:-.venv/bin/python}
+state=${TOKENLQ_DEMO_DIR:-$PWD/.tokenlq-demo}
+mkdir -p "$state"
+
+if [ "${1:-start}" = stop ]; then
+  if [ -f "$state/backend.pid" ]; then kill "$(cat "$state/backend.pid")" 2>/dev/null || true; rm -f "$state/backend.pid"; fi
+  scripts/labelstudio.sh stop "$LS_PORT"
+  exit 0
+fi
+
+eval "$(scripts/labelstudio.sh start "$LS_PORT")"
+if [ -f "$state/backend.pid" ] && kill -0 "$(cat "$state/backend.pid")" 2>/dev/null; then
+  kill "$(cat "$state/backend.pid")"; sleep 1
+fi
+LABEL_STUDIO_URL=$LS_URL LABEL_STUDIO_API_KEY=$LS_TOKEN TOKENLQ_DATA_DIR="$state/data" \
+  nohup "$PYTHON" -m tokenlq.cli serve --host 127.0.0.1 --port "$BACKEND_PORT" \
+  </dev/null >"$state/backend.log" 2>&1 &
+echo $! >"$state/backend.pid"
+for _ in $(seq 1 120); do
+  "$PYTHON" -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$BACKEND_PORT/health', timeout=1)" 2>/dev/null && break
+  kill -0 "$(cat "$state/backend.pid")" 2>/dev/null || { tail -30 "$state/backend.log" >&2; exit 1; }
+  sleep 0.5
+done
+"$PYTHON" -m backend.demo --ls-url "$LS_URL" --ls-token "$LS_TOKEN" \
+  --backend-url "http://127.0.0.1:$BACKEND_PORT"
+echo "Log in as $LS_EMAIL / $LS_PASSWORD. Stop both servers with: scripts/demo.sh stop"
