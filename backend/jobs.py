@@ -27,6 +27,7 @@ def run_job(settings, job_id: int, project: int) -> None:
         try:
             summary, predictions = rescore(LabelStudioProject(client, project),
                                            model="crf" if settings.probs == "crf" else "auto",
+                                           webhook_secret=settings.webhook_secret,
                                            return_predictions=True)
         finally:
             close(client)

@@ -91,6 +91,22 @@ class LabelStudioProject:
             return int(ours[0]["id"])
         return int(self.client.views.create(project=self.id, data=data).id)
 
+    def secure_webhooks(self, model_version: str, header: str, secret: str) -> int:
+        """Add ``header: secret`` to the webhooks Label Studio created for this backend: those
+        to ``<url>/webhook`` of the project's ML backends that report ``model_version``.
+        Returns how many webhooks were updated."""
+        backends = self._get("api/ml/", project=self.id) or []
+        urls = {b["url"].rstrip("/") + "/webhook" for b in backends
+                if b.get("model_version") == model_version and b.get("url")}
+        updated = 0
+        for hook in self._get("api/webhooks/", project=self.id) or []:
+            if hook.get("url", "").rstrip("/") in urls and \
+                    (hook.get("headers") or {}).get(header) != secret:
+                headers = dict(hook.get("headers") or {}, **{header: secret})
+                self.client.webhooks.update(id=hook["id"], url=hook["url"], headers=headers)
+                updated += 1
+        return updated
+
     def view_task_ids(self, view_id: int) -> list:
         """The ids a view lists, in its order."""
         body = self._get("api/tasks/", project=self.id, view=view_id, fields="task_only",

@@ -9,7 +9,7 @@ from flask import Blueprint, current_app, jsonify, request
 
 from .errors import BadRequest
 from .label_config import ConfigError, parse_label_config
-from .runs import MODEL_VERSION
+from .runs import MODEL_VERSION, WEBHOOK_SECRET_HEADER
 
 bp = Blueprint("protocol", __name__)
 
@@ -66,7 +66,6 @@ def predict():
     return jsonify(results=[stored.get(t["id"], empty) for t in tasks])
 
 
-WEBHOOK_SECRET_HEADER = "X-Tokenlq-Webhook-Secret"
 # Events that rescore a project. The backend's own writes (predictions, the project's model
 # version, the view) emit none of these, so they never start a run.
 TRIGGERS = {"START_TRAINING", "ANNOTATION_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_DELETED",

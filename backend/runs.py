@@ -32,8 +32,11 @@ class RunSummary:
     seconds: dict = field(default_factory=dict)
 
 
+WEBHOOK_SECRET_HEADER = "X-Tokenlq-Webhook-Secret"
+
+
 def rescore(ls: LabelStudioProject, *, model: str = "auto", folds: int = 5, seed: int = 0,
-            return_predictions: bool = False):
+            webhook_secret: str = "", return_predictions: bool = False):
     """Score project ``ls`` and write back its predictions, model version and issues view.
     Returns the run's summary (and ``{task id: prediction}`` with ``return_predictions``)."""
     summary, clock = RunSummary(ls.id), time.perf_counter()
@@ -74,5 +77,7 @@ def rescore(ls: LabelStudioProject, *, model: str = "auto", folds: int = 5, seed
     if new and ls.settings()["model_version"] != MODEL_VERSION:
         ls.set_model_version(MODEL_VERSION)  # only after our predictions exist (else 400)
     summary.view = ls.show_issues_view(flagged)
+    if webhook_secret:
+        ls.secure_webhooks(MODEL_VERSION, WEBHOOK_SECRET_HEADER, webhook_secret)
     summary.seconds["write"] = time.perf_counter() - clock
     return (summary, new) if return_predictions else summary

@@ -6,20 +6,24 @@
 #   scripts/demo.sh [start]      needs tokenlq installed with the backend extra in .venv
 #   scripts/demo.sh stop
 set -euo pipefail
-cd "$(dirname "$0")/.."
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
 LS_PORT=${LS_PORT:-8089}
 BACKEND_PORT=${BACKEND_PORT:-9090}
-PYTHON=${PYTHON:-.venv/bin/python}
-state=${TOKENLQ_DEMO_DIR:-$PWD/.tokenlq-demo}
+PYTHON=${PYTHON:-$ROOT/.venv/bin/python}
+state=${TOKENLQ_DEMO_DIR:-$ROOT/.tokenlq-demo}
 mkdir -p "$state"
+# Python runs from the state folder: from the checkout, the source tree's tokenlq/ (without
+# its compiled kernels) would shadow the installed package.
+cd "$state"
 
 if [ "${1:-start}" = stop ]; then
   if [ -f "$state/backend.pid" ]; then kill "$(cat "$state/backend.pid")" 2>/dev/null || true; rm -f "$state/backend.pid"; fi
-  scripts/labelstudio.sh stop "$LS_PORT"
+  "$ROOT/scripts/labelstudio.sh" stop "$LS_PORT"
   exit 0
 fi
 
-eval "$(scripts/labelstudio.sh start "$LS_PORT")"
+exports=$("$ROOT/scripts/labelstudio.sh" start "$LS_PORT")
+eval "$exports"
 if [ -f "$state/backend.pid" ] && kill -0 "$(cat "$state/backend.pid")" 2>/dev/null; then
   kill "$(cat "$state/backend.pid")"; sleep 1
 fi

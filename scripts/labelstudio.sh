@@ -4,6 +4,7 @@
 # backends and webhooks.
 #
 #   eval "$(scripts/labelstudio.sh start [PORT])"   # exports LS_URL LS_TOKEN LS_PID LS_LOG LS_DATA
+#                                                   # (a running one started here is reused)
 #   scripts/labelstudio.sh stop [PORT]
 #
 # LS_HOME (default ~/.cache/tokenlq-labelstudio) holds the environment, a migrated data-directory
@@ -84,7 +85,14 @@ case "$command" in
   start)
     mkdir -p "$LS_HOME"
     if [ -f "$pid_file" ] && kill -0 "$(cat "$pid_file")" 2>/dev/null; then
-      say "a Label Studio recorded in $pid_file is still running; stop it first"; exit 1
+      # Already running (an earlier start): hand out the same server again.
+      if python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/health', timeout=2)" 2>/dev/null; then
+        say "Label Studio is already running on port $port; reusing it"
+        echo "export LS_URL=http://127.0.0.1:$port LS_TOKEN=$(cat "$token_file") LS_PID=$(cat "$pid_file")" \
+             "LS_LOG=$log LS_DATA=$data LS_EMAIL=$admin_email LS_PASSWORD=$admin_password"
+        exit 0
+      fi
+      say "a Label Studio recorded in $pid_file is running but not answering; stop it first"; exit 1
     fi
     install
     if [ ! -d "$template" ]; then

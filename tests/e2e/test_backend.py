@@ -17,6 +17,9 @@ from tests.e2e.test_rescore import LABEL_CONFIG
 from tokenlq.synthetic import make_ner_corpus
 
 
+WEBHOOK_SECRET = "e2e-webhook-secret"
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -29,7 +32,8 @@ def backend(labelstudio, tmp_path_factory):
     port = free_port()
     log = tmp_path_factory.mktemp("backend") / "backend.log"
     env = dict(os.environ, LABEL_STUDIO_URL=url, LABEL_STUDIO_API_KEY=token, TOKENLQ_PROBS="crf",
-               TOKENLQ_DATA_DIR=str(log.parent / "data"), THREADS="4")
+               TOKENLQ_DATA_DIR=str(log.parent / "data"), THREADS="4",
+               TOKENLQ_WEBHOOK_SECRET=WEBHOOK_SECRET)
     with open(log, "w") as out:
         process = subprocess.Popen([sys.executable, "-m", "tokenlq.cli", "serve", "--host",
                                     "127.0.0.1", "--port", str(port)], env=env, stdout=out,
@@ -48,7 +52,8 @@ def backend(labelstudio, tmp_path_factory):
     finally:
         process.terminate()
         process.wait(timeout=30)
-    assert token not in log.read_text()  # the API key never reaches the log
+    text = log.read_text()
+    assert token not in text and WEBHOOK_SECRET not in text  # secrets never reach the log
 
 
 def wait_for(condition, what, timeout=180):
@@ -89,6 +94,12 @@ def test_rescore_by_http_webhook_and_train_button(labelstudio, backend):
         assert job["status"] == "done", job
         assert job["summary"]["scored"] == len(ids) - 1
         assert ls.settings()["model_version"] == MODEL_VERSION
+        # The run added the secret to the webhook Label Studio created for the backend.
+        hooks = client.webhooks.list(project=project.id)
+        assert [h.headers for h in hooks] == [{"X-Tokenlq-Webhook-Secret": WEBHOOK_SECRET}]
+        forged = requests.post(base + "/webhook", timeout=5, json={
+            "action": "ANNOTATION_CREATED", "project": {"id": project.id}})
+        assert forged.status_code == 401
 
         # 2. A webhook: annotating the last task in Label Studio rescores it within the budget.
         start = time.time()
