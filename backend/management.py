@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify
+import csv
+import html
+import io
+
+from flask import Blueprint, Response, current_app, jsonify, request
 
 from .errors import BadRequest
+from .scoring import SUMMARY_FIELDS
 
 bp = Blueprint("management", __name__)
 
@@ -21,3 +26,46 @@ def job(job_id: int):
     if found is None:
         raise BadRequest(f"there is no job {job_id}", 404)
     return jsonify(found)
+
+
+def _latest(project: int) -> dict:
+    job = current_app.extensions["tokenlq.store"].latest_done(project)
+    if job is None:
+        raise BadRequest(f"project {project} has not been scored yet (POST /projects/{project}/rescore)", 404)
+    return job
+
+
+@bp.get("/projects/<int:project>/summary")
+def summary(project: int):
+    """Per entity type (and O) of the latest run; ``?format=csv`` for a table."""
+    job = _latest(project)
+    classes = job["summary"]["classes"]
+    if request.args.get("format") == "csv":
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=list(SUMMARY_FIELDS))
+        writer.writeheader()
+        writer.writerows(classes)
+        return Response(out.getvalue(), mimetype="text/csv")
+    return jsonify(project=project, job=job["id"], finished=job["finished"], classes=classes,
+                   warnings=job["summary"]["warnings"], fields=SUMMARY_FIELDS)
+
+
+@bp.get("/projects/<int:project>/summary.html")
+def summary_page(project: int):
+    job = _latest(project)
+    esc = html.escape
+    head = "".join(f"<th title='{esc(SUMMARY_FIELDS[f])}'>{esc(f.replace('_', ' '))}</th>"
+                   for f in SUMMARY_FIELDS)
+    body = "".join("<tr>" + "".join(f"<td>{esc('' if row[f] is None else str(row[f]))}</td>"
+                                    for f in SUMMARY_FIELDS) + "</tr>"
+                   for row in job["summary"]["classes"])
+    notes = "".join(f"<li>{esc(k)}: {int(v)}</li>" for k, v in job["summary"]["warnings"].items())
+    legend = "".join(f"<dt>{esc(f.replace('_', ' '))}</dt><dd>{esc(d)}</dd>"
+                     for f, d in SUMMARY_FIELDS.items())
+    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>tokenlq: project {project}"
+            "</title><style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
+            "td,th{border:1px solid #ccc;padding:4px 8px}</style></head><body>"
+            f"<h1>Label quality of project {project}</h1><p>Run {job['id']}.</p>"
+            f"<table><tr>{head}</tr>{body}</table><h2>Warnings</h2>"
+            f"<ul>{notes or '<li>none</li>'}</ul><h2>Fields</h2><dl>{legend}</dl></body></html>")
+    return Response(page, mimetype="text/html")

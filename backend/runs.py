@@ -10,7 +10,7 @@ from tokenlq import __version__
 
 from .label_config import parse_label_config
 from .labelstudio import LabelStudioProject, prediction_content
-from .scoring import predictions, read_tasks, score_tasks
+from .scoring import predictions, read_tasks, score_tasks, type_summary
 
 __all__ = ["MODEL_VERSION", "RunSummary", "rescore"]
 
@@ -29,6 +29,7 @@ class RunSummary:
     replaced: int = 0
     view: int | None = None
     warnings: dict = field(default_factory=dict)
+    classes: list = field(default_factory=list)
     seconds: dict = field(default_factory=dict)
 
 
@@ -53,6 +54,7 @@ def rescore(ls: LabelStudioProject, *, model: str = "auto", folds: int = 5, seed
                      key=lambda t: new[t]["score"])
     summary.scored, summary.tokens, summary.flagged = len(new), int(result.offsets[-1]), len(flagged)
     summary.warnings = dict(project.warnings)
+    summary.classes = type_summary(project, result)
     summary.seconds["score"] = time.perf_counter() - clock
 
     clock = time.perf_counter()

@@ -19,7 +19,8 @@ from tokenlq.model import merge_classes
 
 from .label_config import NerConfig
 
-__all__ = ["ProjectCorpus", "predictions", "read_tasks", "score_tasks"]
+__all__ = ["SUMMARY_FIELDS", "ProjectCorpus", "predictions", "read_tasks", "score_tasks",
+           "type_summary"]
 
 
 @dataclass
@@ -137,3 +138,48 @@ def _explain(row, tokens, type_probs, types) -> str:
                 f"(O p={p('O'):.2f}). Suspect score {row.score:.3f}.")
     return (f"tokenlq: '{text}' is labelled {given_text}; suggested {suggested_text} "
             f"({row.kind.replace('_', ' ')}). Suspect score {row.score:.3f}.")
+
+
+SUMMARY_FIELDS = {
+    "type": "entity type, or O",
+    "tokens": "tokens whose given label has this type",
+    "entities": "given entities of this type (empty for O)",
+    "flagged_tokens": "of those tokens, the ones find_label_issues flags",
+    "flagged_spans": "entity findings whose given side has this type (for O: missing entities)",
+    "estimated_error_rate": "estimated share of this type's tokens whose true type is another "
+                            "(calibrated confident joint over entity types)",
+    "top_confusions": "most frequent suggested types of the flagged tokens: 'TYPE (count)'",
+    "top_flagged_tokens": "most often flagged words of this type: 'word (count)'",
+}
+
+
+def type_summary(project: ProjectCorpus, result: AuditResult, *, top: int = 3) -> list:
+    """Per entity type (and ``O``) the fields of :data:`SUMMARY_FIELDS`."""
+    from tokenlq import confident_joint, estimated_error_rates
+
+    type_probs, types = merge_classes(result.pred_probs, result.class_names)
+    to_type = np.array([types.index(c[2:] if c[1:2] == "-" else c) for c in result.class_names])
+    given = to_type[result.labels]
+    rates = estimated_error_rates(confident_joint(given, type_probs, result.offsets))
+    suggested = type_probs.argmax(axis=1)
+    words = [t for tokens in project.tokens for t, _, _ in tokens]
+    flagged = np.array([int(result.offsets[i]) + j for i, j in result.issues], dtype=np.int64)
+    entity_counts = Counter(kind for tags in project.labels for _, _, kind in _entities(tags))
+    span_counts = Counter()
+    for row in result.spans.itertuples():
+        for kind in row.given.split("|"):
+            span_counts[kind] += 1
+    rows = []
+    for k, kind in enumerate(types):
+        mine = flagged[given[flagged] == k]
+        confusions = Counter(types[s] for s in suggested[mine] if s != k)
+        tokens = Counter(words[t] for t in mine)
+        rows.append({
+            "type": kind, "tokens": int((given == k).sum()),
+            "entities": None if kind == "O" else entity_counts.get(kind, 0),
+            "flagged_tokens": int(len(mine)), "flagged_spans": span_counts.get(kind, 0),
+            "estimated_error_rate": None if np.isnan(rates[k]) else float(rates[k]),
+            "top_confusions": ", ".join(f"{t} ({n})" for t, n in confusions.most_common(top)),
+            "top_flagged_tokens": ", ".join(f"{t} ({n})" for t, n in tokens.most_common(top)),
+        })
+    return rows

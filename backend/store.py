@@ -99,6 +99,12 @@ class Store:
         job["summary"] = json.loads(job["summary"]) if job["summary"] else None
         return job
 
+    def latest_done(self, project: int) -> dict | None:
+        with closing(self._connect()) as db:
+            row = db.execute("SELECT id FROM jobs WHERE project = ? AND status = 'done' "
+                             "ORDER BY finished DESC LIMIT 1", (project,)).fetchone()
+        return self.job(row["id"]) if row else None
+
     def save_predictions(self, project: int, predictions: dict) -> None:
         """The latest prediction of every scored task (what /predict answers), replacing the
         project's previous set."""

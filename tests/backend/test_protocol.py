@@ -131,3 +131,8 @@ def test_rescore_endpoint_and_job_status():
     job = c.get(answer.get_json()["status_url"]).get_json()
     assert job["project"] == 5 and job["trigger"] == "api" and job["status"] == "queued"
     assert c.get("/jobs/999").status_code == 404
+
+
+def test_summary_of_an_unscored_project_is_a_404_with_the_way_out():
+    answer = client().get("/projects/3/summary")
+    assert answer.status_code == 404 and "/projects/3/rescore" in answer.get_json()["error"]

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from backend.label_config import parse_label_config
-from backend.scoring import _entities, predictions, read_tasks, score_tasks
+from backend.scoring import SUMMARY_FIELDS, _entities, predictions, read_tasks, score_tasks, type_summary
 from tokenlq.synthetic import make_ner_corpus
 
 CONFIG = parse_label_config(
@@ -81,3 +81,17 @@ def test_clean_tasks_keep_their_given_spans(scored):
         tokens = [t for t, _, _ in project.tokens[i]]
         assert given == [(" ".join(tokens[s:e]), kind) for s, e, kind in _entities(project.labels[i])]
         assert not any("meta" in r for r in regions)
+
+
+def test_type_summary_counts_and_rates(scored):
+    corpus, project, result, _ = scored
+    rows = {r["type"]: r for r in type_summary(project, result)}
+    assert set(rows) == {"O", "PER", "ORG", "LOC", "MISC"}
+    assert all(set(r) == set(SUMMARY_FIELDS) for r in rows.values())
+    assert sum(r["tokens"] for r in rows.values()) == result.offsets[-1]
+    assert sum(r["flagged_tokens"] for r in rows.values()) == len(result.issues)
+    assert rows["O"]["entities"] is None
+    assert rows["PER"]["entities"] == sum(kind == "PER" for tags in project.labels
+                                          for _, _, kind in _entities(tags))
+    assert all(r["estimated_error_rate"] is None or 0 <= r["estimated_error_rate"] <= 1
+               for r in rows.values())

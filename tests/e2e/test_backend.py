@@ -94,6 +94,12 @@ def test_rescore_by_http_webhook_and_train_button(labelstudio, backend):
         assert job["status"] == "done", job
         assert job["summary"]["scored"] == len(ids) - 1
         assert ls.settings()["model_version"] == MODEL_VERSION
+        summary = requests.get(f"{base}/projects/{project.id}/summary", timeout=5).json()
+        assert {c["type"] for c in summary["classes"]} == {"O", "PER", "ORG", "LOC", "MISC"}
+        table = requests.get(f"{base}/projects/{project.id}/summary?format=csv", timeout=5).text
+        assert table.splitlines()[0].startswith("type,tokens,entities,flagged_tokens")
+        page = requests.get(f"{base}/projects/{project.id}/summary.html", timeout=5)
+        assert page.ok and "estimated error rate" in page.text
         # The run added the secret to the webhook Label Studio created for the backend.
         hooks = client.webhooks.list(project=project.id)
         assert [h.headers for h in hooks] == [{"X-Tokenlq-Webhook-Secret": WEBHOOK_SECRET}]
