@@ -1,0 +1,46 @@
+"""Jobs: an unreachable Label Studio fails the job with its reason; nothing answers 5xx."""
+
+import time
+
+from backend import create_app
+from backend.jobs import run_job
+from backend.settings import Settings
+from backend.store import Store
+
+
+def unreachable(tmp_path, **extra):
+    # Port 1 on loopback refuses connections: Label Studio is "down".
+    return Settings(label_studio_url="http://127.0.0.1:1", label_studio_api_key="secret-key-xyz",
+                    data_dir=tmp_path, **extra)
+
+
+def test_label_studio_down_fails_the_job_with_a_reason_and_no_secret(tmp_path):
+    settings = unreachable(tmp_path)
+    store = Store(tmp_path)
+    job_id, _ = store.enqueue(4, "api")
+    store.next_queued()
+    run_job(settings, job_id, 4)
+    job = store.job(job_id)
+    assert job["status"] == "failed" and "Connect" in job["reason"]
+    assert "secret-key-xyz" not in job["reason"]
+
+
+def test_the_queue_runs_jobs_in_a_process_and_the_api_stays_up(tmp_path):
+    app = create_app(unreachable(tmp_path))
+    c = app.test_client()
+    job = c.post("/projects/4/rescore").get_json()["job"]
+    deadline = time.time() + 60
+    while (status := c.get(f"/jobs/{job}").get_json())["status"] in ("queued", "running"):
+        assert time.time() < deadline
+        time.sleep(0.2)
+    assert status["status"] == "failed" and status["reason"]
+    assert c.post("/predict", json={"tasks": [{"id": 1}], "project": "4.0"}).status_code == 200
+    app.extensions["tokenlq.queue"].stop()
+
+
+def test_a_run_interrupted_by_a_restart_is_failed_with_the_reason(tmp_path):
+    store = Store(tmp_path)
+    job_id, _ = store.enqueue(2, "api")
+    store.next_queued()  # running when the backend "dies"
+    create_app(Settings(data_dir=tmp_path), start_queue=False)
+    assert store.job(job_id)["reason"].startswith("interrupted")
