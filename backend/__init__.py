@@ -20,7 +20,7 @@ def create_app(settings: Settings | None = None, *, start_queue: bool = True) ->
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
     app.logger.setLevel(getattr(logging, settings.log_level, logging.INFO))
 
-    from . import auth, errors, management, protocol
+    from . import auth, errors, management, openapi, protocol
     from .jobs import JobQueue
     from .store import Store
 
@@ -31,4 +31,5 @@ def create_app(settings: Settings | None = None, *, start_queue: bool = True) ->
     auth.register(app)
     app.register_blueprint(protocol.bp)
     app.register_blueprint(management.bp)
+    app.register_blueprint(openapi.bp)
     return app

@@ -20,11 +20,11 @@ def rescore(project: int):
     return jsonify(job=job_id, status_url=f"/jobs/{job_id}"), 202
 
 
-@bp.get("/jobs/<int:job_id>")
-def job(job_id: int):
-    found = current_app.extensions["tokenlq.store"].job(job_id)
+@bp.get("/jobs/<int:job>")
+def job(job: int):
+    found = current_app.extensions["tokenlq.store"].job(job)
     if found is None:
-        raise BadRequest(f"there is no job {job_id}", 404)
+        raise BadRequest(f"there is no job {job}", 404)
     return jsonify(found)
 
 

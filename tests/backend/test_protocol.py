@@ -136,3 +136,15 @@ def test_rescore_endpoint_and_job_status():
 def test_summary_of_an_unscored_project_is_a_404_with_the_way_out():
     answer = client().get("/projects/3/summary")
     assert answer.status_code == 404 and "/projects/3/rescore" in answer.get_json()["error"]
+
+
+def test_openapi_describes_every_route():
+    c = client()
+    spec = c.get("/openapi.json").get_json()
+    app = c.application
+    routes = {str(rule).replace("<int:", "{").replace(">", "}") for rule in app.url_map.iter_rules()
+              if rule.endpoint != "static"}
+    assert routes == set(spec["paths"])
+    for path, methods in spec["paths"].items():
+        for method, operation in methods.items():
+            assert operation["responses"], (path, method)

@@ -1,0 +1,113 @@
+"""``GET /openapi.json``: every endpoint and its JSON shapes (OpenAPI 3.1)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify
+
+from tokenlq import __version__
+
+bp = Blueprint("openapi", __name__)
+
+_ERROR = {"$ref": "#/components/schemas/Error"}
+
+
+def _answer(description, schema=None, media="application/json"):
+    content = {media: {"schema": schema}} if schema else {}
+    return {"description": description, **({"content": content} if content else {})}
+
+
+def _errors(*codes):
+    text = {400: "malformed request", 401: "authentication required or webhook secret wrong",
+            404: "unknown project, job or route", 413: "request body too large",
+            422: "labeling config cannot be served"}
+    return {str(c): _answer(text[c], _ERROR) for c in codes}
+
+
+def _body(schema):
+    return {"required": True, "content": {"application/json": {"schema": schema}}}
+
+
+_PROJECT = {"name": "project", "in": "path", "required": True, "schema": {"type": "integer"}}
+
+SPEC = {
+    "openapi": "3.1.0",
+    "info": {"title": "tokenlq Label Studio ML backend", "version": __version__},
+    "components": {
+        "securitySchemes": {"basic": {"type": "http", "scheme": "basic"}},
+        "schemas": {
+            "Error": {"type": "object", "required": ["error"],
+                      "properties": {"error": {"type": "string"}}},
+            "Prediction": {"type": "object", "required": ["result"], "properties": {
+                "model_version": {"type": "string"}, "score": {"type": ["number", "null"]},
+                "result": {"type": "array", "items": {"type": "object"}}}},
+            "Job": {"type": "object", "properties": {
+                "id": {"type": "integer"}, "project": {"type": "integer"},
+                "trigger": {"type": "string"},
+                "status": {"enum": ["queued", "running", "done", "failed"]},
+                "reason": {"type": ["string", "null"]}, "events": {"type": "integer"},
+                "created": {"type": "number"}, "started": {"type": ["number", "null"]},
+                "finished": {"type": ["number", "null"]},
+                "summary": {"type": ["object", "null"]}}},
+        },
+    },
+    "security": [{"basic": []}],
+    "paths": {
+        "/health": {"get": {"security": [], "responses": {"200": _answer("up", {
+            "type": "object", "properties": {"status": {"const": "UP"},
+                                             "model_version": {"type": "string"}}})}}},
+        "/setup": {"post": {
+            "requestBody": _body({"type": "object", "required": ["project", "schema"], "properties": {
+                "project": {"type": "string"}, "schema": {"type": "string"},
+                "hostname": {"type": "string"}, "access_token": {"type": "string"},
+                "extra_params": {"type": ["object", "null"]}}}),
+            "responses": {"200": _answer("the model version", {
+                "type": "object", "properties": {"model_version": {"type": "string"}}}),
+                **_errors(400, 401, 413, 422)}}},
+        "/versions": {"get": {"responses": {"200": _answer("model versions", {
+            "type": "object", "properties": {"versions": {"type": "array",
+                                                           "items": {"type": "string"}}}}),
+            **_errors(401)}}},
+        "/predict": {"post": {
+            "requestBody": _body({"type": "object", "required": ["tasks"], "properties": {
+                "project": {"type": "string"}, "label_config": {"type": "string"},
+                "params": {"type": "object"},
+                "tasks": {"type": "array", "minItems": 1, "items": {
+                    "type": "object", "required": ["id"], "properties": {"id": {"type": "integer"}}}}}}),
+            "responses": {"200": _answer("one prediction per task, in order", {
+                "type": "object", "properties": {"results": {
+                    "type": "array", "items": {"$ref": "#/components/schemas/Prediction"}}}}),
+                **_errors(400, 401, 413)}}},
+        "/webhook": {"post": {
+            "security": [],
+            "requestBody": _body({"type": "object", "required": ["action"], "properties": {
+                "action": {"type": "string"}, "project": {"type": ["object", "integer"]}}}),
+            "responses": {"200": _answer("queued (job id) or ignored", {
+                "type": "object", "properties": {"status": {"enum": ["queued", "ignored"]},
+                                                 "action": {"type": "string"},
+                                                 "job": {"type": "integer"}}}),
+                **_errors(400, 401, 413)}}},
+        "/projects/{project}/rescore": {"post": {"parameters": [_PROJECT], "responses": {
+            "202": _answer("queued", {"type": "object", "properties": {
+                "job": {"type": "integer"}, "status_url": {"type": "string"}}}),
+            **_errors(401)}}},
+        "/jobs/{job}": {"get": {"parameters": [{"name": "job", "in": "path", "required": True,
+                                                "schema": {"type": "integer"}}],
+                                "responses": {"200": _answer("the job", {"$ref": "#/components/schemas/Job"}),
+                                              **_errors(401, 404)}}},
+        "/projects/{project}/summary": {"get": {
+            "parameters": [_PROJECT, {"name": "format", "in": "query", "required": False,
+                                      "schema": {"enum": ["json", "csv"]}}],
+            "responses": {"200": _answer("per entity type of the latest run", {"type": "object"}),
+                          **_errors(401, 404)}}},
+        "/projects/{project}/summary.html": {"get": {"parameters": [_PROJECT], "responses": {
+            "200": _answer("the summary page", {"type": "string"}, "text/html"),
+            **_errors(401, 404)}}},
+        "/openapi.json": {"get": {"responses": {"200": _answer("this document", {"type": "object"}),
+                                                **_errors(401)}}},
+    },
+}
+
+
+@bp.get("/openapi.json")
+def openapi():
+    return jsonify(SPEC)
