@@ -15,18 +15,13 @@ import requests
 from tokenlq.synthetic import make_ner_corpus
 
 from .labelstudio import ISSUES_VIEW_TITLE, close, connect
+from .scoring import _entities
 
 
-def _entities(tags):
-    from .scoring import _entities as decode
-
-    return decode(tags)
-
-
-def demo_tasks(n_tasks: int, seed: int):
-    """Tasks with one annotation each, ``(tasks, ids of tasks holding an injected error)``."""
-    corpus = make_ner_corpus(n_tasks, error_rate=0.06, seed=seed)
-    tasks, wrong = [], {i for i, _ in corpus.error_tokens}
+def corpus_tasks(corpus):
+    """Label Studio tasks (import format: ``data.text``, ``data.tokens``, one annotation) of a
+    :func:`tokenlq.synthetic.make_ner_corpus` corpus, one per sentence."""
+    tasks = []
     for words, tags in zip(corpus.tokens, corpus.labels):
         text, starts, position = " ".join(words), [], 0
         for word in words:
@@ -38,11 +33,15 @@ def demo_tasks(n_tasks: int, seed: int):
                   for s, e, kind in _entities([corpus.class_names[k] for k in tags])]
         tasks.append({"data": {"text": text, "tokens": list(words)},
                       "annotations": [{"result": result}]})
+    return tasks
+
+
+def label_config(corpus) -> str:
+    """An NER labeling config listing the corpus's entity types."""
     labels = sorted({c[2:] for c in corpus.class_names if c != "O"})
-    config = ('<View><Labels name="label" toName="text">'
-              + "".join(f'<Label value="{t}"/>' for t in labels)
-              + '</Labels><Text name="text" value="$text"/></View>')
-    return tasks, wrong, config
+    return ('<View><Labels name="label" toName="text">'
+            + "".join(f'<Label value="{t}"/>' for t in labels)
+            + '</Labels><Text name="text" value="$text"/></View>')
 
 
 def main(argv=None) -> int:
@@ -53,7 +52,9 @@ def main(argv=None) -> int:
     parser.add_argument("--tasks", type=int, default=300)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    tasks, wrong, config = demo_tasks(args.tasks, args.seed)
+    corpus = make_ner_corpus(args.tasks, error_rate=0.06, seed=args.seed)
+    tasks, config = corpus_tasks(corpus), label_config(corpus)
+    wrong = {i for i, _ in corpus.error_tokens}
     client = connect(args.ls_url, args.ls_token)
     try:
         project = client.projects.create(title="tokenlq demo: NER with label errors",

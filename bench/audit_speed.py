@@ -41,7 +41,7 @@ def main() -> int:
         path = Path(tmp) / "corpus.conll"
         path.write_text("\n\n".join("\n".join(f"{w}\t{t}" for w, t in zip(*pair)) for pair in chosen)
                         + "\n", encoding="utf-8")
-        print(f"| model | sentences | tokens | wall s | goal s |")
+        print("| model | sentences | tokens | wall s | goal s |")
         print("|---|---|---|---|---|")
         for model in args.models:
             start = time.perf_counter()

@@ -3,6 +3,8 @@
 import numpy as np
 import pytest
 
+from backend.demo import corpus_tasks
+
 from backend.label_config import parse_label_config
 from backend.scoring import SUMMARY_FIELDS, _entities, predictions, read_tasks, score_tasks, type_summary
 from tokenlq.synthetic import make_ner_corpus
@@ -13,24 +15,15 @@ CONFIG = parse_label_config(
     + '</Labels><Text name="text" value="$text"/></View>')
 
 
-def tasks_from(corpus, labels):
-    tasks = []
-    for i, (words, tags) in enumerate(zip(corpus.tokens, labels)):
-        text = " ".join(words)
-        starts = np.cumsum([0] + [len(w) + 1 for w in words])
-        result = [{"from_name": "label", "to_name": "text", "type": "labels",
-                   "value": {"start": int(starts[s]), "end": int(starts[e - 1] + len(words[e - 1])),
-                             "labels": [kind]}}
-                  for s, e, kind in _entities([corpus.class_names[k] for k in tags])]
-        tasks.append({"id": 100 + i, "data": {"text": text},
-                      "annotations": [{"id": i, "result": result, "updated_at": "2026-01-01"}]})
-    return tasks
+def tasks_from(corpus):
+    """The corpus as Label Studio returns tasks: ids 100, 101, ... and one annotation each."""
+    return [dict(task, id=100 + i) for i, task in enumerate(corpus_tasks(corpus))]
 
 
 @pytest.fixture(scope="module")
 def scored():
     corpus = make_ner_corpus(240, error_rate=0.06, seed=11)
-    tasks = tasks_from(corpus, corpus.labels)
+    tasks = tasks_from(corpus)
     tasks.append({"id": 999, "data": {"text": "no annotation here"}, "annotations": []})
     tasks.append({"id": 998, "data": {"text": ""}, "annotations": [{"id": 1, "result": []}]})
     project = read_tasks(tasks, CONFIG)

@@ -10,12 +10,10 @@ import time
 import pytest
 import requests
 
+from backend.demo import corpus_tasks, label_config
 from backend.labelstudio import LabelStudioProject, close, connect
 from backend.runs import MODEL_VERSION
-from tests.backend.test_scoring import tasks_from
-from tests.e2e.test_rescore import LABEL_CONFIG
 from tokenlq.synthetic import make_ner_corpus
-
 
 WEBHOOK_SECRET = "e2e-webhook-secret"
 
@@ -76,10 +74,8 @@ def test_rescore_by_http_webhook_and_train_button(labelstudio, backend):
     client = connect(url, token)
     try:
         corpus = make_ner_corpus(200, error_rate=0.06, seed=31)
-        project = client.projects.create(title="tokenlq e2e backend", label_config=LABEL_CONFIG)
-        tasks = tasks_from(corpus, corpus.labels)
-        payload = [{"data": t["data"], "annotations": [{"result": a["result"]} for a in t["annotations"]]}
-                   for t in tasks] + [{"data": {"text": "Maria Garcia visited Paris ."}}]
+        project = client.projects.create(title="tokenlq e2e backend", label_config=label_config(corpus))
+        payload = corpus_tasks(corpus) + [{"data": {"text": "Maria Garcia visited Paris ."}}]
         ids = list(client.projects.import_tasks(id=project.id, return_task_ids=True,
                                                 request=payload).task_ids)
         client.ml.create(project=project.id, url=base, title="tokenlq")

@@ -2,17 +2,12 @@
 
 import copy
 
-import numpy as np
 import pytest
 
+from backend.demo import corpus_tasks, label_config
 from backend.labelstudio import LabelStudioProject, close, connect
 from backend.runs import MODEL_VERSION, rescore
-from tests.backend.test_scoring import CONFIG, tasks_from
 from tokenlq.synthetic import make_ner_corpus
-
-LABEL_CONFIG = ('<View><Labels name="label" toName="text">'
-                + "".join(f'<Label value="{t}"/>' for t in CONFIG.labels)
-                + '</Labels><Text name="text" value="$text"/></View>')
 
 
 @pytest.fixture(scope="module")
@@ -20,10 +15,8 @@ def project(labelstudio):
     url, token = labelstudio
     client = connect(url, token)
     corpus = make_ner_corpus(300, error_rate=0.06, seed=21)
-    tasks = tasks_from(corpus, corpus.labels)
-    created = client.projects.create(title="tokenlq e2e rescore", label_config=LABEL_CONFIG)
-    payload = [{"data": t["data"], "annotations": [{"result": a["result"]} for a in t["annotations"]]}
-               for t in tasks]
+    created = client.projects.create(title="tokenlq e2e rescore", label_config=label_config(corpus))
+    payload = corpus_tasks(corpus)
     payload.append({"data": {"text": "An unannotated task ."}})
     answer = client.projects.import_tasks(id=created.id, return_task_ids=True, request=payload)
     ids = list(answer.task_ids)
