@@ -10,19 +10,23 @@ import argparse
 import sys
 import time
 
+import numpy as np
 import requests
 
 from tokenlq.synthetic import make_ner_corpus
 
 from .labelstudio import ISSUES_VIEW_TITLE, close, connect
-from .scoring import _entities
+from .scoring import entities_by_sentence
 
 
 def corpus_tasks(corpus):
     """Label Studio tasks (import format: ``data.text``, ``data.tokens``, one annotation) of a
     :func:`tokenlq.synthetic.make_ner_corpus` corpus, one per sentence."""
+    lengths = [len(words) for words in corpus.tokens]
+    entities = entities_by_sentence(np.concatenate([np.asarray(t, dtype=np.int64) for t in corpus.labels]),
+                                    np.concatenate(([0], np.cumsum(lengths))), corpus.class_names)
     tasks = []
-    for words, tags in zip(corpus.tokens, corpus.labels):
+    for i, words in enumerate(corpus.tokens):
         text, starts, position = " ".join(words), [], 0
         for word in words:
             starts.append(position)
@@ -30,7 +34,7 @@ def corpus_tasks(corpus):
         result = [{"from_name": "label", "to_name": "text", "type": "labels",
                    "value": {"start": starts[s], "end": starts[e - 1] + len(words[e - 1]),
                              "text": " ".join(words[s:e]), "labels": [kind]}}
-                  for s, e, kind in _entities([corpus.class_names[k] for k in tags])]
+                  for s, e, kind in entities.get(i, [])]
         tasks.append({"data": {"text": text, "tokens": list(words)},
                       "annotations": [{"result": result}]})
     return tasks

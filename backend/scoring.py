@@ -13,14 +13,15 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tokenlq.audit import AuditResult, audit
+from tokenlq.spans import decode_spans
 from tokenlq.io import Corpus
 from tokenlq.ls_tasks import given_annotation, span_labels, task_tokens
 from tokenlq.model import merge_classes
 
 from .label_config import NerConfig
 
-__all__ = ["SUMMARY_FIELDS", "ProjectCorpus", "predictions", "read_tasks", "score_tasks",
-           "type_summary"]
+__all__ = ["SUMMARY_FIELDS", "ProjectCorpus", "entities_by_sentence", "predictions", "read_tasks",
+           "score_tasks", "type_summary"]
 
 
 @dataclass
@@ -63,17 +64,11 @@ def score_tasks(project: ProjectCorpus, config: NerConfig, **audit_options) -> A
     return audit(corpus, extra_classes=extra, **audit_options)
 
 
-def _entities(tags):
-    """(start, end, type) of BIO tags, end exclusive (a stray I- opens an entity, as conlleval)."""
-    out, start, kind = [], None, None
-    for j, tag in enumerate(list(tags) + ["O"]):
-        tag_kind = None if tag == "O" else tag[2:]
-        continues = tag_kind is not None and tag_kind == kind and tag.startswith("I-")
-        if start is not None and not continues:
-            out.append((start, j, kind))
-            start, kind = None, None
-        if tag_kind is not None and not continues:
-            start, kind = j, tag_kind
+def entities_by_sentence(labels, offsets, class_names) -> dict:
+    """{sentence: [(start, end, type)]} of flat labels, decoded by :func:`tokenlq.decode_spans`."""
+    out: dict[int, list] = {}
+    for i, start, end, kind in decode_spans(labels, offsets, class_names).itertuples(index=False, name=None):
+        out.setdefault(int(i), []).append((int(start), int(end), kind))
     return out
 
 
@@ -90,11 +85,11 @@ def predictions(project: ProjectCorpus, result: AuditResult, config: NerConfig,
     findings: dict[int, list] = {}
     for row in result.spans.itertuples():
         findings.setdefault(int(row.sentence), []).append(row)
+    given = entities_by_sentence(result.labels, result.offsets, result.class_names)
     out = {}
     for i, task_id in enumerate(project.task_ids):
         tokens, a0 = project.tokens[i], int(result.offsets[i])
-        given = _entities(project.labels[i])
-        proposed = {(s, e): (t, None) for s, e, t in given}
+        proposed = {(s, e): (t, None) for s, e, t in given.get(i, [])}
         for row in findings.get(i, []):
             note = _explain(row, tokens, type_probs[a0:a0 + len(tokens)], types)
             if not row.suggested_spans:  # spurious: keep the given entity, say why it is suspect
@@ -164,7 +159,7 @@ def type_summary(project: ProjectCorpus, result: AuditResult, *, top: int = 3) -
     suggested = type_probs.argmax(axis=1)
     words = [t for tokens in project.tokens for t, _, _ in tokens]
     flagged = np.array([int(result.offsets[i]) + j for i, j in result.issues], dtype=np.int64)
-    entity_counts = Counter(kind for tags in project.labels for _, _, kind in _entities(tags))
+    entity_counts = Counter(decode_spans(result.labels, result.offsets, result.class_names)["type"])
     span_counts = Counter()
     for row in result.spans.itertuples():
         for kind in row.given.split("|"):

@@ -6,7 +6,8 @@ import pytest
 from backend.demo import corpus_tasks
 
 from backend.label_config import parse_label_config
-from backend.scoring import SUMMARY_FIELDS, _entities, predictions, read_tasks, score_tasks, type_summary
+from backend.scoring import (SUMMARY_FIELDS, entities_by_sentence, predictions, read_tasks,
+                             score_tasks, type_summary)
 from tokenlq.synthetic import make_ner_corpus
 
 CONFIG = parse_label_config(
@@ -31,9 +32,11 @@ def scored():
     return corpus, project, result, predictions(project, result, CONFIG, "tokenlq-test")
 
 
-def test_entities_decoding():
-    assert _entities(["B-PER", "I-PER", "O", "I-LOC", "B-LOC", "B-ORG", "I-PER"]) == [
-        (0, 2, "PER"), (3, 4, "LOC"), (4, 5, "LOC"), (5, 6, "ORG"), (6, 7, "PER")]
+def test_entities_by_sentence():
+    names = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC", "B-ORG"]
+    tags = ["B-PER", "I-PER", "O", "I-LOC", "B-LOC", "B-ORG", "I-PER"]
+    assert entities_by_sentence(np.array([names.index(t) for t in tags]), np.array([0, 3, 7]), names) == {
+        0: [(0, 2, "PER")], 1: [(0, 1, "LOC"), (1, 2, "LOC"), (2, 3, "ORG"), (3, 4, "PER")]}
 
 
 def test_given_labels_round_trip_from_spans(scored):
@@ -65,6 +68,7 @@ def test_suspect_regions_are_explained_and_injected_errors_come_first(scored):
 def test_clean_tasks_keep_their_given_spans(scored):
     corpus, project, result, preds = scored
     flagged = {project.task_ids[i] for i in result.spans["sentence"]}
+    entities = entities_by_sentence(result.labels, result.offsets, result.class_names)
     for i, task_id in enumerate(project.task_ids):
         if task_id in flagged:
             continue
@@ -72,7 +76,7 @@ def test_clean_tasks_keep_their_given_spans(scored):
         text = project.texts[i]
         given = [(text[r["value"]["start"]:r["value"]["end"]], r["value"]["labels"][0]) for r in regions]
         tokens = [t for t, _, _ in project.tokens[i]]
-        assert given == [(" ".join(tokens[s:e]), kind) for s, e, kind in _entities(project.labels[i])]
+        assert given == [(" ".join(tokens[s:e]), kind) for s, e, kind in entities.get(i, [])]
         assert not any("meta" in r for r in regions)
 
 
@@ -84,7 +88,6 @@ def test_type_summary_counts_and_rates(scored):
     assert sum(r["tokens"] for r in rows.values()) == result.offsets[-1]
     assert sum(r["flagged_tokens"] for r in rows.values()) == len(result.issues)
     assert rows["O"]["entities"] is None
-    assert rows["PER"]["entities"] == sum(kind == "PER" for tags in project.labels
-                                          for _, _, kind in _entities(tags))
+    assert rows["PER"]["entities"] == sum(tags.count("B-PER") for tags in project.labels)
     assert all(r["estimated_error_rate"] is None or 0 <= r["estimated_error_rate"] <= 1
                for r in rows.values())
