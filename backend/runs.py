@@ -41,7 +41,8 @@ def rescore(ls: LabelStudioProject, *, model: str = "auto", folds: int = 5, seed
     """Score project ``ls`` and write back its predictions, model version and issues view.
     Returns the run's summary (and ``{task id: prediction}`` with ``return_predictions``)."""
     summary, clock = RunSummary(ls.id), time.perf_counter()
-    config = parse_label_config(ls.settings()["label_config"])
+    settings = ls.settings()
+    config = parse_label_config(settings["label_config"])
     tasks = list(ls.tasks())
     summary.tasks = len(tasks)
     summary.seconds["pull"] = time.perf_counter() - clock
@@ -76,7 +77,7 @@ def rescore(ls: LabelStudioProject, *, model: str = "auto", folds: int = 5, seed
         summary.written = ls.create_predictions(to_write)
         if summary.written != len(to_write):
             raise RuntimeError(f"Label Studio created {summary.written} of {len(to_write)} predictions")
-    if new and ls.settings()["model_version"] != MODEL_VERSION:
+    if new and settings["model_version"] != MODEL_VERSION:
         ls.set_model_version(MODEL_VERSION)  # only after our predictions exist (else 400)
     summary.view = ls.show_issues_view(flagged)
     if webhook_secret:
