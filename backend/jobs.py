@@ -1,5 +1,10 @@
-"""The embedded job queue: rescoring jobs coalesced per project, each run in a process of its
-own so that model fitting never holds up the request threads."""
+"""The embedded job queue: jobs coalesced per project, each run in a process of its own so
+that model fitting never holds up the request threads.
+
+Two lanes, each a thread starting one run process at a time: the write lane (``rescore`` and
+``update`` jobs, the only ones that write to Label Studio, so writes never race) and the fit lane
+(background ``refit`` jobs), so that an update after an annotation never waits for a refit.
+"""
 
 from __future__ import annotations
 
@@ -8,71 +13,117 @@ import multiprocessing
 import threading
 import traceback
 
-from .store import Store
+from .store import LANES, Store
 
-__all__ = ["JobQueue", "run_job"]
+__all__ = ["PROJECT_PARAMS", "JobQueue", "check_params", "run_job", "run_options"]
+
+# Per-project settings accepted in the ML backend's extra_params (sent to /setup).
+PROJECT_PARAMS = {"probs": "probability source: auto, task, crf or prediction:<model_version>",
+                  "refit_fraction": "share of changed tasks (0-1) after which an update "
+                                    "asks for a background refit"}
 
 
-def run_job(settings, job_id: int, project: int) -> None:
-    """Body of a run process: rescore ``project`` and record the outcome of ``job_id``."""
+def check_params(params) -> dict:
+    """``params`` (extra_params) validated; ValueError naming the problem."""
+    from .probs import check_source
+
+    if params is None:
+        return {}
+    if not isinstance(params, dict):
+        raise ValueError(f"extra_params must be an object; got {type(params).__name__}")
+    unknown = sorted(set(params) - set(PROJECT_PARAMS))
+    if unknown:
+        raise ValueError(f"unknown extra_params {unknown}; known: {sorted(PROJECT_PARAMS)}")
+    out = dict(params)
+    if "probs" in out:
+        check_source(out["probs"])
+    if "refit_fraction" in out:
+        value = out["refit_fraction"]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+            raise ValueError(f"extra_params.refit_fraction must be a number from 0 to 1; got {value!r}")
+    return out
+
+
+def run_options(settings, params: dict, mode: str):
+    from .runs import RunOptions
+
+    return RunOptions(probs=params.get("probs", settings.probs), mode=mode,
+                      data_dir=settings.data_dir,
+                      refit_fraction=params.get("refit_fraction", settings.refit_fraction),
+                      webhook_secret=settings.webhook_secret)
+
+
+def run_job(settings, job: dict) -> None:
+    """Body of a run process: run ``job`` and record its outcome (and queue its follow-up)."""
     from .labelstudio import LabelStudioProject, close, connect
-    from .runs import rescore
+    from .runs import refit, rescore
 
     store = Store(settings.data_dir)
+    project = job["project"]
     try:
-        if settings.probs not in ("auto", "crf"):
-            raise NotImplementedError(f"TOKENLQ_PROBS={settings.probs} is not available yet; "
-                                      "use auto or crf")
+        options = run_options(settings, store.params(project),
+                              "update" if job["kind"] == "update" else "rescore")
         client = connect(settings.label_studio_url, settings.label_studio_api_key)
         try:
-            summary, predictions = rescore(LabelStudioProject(client, project),
-                                           model="crf" if settings.probs == "crf" else "auto",
-                                           webhook_secret=settings.webhook_secret,
-                                           return_predictions=True)
+            ls = LabelStudioProject(client, project)
+            if job["kind"] == "refit":
+                summary = refit(ls, options)
+            else:
+                run, predictions = rescore(ls, options)
+                store.save_predictions(project, predictions)
+                summary = dataclasses.asdict(run)
         finally:
             close(client)
-        store.save_predictions(project, predictions)
-        store.finish(job_id, summary=dataclasses.asdict(summary))
+        store.finish(job["id"], summary=summary)
+        if job["kind"] == "refit" and "skipped" not in summary:
+            store.enqueue(project, "refit", "update")  # write back what the new fit says
+        elif summary.get("refit"):
+            store.enqueue(project, job["trigger"], "refit")
     except Exception as err:  # the job fails with its reason; the backend stays up
         reason = f"{type(err).__name__}: {err}"
         # Never a secret in a reason: the key is the only one this process holds.
         if settings.label_studio_api_key:
             reason = reason.replace(settings.label_studio_api_key, "***")
-        store.finish(job_id, reason=reason[:2000])
+        store.finish(job["id"], reason=reason[:2000])
         traceback.print_exc()
 
 
 class JobQueue:
-    """Jobs wait in SQLite; one thread starts a run process per job, one per project at a time."""
+    """Jobs wait in SQLite; a thread per lane starts their run processes."""
 
     def __init__(self, settings, store: Store, *, start: bool = True):
         self.settings, self.store = settings, store
-        self._wake = threading.Event()
+        self._wake = {lane: threading.Event() for lane in LANES}
         self._stop = threading.Event()
         self._context = multiprocessing.get_context("spawn")  # no threads of ours in the child
         self.store.fail_interrupted()
-        self._thread = threading.Thread(target=self._loop, name="tokenlq-jobs", daemon=True)
+        self._threads = [threading.Thread(target=self._loop, args=(lane,), daemon=True,
+                                          name=f"tokenlq-{lane}") for lane in LANES]
         if start:
-            self._thread.start()
+            for thread in self._threads:
+                thread.start()
 
-    def submit(self, project: int, trigger: str) -> int:
-        job_id, _ = self.store.enqueue(project, trigger)
-        self._wake.set()
+    def submit(self, project: int, trigger: str, kind: str = "rescore") -> int:
+        job_id, _ = self.store.enqueue(project, trigger, kind)
+        for event in self._wake.values():
+            event.set()
         return job_id
 
     def stop(self) -> None:
         self._stop.set()
-        self._wake.set()
+        for event in self._wake.values():
+            event.set()
 
-    def _loop(self) -> None:
+    def _loop(self, lane: str) -> None:
         while not self._stop.is_set():
-            job = self.store.next_queued()
+            job = self.store.next_queued(lane)
             if job is None:
-                self._wake.wait(timeout=1.0)
-                self._wake.clear()
+                # Follow-up jobs are queued by run processes: poll as well as wait for a wake.
+                self._wake[lane].wait(timeout=0.5)
+                self._wake[lane].clear()
                 continue
             process = self._context.Process(target=run_job, name=f"tokenlq-run-{job['id']}",
-                                            args=(self.settings, job["id"], job["project"]))
+                                            args=(self.settings, job))
             process.start()
             process.join()
             if process.exitcode != 0 and self.store.job(job["id"])["status"] == "running":

@@ -4,11 +4,14 @@ httpx client for the few calls the SDK lacks). Everything else gets plain dicts.
 from __future__ import annotations
 
 import json
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 __all__ = ["ISSUES_VIEW_TITLE", "LabelStudioProject", "close", "connect"]
 
 ISSUES_VIEW_TITLE = "Label issues"
 _PAGE = 1000
+_WRITERS = 4  # concurrent single-prediction writes; Label Studio on SQLite serialises beyond that
 
 
 def connect(url: str, api_key: str, *, timeout: float = 60.0, httpx_client=None):
@@ -49,16 +52,37 @@ class LabelStudioProject:
         return {"label_config": project.get("label_config", ""),
                 "model_version": project.get("model_version")}
 
-    def tasks(self):
-        """Every task with its full annotations and predictions, as dicts, page by page."""
-        page = 1
-        while True:
-            body = self._get("api/tasks/", project=self.id, page=page, page_size=_PAGE, fields="all")
-            tasks = (body or {}).get("tasks", [])
-            yield from tasks
-            if len(tasks) < _PAGE:
-                return
-            page += 1
+    def tasks(self, *, timeout: float = 1800.0) -> list:
+        """Every task with its full annotations and predictions, as dicts.
+
+        Read through a snapshot export with full predictions: on a 10,000-task project 3x faster
+        than paging ``/api/tasks`` with ``fields=all`` (16 s against 47-56 s on Label Studio
+        1.23.2, SQLite). The export is deleted afterwards.
+        """
+        response = self._http.request(f"api/projects/{self.id}/exports/", method="POST", json={
+            "title": "tokenlq scoring read",
+            "serialization_options": {"predictions": {"only_id": False}, "drafts": {"only_id": True},
+                                      "annotations__completed_by": {"only_id": True}}})
+        if response.status_code == 404:
+            raise LookupError(f"Label Studio has no project {self.id}")
+        response.raise_for_status()
+        export = response.json()["id"]
+        try:
+            deadline, pause = time.monotonic() + timeout, 0.05
+            while (status := self._get(f"api/projects/{self.id}/exports/{export}")["status"]) \
+                    not in ("completed", "failed"):
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"Label Studio's export of project {self.id} took over {timeout:.0f} s")
+                time.sleep(pause)
+                pause = min(pause * 2, 1.0)
+            if status == "failed":
+                raise RuntimeError(f"Label Studio's export of project {self.id} failed")
+            tasks = self._get(f"api/projects/{self.id}/exports/{export}/download", exportType="JSON")
+        finally:
+            self._http.request(f"api/projects/{self.id}/exports/{export}", method="DELETE")
+        if not isinstance(tasks, list):
+            raise RuntimeError(f"Label Studio's export of project {self.id} is not a list of tasks")
+        return tasks
 
     def create_predictions(self, predictions: dict) -> int:
         """Bulk-create ``{task id: prediction}``; returns how many Label Studio created."""
@@ -69,8 +93,29 @@ class LabelStudioProject:
             created += int(getattr(answer, "created", 0) or 0)
         return created
 
-    def delete_prediction(self, prediction_id: int) -> None:
-        self.client.predictions.delete(id=prediction_id)
+    def update_predictions(self, predictions: dict) -> None:
+        """Replace the content of existing predictions, ``{prediction id: prediction}`` (a few
+        requests at a time: Label Studio writes them one by one)."""
+        def update(item):
+            prediction_id, prediction = item
+            self.client.predictions.update(id=prediction_id, result=prediction["result"],
+                                           score=prediction["score"],
+                                           model_version=prediction["model_version"])
+
+        self._each(update, predictions.items())
+
+    def delete_predictions(self, prediction_ids) -> None:
+        self._each(lambda i: self.client.predictions.delete(id=i), prediction_ids)
+
+    @staticmethod
+    def _each(call, items) -> None:
+        items = list(items)
+        if len(items) <= 1:
+            for item in items:
+                call(item)
+            return
+        with ThreadPoolExecutor(max_workers=_WRITERS) as pool:
+            list(pool.map(call, items))  # list(): the first error is raised here
 
     def set_model_version(self, model_version: str) -> None:
         self.client.projects.update(id=self.id, model_version=model_version)

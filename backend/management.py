@@ -16,8 +16,14 @@ bp = Blueprint("management", __name__)
 
 @bp.post("/projects/<int:project>/rescore")
 def rescore(project: int):
-    job_id = current_app.extensions["tokenlq.queue"].submit(project, "api")
+    job_id = current_app.extensions["tokenlq.queue"].submit(project, "api", "rescore")
     return jsonify(job=job_id, status_url=f"/jobs/{job_id}"), 202
+
+
+@bp.get("/projects/<int:project>/jobs")
+def jobs(project: int):
+    """The project's latest 50 jobs, newest first (follow-up updates and refits included)."""
+    return jsonify(project=project, jobs=current_app.extensions["tokenlq.store"].jobs(project))
 
 
 @bp.get("/jobs/<int:job>")

@@ -19,7 +19,7 @@ def _answer(description, schema=None, media="application/json"):
 def _errors(*codes):
     text = {400: "malformed request", 401: "authentication required or webhook secret wrong",
             404: "unknown project, job or route", 413: "request body too large",
-            422: "labeling config cannot be served"}
+            422: "labeling config or extra_params cannot be served"}
     return {str(c): _answer(text[c], _ERROR) for c in codes}
 
 
@@ -43,6 +43,7 @@ SPEC = {
             "Job": {"type": "object", "properties": {
                 "id": {"type": "integer"}, "project": {"type": "integer"},
                 "trigger": {"type": "string"},
+                "kind": {"enum": ["rescore", "update", "refit"]},
                 "status": {"enum": ["queued", "running", "done", "failed"]},
                 "reason": {"type": ["string", "null"]}, "events": {"type": "integer"},
                 "created": {"type": "number"}, "started": {"type": ["number", "null"]},
@@ -59,7 +60,9 @@ SPEC = {
             "requestBody": _body({"type": "object", "required": ["project", "schema"], "properties": {
                 "project": {"type": "string"}, "schema": {"type": "string"},
                 "hostname": {"type": "string"}, "access_token": {"type": "string"},
-                "extra_params": {"type": ["object", "null"]}}}),
+                "extra_params": {"type": ["object", "null"], "additionalProperties": False,
+                                 "properties": {"probs": {"type": "string"},
+                                                "refit_fraction": {"type": "number"}}}}}),
             "responses": {"200": _answer("the model version", {
                 "type": "object", "properties": {"model_version": {"type": "string"}}}),
                 **_errors(400, 401, 413, 422)}}},
@@ -89,6 +92,11 @@ SPEC = {
         "/projects/{project}/rescore": {"post": {"parameters": [_PROJECT], "responses": {
             "202": _answer("queued", {"type": "object", "properties": {
                 "job": {"type": "integer"}, "status_url": {"type": "string"}}}),
+            **_errors(401)}}},
+        "/projects/{project}/jobs": {"get": {"parameters": [_PROJECT], "responses": {
+            "200": _answer("the project's latest 50 jobs, newest first", {
+                "type": "object", "properties": {"project": {"type": "integer"}, "jobs": {
+                    "type": "array", "items": {"$ref": "#/components/schemas/Job"}}}}),
             **_errors(401)}}},
         "/jobs/{job}": {"get": {"parameters": [{"name": "job", "in": "path", "required": True,
                                                 "schema": {"type": "integer"}}],

@@ -7,8 +7,12 @@ import hmac
 
 from flask import Blueprint, current_app, jsonify, request
 
+from tokenlq.ls_tasks import given_annotation
+
 from .errors import BadRequest
 from .label_config import ConfigError, parse_label_config
+from .jobs import check_params
+from .preannotate import pre_annotations
 from .runs import MODEL_VERSION, WEBHOOK_SECRET_HEADER
 
 bp = Blueprint("protocol", __name__)
@@ -37,11 +41,18 @@ def health():
 @bp.post("/setup")
 def setup():
     body = json_body()
-    project_id(body.get("project"))
+    project = project_id(body.get("project"))
     try:
         parse_label_config(body.get("schema"))
     except ConfigError as err:
         raise BadRequest(f"this project's labeling config cannot be served: {err}", 422) from None
+    try:
+        params = check_params(body.get("extra_params"))
+    except ValueError as err:
+        raise BadRequest(f"extra_params: {err}", 422) from None
+    store = current_app.extensions["tokenlq.store"]
+    if params != store.params(project):  # /setup comes before every batch: write only changes
+        store.set_params(project, params)
     return jsonify(model_version=MODEL_VERSION)
 
 
@@ -60,16 +71,23 @@ def predict():
         raise BadRequest("every task must be an object with an integer 'id'")
     # One entry per task, in order (Label Studio drops the whole batch otherwise), from the
     # latest run; never a call back into Label Studio (it would wait on this very request).
-    stored = current_app.extensions["tokenlq.store"].predictions(
-        project_id(body.get("project")), [t["id"] for t in tasks])
+    project = project_id(body.get("project"))
+    stored = current_app.extensions["tokenlq.store"].predictions(project, [t["id"] for t in tasks])
     empty = {"model_version": MODEL_VERSION, "score": None, "result": []}
+    fresh = [t for t in tasks if t["id"] not in stored and not given_annotation(t.get("annotations"))]
+    if fresh:
+        stored.update(pre_annotations(current_app.config["TOKENLQ"].data_dir, project, fresh,
+                                      body.get("label_config")))
     return jsonify(results=[stored.get(t["id"], empty) for t in tasks])
 
 
-# Events that rescore a project. The backend's own writes (predictions, the project's model
-# version, the view) emit none of these, so they never start a run.
-TRIGGERS = {"START_TRAINING", "ANNOTATION_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_DELETED",
-            "TASKS_CREATED", "TASKS_DELETED"}
+# Events that start a run, and its kind: the training button refits and rescores; annotation
+# and task events update the scores with the stored fit (a background refit may follow). The
+# backend's own writes (predictions, the project's model version, the view) emit none of
+# these, so they never start a run.
+TRIGGERS = {"START_TRAINING": "rescore", "ANNOTATION_CREATED": "update",
+            "ANNOTATION_UPDATED": "update", "ANNOTATIONS_DELETED": "update",
+            "TASKS_CREATED": "update", "TASKS_DELETED": "update"}
 
 
 @bp.post("/webhook")
@@ -86,5 +104,6 @@ def webhook():
         return jsonify(status="ignored", action=action)
     project = body.get("project")
     project = project.get("id") if isinstance(project, dict) else project
-    job_id = current_app.extensions["tokenlq.queue"].submit(project_id(project), action)
+    job_id = current_app.extensions["tokenlq.queue"].submit(project_id(project), action,
+                                                            TRIGGERS[action])
     return jsonify(status="queued", action=action, job=job_id)

@@ -1,86 +1,253 @@
-"""One scoring run of a project: read it from Label Studio, score it, write back only what
-changed. Human annotations and other models' predictions are never touched."""
+"""Runs of a project: read it from Label Studio, score it, write back only what changed.
+Human annotations and other models' predictions are never touched.
+
+:func:`rescore` is both the full rescoring (``mode="rescore"``: the embedded model is
+cross-validated anew) and the quick update after annotations change (``mode="update"``: the
+stored fit of :mod:`backend.fits` is reused and only re-scored). :func:`refit` renews the fit
+in the background without writing anything.
+"""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
 
 from tokenlq import __version__
+from tokenlq.model import out_of_sample_probs, resolve_model
 
-from .label_config import parse_label_config
+from .fits import ProjectFit, labels_key, load_fit, save_fit, tokens_key
+from .label_config import NerConfig, parse_label_config
 from .labelstudio import LabelStudioProject, prediction_content
-from .scoring import predictions, read_tasks, score_tasks, type_summary
+from .probs import prediction_probs, task_probs, tasks_with_probs
+from .scoring import (ProjectCorpus, predictions, project_classes, read_tasks, score_tasks,
+                      type_summary, words)
 
-__all__ = ["MODEL_VERSION", "RunSummary", "rescore"]
+__all__ = ["MODEL_VERSION", "RunOptions", "RunSummary", "WEBHOOK_SECRET_HEADER",
+           "refit", "rescore"]
 
 MODEL_VERSION = f"tokenlq-{__version__}"
+WEBHOOK_SECRET_HEADER = "X-Tokenlq-Webhook-Secret"
+
+
+@dataclass
+class RunOptions:
+    probs: str = "auto"  # auto | task | crf | prediction:<model_version>
+    mode: str = "rescore"  # rescore | update
+    data_dir: Path | None = None  # where fits are kept; None: fit every run, keep nothing
+    refit_fraction: float = 0.01  # an update asks for a refit once this share of tasks changed
+    folds: int = 5
+    seed: int = 0
+    webhook_secret: str = ""
 
 
 @dataclass
 class RunSummary:
     project: int
+    mode: str = "rescore"
+    probs: str = ""  # where the probabilities came from
     tasks: int = 0
     scored: int = 0
     tokens: int = 0
     flagged: int = 0
     written: int = 0
+    updated: int = 0
     unchanged: int = 0
-    replaced: int = 0
+    removed: int = 0
     view: int | None = None
+    fit: dict = field(default_factory=dict)
+    refit: bool = False  # whether a background refit should follow
     warnings: dict = field(default_factory=dict)
     classes: list = field(default_factory=list)
     seconds: dict = field(default_factory=dict)
 
 
-WEBHOOK_SECRET_HEADER = "X-Tokenlq-Webhook-Secret"
+class _Clock:
+    def __init__(self, summary: RunSummary):
+        self.summary, self.start = summary, time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.summary.seconds[name] = round(self.summary.seconds.get(name, 0) + now - self.start, 3)
+        self.start = now
 
 
-def rescore(ls: LabelStudioProject, *, model: str = "auto", folds: int = 5, seed: int = 0,
-            webhook_secret: str = "", return_predictions: bool = False):
-    """Score project ``ls`` and write back its predictions, model version and issues view.
-    Returns the run's summary (and ``{task id: prediction}`` with ``return_predictions``)."""
-    summary, clock = RunSummary(ls.id), time.perf_counter()
+def _pull(ls: LabelStudioProject):
     settings = ls.settings()
     config = parse_label_config(settings["label_config"])
-    tasks = list(ls.tasks())
+    tasks = ls.tasks()
+    return settings, config, tasks, read_tasks(tasks, config)
+
+
+def _fit(project: ProjectCorpus, class_names, model: str, options: RunOptions) -> ProjectFit:
+    tags = project.labels
+    probs, fitted = out_of_sample_probs(words(project), tags, class_names, model=model,
+                                        folds=options.folds, seed=options.seed, return_model=True)
+    lengths = [len(t) for t in project.tokens]
+    return ProjectFit(model, class_names, np.asarray(project.task_ids, dtype=np.int64),
+                      [tokens_key(t) for t in project.tokens], [labels_key(t) for t in tags],
+                      np.concatenate(([0], np.cumsum(lengths))).astype(np.int64), probs, fitted,
+                      time.time())
+
+
+def _embedded_probs(project, project_id: int, class_names, options: RunOptions, summary: RunSummary, clock):
+    """Probabilities from the stored fit (update) or a new cross-validation (rescore, or no
+    usable fit). Sets ``summary.fit`` and ``summary.refit``."""
+    wanted = resolve_model("crf" if options.probs == "crf" else "auto")
+    fit = None
+    if options.mode == "update" and options.data_dir is not None:
+        fit = load_fit(options.data_dir, project_id)
+        if fit is not None and fit.class_names != class_names:
+            fit = None  # the labeling config changed: a new fit
+    if fit is None:
+        if len(project.task_ids) < options.folds:
+            summary.fit = {"skipped": f"{len(project.task_ids)} annotated tasks; the model needs "
+                                      f"at least {options.folds} to cross-validate"}
+            return None
+        # An update without a fit fits the quick CRF first and leaves the encoder to a refit.
+        model = wanted if options.mode == "rescore" else "crf"
+        fit = _fit(project, class_names, model, options)
+        if options.data_dir is not None:
+            save_fit(options.data_dir, project_id, fit)
+        clock.lap("fit")
+        summary.fit = {"model": model, "tasks": len(project.task_ids), "new": True}
+        summary.refit = model != wanted
+        return fit.probs
+    rows, offsets = fit.rows(), fit.offsets
+    parts, missing, changed = [], [], 0
+    for i, task_id in enumerate(project.task_ids):
+        row = rows.get(task_id)
+        if row is not None and fit.token_keys[row] == tokens_key(project.tokens[i]):
+            parts.append(fit.probs[offsets[row]:offsets[row + 1]])
+            changed += fit.label_keys[row] != labels_key(project.labels[i])
+        else:
+            parts.append(None)
+            missing.append(i)
+    if missing:  # new tasks, or a changed text: the model fitted on every fitted task
+        predicted = fit.model.predict_probs([words(project)[i] for i in missing])
+        at = np.cumsum([0] + [len(project.tokens[i]) for i in missing])
+        for n, i in enumerate(missing):
+            parts[i] = predicted[at[n]:at[n + 1]]
+    gone = len(set(rows) - set(project.task_ids))
+    if gone and options.data_dir is not None:  # deleted tasks: their stored state goes
+        keep = [rows[t] for t in project.task_ids if t in rows]
+        lengths = np.diff(offsets)[keep]
+        fit.probs = np.concatenate([fit.probs[offsets[r]:offsets[r + 1]] for r in keep]) \
+            if keep else fit.probs[:0]
+        fit.offsets = np.concatenate(([0], np.cumsum(lengths))).astype(np.int64)
+        fit.task_ids = fit.task_ids[keep]
+        fit.token_keys = [fit.token_keys[r] for r in keep]
+        fit.label_keys = [fit.label_keys[r] for r in keep]
+        save_fit(options.data_dir, project_id, fit)
+    stale = len(missing) + changed
+    summary.fit = {"model": fit.model_name, "tasks": len(fit.task_ids), "new": False,
+                   "age_seconds": round(time.time() - fit.created, 1),
+                   "from_fit": len(project.task_ids) - len(missing), "predicted": len(missing),
+                   "changed_labels": int(changed), "dropped": gone}
+    summary.refit = fit.model_name != wanted or \
+        stale >= max(1, options.refit_fraction * len(project.task_ids))
+    clock.lap("fit")
+    return np.concatenate(parts) if parts else np.zeros((0, len(class_names)))
+
+
+def _probabilities(tasks_by_id, project, project_id: int, config: NerConfig, class_names, options, summary, clock):
+    scored = [tasks_by_id[t] for t in project.task_ids]
+    source = options.probs
+    if source == "auto" and scored and tasks_with_probs(scored) == len(scored):
+        source = "task"
+    summary.probs = source if source != "auto" else "embedded"
+    if source == "task":
+        return task_probs(scored, [len(t) for t in project.tokens], class_names)
+    if source.startswith("prediction:"):
+        return prediction_probs(scored, project.tokens, class_names, source[len("prediction:"):],
+                                from_name=config.from_name)
+    summary.probs = "embedded"
+    return _embedded_probs(project, project_id, class_names, options, summary, clock)
+
+
+def rescore(ls: LabelStudioProject, options: RunOptions | None = None, **overrides):
+    """Score project ``ls`` and write back its predictions, model version and issues view.
+    Returns ``(RunSummary, {task id: prediction})``. Keyword ``overrides`` set fields of
+    :class:`RunOptions`."""
+    options = options or RunOptions()
+    for name, value in overrides.items():
+        setattr(options, name, value)
+    summary = RunSummary(ls.id, mode=options.mode)
+    clock = _Clock(summary)
+    settings, config, tasks, project = _pull(ls)
     summary.tasks = len(tasks)
-    summary.seconds["pull"] = time.perf_counter() - clock
+    clock.lap("pull")
 
-    clock = time.perf_counter()
-    project = read_tasks(tasks, config)
-    result = score_tasks(project, config, model=model, folds=folds, seed=seed)
-    new = predictions(project, result, config, MODEL_VERSION)
-    flagged = sorted({project.task_ids[i] for i, _ in result.issues},
-                     key=lambda t: new[t]["score"])
-    summary.scored, summary.tokens, summary.flagged = len(new), int(result.offsets[-1]), len(flagged)
+    class_names = project_classes(config)
+    new, probs = {}, None
+    if project.task_ids:
+        tasks_by_id = {t["id"]: t for t in tasks}
+        probs = _probabilities(tasks_by_id, project, ls.id, config, class_names, options, summary,
+                               clock)
+    if project.task_ids and probs is not None:
+        result = score_tasks(project, config, pred_probs=probs, pred_probs_classes=class_names)
+        new = predictions(project, result, config, MODEL_VERSION)
+        flagged = sorted({project.task_ids[i] for i, _ in result.issues}, key=lambda t: new[t]["score"])
+        summary.tokens, summary.flagged = int(result.offsets[-1]), len(flagged)
+        summary.classes = type_summary(project, result)
+    else:
+        flagged = []
+    summary.scored = len(new)
     summary.warnings = dict(project.warnings)
-    summary.classes = type_summary(project, result)
-    summary.seconds["score"] = time.perf_counter() - clock
+    clock.lap("score")
 
-    clock = time.perf_counter()
-    to_write = {}
-    for task in tasks:
-        task_id = task["id"]
-        ours = [p for p in task.get("predictions") or () if p.get("model_version") == MODEL_VERSION]
-        wanted = new.get(task_id)
-        if wanted is not None and len(ours) == 1 and \
-                prediction_content(ours[0]) == prediction_content(wanted):
-            summary.unchanged += 1
-            continue
-        for old in ours:  # replaced, never duplicated; a task no longer scored loses ours
-            ls.delete_prediction(old["id"])
-            summary.replaced += 1
-        if wanted is not None:
-            to_write[task_id] = wanted
-    if to_write:
-        summary.written = ls.create_predictions(to_write)
-        if summary.written != len(to_write):
-            raise RuntimeError(f"Label Studio created {summary.written} of {len(to_write)} predictions")
+    _write(ls, tasks, new, summary)
     if new and settings["model_version"] != MODEL_VERSION:
         ls.set_model_version(MODEL_VERSION)  # only after our predictions exist (else 400)
     summary.view = ls.show_issues_view(flagged)
-    if webhook_secret:
-        ls.secure_webhooks(MODEL_VERSION, WEBHOOK_SECRET_HEADER, webhook_secret)
-    summary.seconds["write"] = time.perf_counter() - clock
-    return (summary, new) if return_predictions else summary
+    if options.webhook_secret:
+        ls.secure_webhooks(MODEL_VERSION, WEBHOOK_SECRET_HEADER, options.webhook_secret)
+    clock.lap("write")
+    return summary, new
+
+
+def _write(ls: LabelStudioProject, tasks, new: dict, summary: RunSummary) -> None:
+    """Exactly one current prediction of ours per scored task: unchanged ones are left alone,
+    changed ones updated in place, missing ones created; extra or orphaned ones deleted."""
+    to_create, to_update, to_delete = {}, {}, []
+    for task in tasks:
+        ours = sorted((p for p in task.get("predictions") or ()
+                       if p.get("model_version") == MODEL_VERSION), key=lambda p: p["id"])
+        wanted = new.get(task["id"])
+        if wanted is None:  # a task no longer scored loses ours
+            to_delete += [p["id"] for p in ours]
+            continue
+        if not ours:
+            to_create[task["id"]] = wanted
+            continue
+        keep, extra = ours[0], ours[1:]
+        to_delete += [p["id"] for p in extra]
+        if prediction_content(keep) == prediction_content(wanted):
+            summary.unchanged += 1
+        else:
+            to_update[keep["id"]] = wanted
+    ls.delete_predictions(to_delete)
+    ls.update_predictions(to_update)
+    summary.removed, summary.updated = len(to_delete), len(to_update)
+    if to_create:
+        summary.written = ls.create_predictions(to_create)
+        if summary.written != len(to_create):
+            raise RuntimeError(f"Label Studio created {summary.written} of {len(to_create)} predictions")
+
+
+def refit(ls: LabelStudioProject, options: RunOptions) -> dict:
+    """Cross-validate the embedded model on the project as it is now and store the fit; writes
+    nothing to Label Studio (the update that follows does). Returns the fit's summary."""
+    started = time.perf_counter()
+    _, config, _, project = _pull(ls)
+    pulled = time.perf_counter()
+    if len(project.task_ids) < options.folds:
+        return {"skipped": f"{len(project.task_ids)} annotated tasks"}
+    model = resolve_model("crf" if options.probs == "crf" else "auto")
+    fit = _fit(project, project_classes(config), model, options)
+    save_fit(options.data_dir, ls.id, fit)
+    return {"model": model, "tasks": len(project.task_ids),
+            "seconds": {"pull": round(pulled - started, 3),
+                        "fit": round(time.perf_counter() - pulled, 3)}}

@@ -20,8 +20,8 @@ from tokenlq.model import merge_classes
 
 from .label_config import NerConfig
 
-__all__ = ["SUMMARY_FIELDS", "ProjectCorpus", "entities_by_sentence", "predictions", "read_tasks",
-           "score_tasks", "type_summary"]
+__all__ = ["SUMMARY_FIELDS", "ProjectCorpus", "entities_by_sentence", "labelling", "predictions",
+           "project_classes", "read_tasks", "score_tasks", "type_summary", "words"]
 
 
 @dataclass
@@ -55,13 +55,24 @@ def read_tasks(tasks, config: NerConfig) -> ProjectCorpus:
     return out
 
 
+def project_classes(config: NerConfig) -> list:
+    """The project's tag names: O, then B-/I- of every label of the config."""
+    return Corpus([], []).class_names(extra={f"{p}-{label}" for label in config.labels
+                                             for p in ("B", "I")})
+
+
+def words(project: ProjectCorpus) -> list:
+    """Each task's words."""
+    return [[t for t, _, _ in tokens] for tokens in project.tokens]
+
+
 def score_tasks(project: ProjectCorpus, config: NerConfig, **audit_options) -> AuditResult:
-    """tokenlq's audit of the project's given labels (options as :func:`tokenlq.audit.audit`)."""
-    corpus = Corpus([[t for t, _, _ in tokens] for tokens in project.tokens], project.labels)
+    """tokenlq's audit of the project's given labels (options as :func:`tokenlq.audit.audit`,
+    e.g. ``pred_probs`` with ``pred_probs_classes``)."""
+    corpus = Corpus(words(project), project.labels)
     corpus.sources = [f"task {i}" for i in project.task_ids]
     corpus.documents = [0] * len(project.task_ids)
-    extra = {f"{p}-{label}" for label in config.labels for p in ("B", "I")}
-    return audit(corpus, extra_classes=extra, **audit_options)
+    return audit(corpus, extra_classes=project_classes(config), **audit_options)
 
 
 def entities_by_sentence(labels, offsets, class_names) -> dict:
@@ -113,6 +124,20 @@ def predictions(project: ProjectCorpus, result: AuditResult, config: NerConfig,
         out[task_id] = {"model_version": model_version,
                         "score": float(result.sentence_scores[i]), "result": regions}
     return out
+
+
+def labelling(text: str, tokens, tags, config: NerConfig, model_version: str) -> dict:
+    """A pre-annotation: the entities of ``tags`` (one BIO tag per token) as a prediction."""
+    names = sorted(set(tags) | {"O"})
+    index = np.array([names.index(t) for t in tags], dtype=np.int64)
+    regions = []
+    for s, e, kind in entities_by_sentence(index, np.array([0, len(tags)]), names).get(0, []):
+        start, end = tokens[s][1], tokens[e - 1][2]
+        regions.append({"id": f"tlq-pre-{s}-{e}", "from_name": config.from_name,
+                        "to_name": config.to_name, "type": "labels",
+                        "value": {"start": start, "end": end, "text": text[start:end],
+                                  "labels": [kind]}})
+    return {"model_version": model_version, "score": None, "result": regions}
 
 
 def _explain(row, tokens, type_probs, types) -> str:

@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .probs import check_source
+
 __all__ = ["Settings"]
 
 
@@ -19,6 +21,16 @@ def _int(environ, name: str, default: int) -> int:
         raise ValueError(f"{name} must be an integer; got {raw!r}") from None
 
 
+def _float(environ, name: str, default: float) -> float:
+    raw = environ.get(name, "")
+    if not raw.strip():
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a number; got {raw!r}") from None
+
+
 @dataclass(frozen=True)
 class Settings:
     label_studio_url: str = ""
@@ -30,6 +42,7 @@ class Settings:
     public_url: str = ""
     data_dir: Path = Path("tokenlq-data")
     probs: str = "auto"
+    refit_fraction: float = 0.01
     port: int = 9090
     workers: int = 1
     threads: int = 8
@@ -41,11 +54,11 @@ class Settings:
         """``LABEL_STUDIO_URL`` (fallback ``LABEL_STUDIO_HOST``), ``LABEL_STUDIO_API_KEY`` (a
         personal access token or a legacy token), ``BASIC_AUTH_USER``, ``BASIC_AUTH_PASS``,
         ``TOKENLQ_WEBHOOK_SECRET``, ``LABEL_STUDIO_PUBLIC_URL`` (default: the URL),
-        ``TOKENLQ_DATA_DIR``, ``TOKENLQ_PROBS``, ``PORT``, ``WORKERS``, ``THREADS``, ``LOG_LEVEL``,
+        ``TOKENLQ_DATA_DIR``, ``TOKENLQ_PROBS``, ``TOKENLQ_REFIT_FRACTION``, ``PORT``, ``WORKERS``, ``THREADS``, ``LOG_LEVEL``,
         ``TOKENLQ_MAX_REQUEST_BYTES``.
 
         >>> Settings.from_env({"LABEL_STUDIO_HOST": "http://ls:8080/", "LABEL_STUDIO_API_KEY": "k"})
-        Settings(label_studio_url='http://ls:8080', basic_auth_user='', public_url='http://ls:8080', data_dir=PosixPath('tokenlq-data'), probs='auto', port=9090, workers=1, threads=8, log_level='INFO', max_request_bytes=33554432)
+        Settings(label_studio_url='http://ls:8080', basic_auth_user='', public_url='http://ls:8080', data_dir=PosixPath('tokenlq-data'), probs='auto', refit_fraction=0.01, port=9090, workers=1, threads=8, log_level='INFO', max_request_bytes=33554432)
         """
         env = os.environ if environ is None else environ
         url = (env.get("LABEL_STUDIO_URL") or env.get("LABEL_STUDIO_HOST") or "").strip().rstrip("/")
@@ -55,9 +68,13 @@ class Settings:
         if user and not password:
             raise ValueError("BASIC_AUTH_USER is set but BASIC_AUTH_PASS is empty")
         probs = env.get("TOKENLQ_PROBS", "auto").strip() or "auto"
-        if probs not in ("auto", "task", "crf") and not probs.startswith("prediction:"):
-            raise ValueError("TOKENLQ_PROBS must be auto, task, crf or prediction:<model_version>; "
-                             f"got {probs!r}")
+        try:
+            check_source(probs)
+        except ValueError as err:
+            raise ValueError(f"TOKENLQ_PROBS: {err}") from None
+        refit_fraction = _float(env, "TOKENLQ_REFIT_FRACTION", 0.01)
+        if not 0 <= refit_fraction <= 1:
+            raise ValueError(f"TOKENLQ_REFIT_FRACTION must be between 0 and 1; got {refit_fraction}")
         return cls(
             label_studio_url=url,
             label_studio_api_key=env.get("LABEL_STUDIO_API_KEY", "").strip(),
@@ -67,6 +84,7 @@ class Settings:
             public_url=(env.get("LABEL_STUDIO_PUBLIC_URL", "").strip().rstrip("/") or url),
             data_dir=Path(env.get("TOKENLQ_DATA_DIR", "") or "tokenlq-data"),
             probs=probs,
+            refit_fraction=refit_fraction,
             port=_int(env, "PORT", 9090),
             workers=_int(env, "WORKERS", 1),
             threads=_int(env, "THREADS", 8),

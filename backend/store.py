@@ -9,13 +9,20 @@ import time
 from contextlib import closing
 from pathlib import Path
 
-__all__ = ["Store"]
+__all__ = ["JOB_KINDS", "LANES", "Store"]
+
+# What a job does. "rescore" fits the model and writes back; "update" writes back with the
+# stored fit (fitting only when there is none); "refit" fits in the background and queues an
+# update. Write-backs run in one lane, background fits in another, so updates never wait for a fit.
+JOB_KINDS = ("rescore", "update", "refit")
+LANES = {"write": ("rescore", "update"), "fit": ("refit",)}
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     project INTEGER NOT NULL,
     trigger TEXT NOT NULL,
+    kind TEXT NOT NULL DEFAULT 'rescore',  -- rescore, update or refit (see JOB_KINDS)
     status TEXT NOT NULL,          -- queued, running, done, failed
     reason TEXT,
     events INTEGER NOT NULL DEFAULT 1,
@@ -25,6 +32,10 @@ CREATE TABLE IF NOT EXISTS jobs (
     summary TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_by_project ON jobs (project, status);
+CREATE TABLE IF NOT EXISTS project_params (
+    project INTEGER PRIMARY KEY,
+    params TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS predictions (
     project INTEGER NOT NULL,
     task INTEGER NOT NULL,
@@ -40,6 +51,9 @@ class Store:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with closing(self._connect()) as db, db:
             db.executescript(_SCHEMA)
+            columns = {row["name"] for row in db.execute("PRAGMA table_info(jobs)")}
+            if "kind" not in columns:  # a data dir of an earlier version
+                db.execute("ALTER TABLE jobs ADD COLUMN kind TEXT NOT NULL DEFAULT 'rescore'")
 
     def _connect(self):
         db = sqlite3.connect(self.path, timeout=30)
@@ -47,35 +61,63 @@ class Store:
         db.execute("PRAGMA journal_mode=WAL")
         return db
 
-    def enqueue(self, project: int, trigger: str) -> tuple[int, bool]:
-        """A queued job for ``project``: the one already waiting (its event count grows), or a
-        new one. Returns (job id, whether it is new)."""
+    def enqueue(self, project: int, trigger: str, kind: str = "rescore") -> tuple[int, bool]:
+        """A queued job for ``project`` in ``kind``'s lane: the one already waiting (its event
+        count grows; an update waiting becomes a rescore if one is asked), or a new one.
+        Returns (job id, whether it is new)."""
+        if kind not in JOB_KINDS:
+            raise ValueError(f"unknown job kind {kind!r}")
+        lane = next(kinds for kinds in LANES.values() if kind in kinds)
         with closing(self._connect()) as db, db:
             db.execute("BEGIN IMMEDIATE")  # no two requests create two queued jobs
-            row = db.execute("SELECT id FROM jobs WHERE project = ? AND status = 'queued'",
-                             (project,)).fetchone()
+            row = db.execute(f"SELECT id, kind FROM jobs WHERE project = ? AND status = 'queued' "
+                             f"AND kind IN ({','.join('?' * len(lane))})", (project, *lane)).fetchone()
             if row:
-                db.execute("UPDATE jobs SET events = events + 1 WHERE id = ?", (row["id"],))
+                upgrade = kind == "rescore" and row["kind"] == "update"
+                db.execute("UPDATE jobs SET events = events + 1, kind = ? WHERE id = ?",
+                           (kind if upgrade else row["kind"], row["id"]))
                 return int(row["id"]), False
-            cursor = db.execute("INSERT INTO jobs (project, trigger, status, created) "
-                                "VALUES (?, ?, 'queued', ?)", (project, trigger, time.time()))
+            cursor = db.execute("INSERT INTO jobs (project, trigger, kind, status, created) "
+                                "VALUES (?, ?, ?, 'queued', ?)", (project, trigger, kind, time.time()))
             return int(cursor.lastrowid), True
 
-    def next_queued(self, busy_projects=()) -> dict | None:
-        """Claim the oldest queued job of a project not running now (it becomes running)."""
+    def next_queued(self, lane: str = "write") -> dict | None:
+        """Claim the oldest queued job of ``lane`` whose project has no job of that lane
+        running (it becomes running)."""
+        kinds = LANES[lane]
+        marks = ",".join("?" * len(kinds))
         with closing(self._connect()) as db, db:
             db.execute("BEGIN IMMEDIATE")
-            for row in db.execute("SELECT * FROM jobs WHERE status = 'queued' ORDER BY id").fetchall():
-                if row["project"] in busy_projects:
-                    continue
-                running = db.execute("SELECT 1 FROM jobs WHERE project = ? AND status = 'running'",
-                                     (row["project"],)).fetchone()
+            rows = db.execute(f"SELECT * FROM jobs WHERE status = 'queued' AND kind IN ({marks}) "
+                              "ORDER BY id", kinds).fetchall()
+            for row in rows:
+                running = db.execute(f"SELECT 1 FROM jobs WHERE project = ? AND status = 'running' "
+                                     f"AND kind IN ({marks})", (row["project"], *kinds)).fetchone()
                 if running:
                     continue
                 db.execute("UPDATE jobs SET status = 'running', started = ? WHERE id = ?",
                            (time.time(), row["id"]))
                 return dict(row, status="running")
         return None
+
+    def jobs(self, project: int, *, limit: int = 50) -> list:
+        """The project's latest jobs, newest first."""
+        with closing(self._connect()) as db:
+            ids = [r["id"] for r in db.execute("SELECT id FROM jobs WHERE project = ? ORDER BY id "
+                                               "DESC LIMIT ?", (project, limit))]
+        return [self.job(i) for i in ids]
+
+    def set_params(self, project: int, params: dict) -> None:
+        """Per-project settings (the ML backend's ``extra_params``, validated by the caller)."""
+        with closing(self._connect()) as db, db:
+            db.execute("INSERT INTO project_params VALUES (?, ?) ON CONFLICT (project) DO UPDATE "
+                       "SET params = excluded.params", (project, json.dumps(params)))
+
+    def params(self, project: int) -> dict:
+        with closing(self._connect()) as db:
+            row = db.execute("SELECT params FROM project_params WHERE project = ?",
+                             (project,)).fetchone()
+        return json.loads(row["params"]) if row else {}
 
     def finish(self, job_id: int, *, summary: dict | None = None, reason: str | None = None) -> None:
         status = "failed" if reason else "done"
@@ -100,9 +142,10 @@ class Store:
         return job
 
     def latest_done(self, project: int) -> dict | None:
+        """The latest finished run that scored the project (refits score nothing)."""
         with closing(self._connect()) as db:
-            row = db.execute("SELECT id FROM jobs WHERE project = ? AND status = 'done' "
-                             "ORDER BY finished DESC LIMIT 1", (project,)).fetchone()
+            row = db.execute("SELECT id FROM jobs WHERE project = ? AND status = 'done' AND kind "
+                             "!= 'refit' ORDER BY finished DESC LIMIT 1", (project,)).fetchone()
         return self.job(row["id"]) if row else None
 
     def save_predictions(self, project: int, predictions: dict) -> None:

@@ -65,17 +65,24 @@ def score_sentences(labels, pred_probs, offsets, class_names, *, level: str = "t
     return sentence_scores, token_scores.flat
 
 
-def audit(corpus: Corpus, *, pred_probs_path=None, train: Corpus | None = None, folds: int = 5,
+def audit(corpus: Corpus, *, pred_probs_path=None, pred_probs=None, pred_probs_classes=None,
+          train: Corpus | None = None, folds: int = 5,
           seed: int = 0, token_score_method: str = "self_confidence",
           sentence_score_method: str = "min", temperature: float | None = None,
           score_level: str = "type", model: str = "auto", extra_classes=(),
           progress: bool = False) -> AuditResult:
     """Score ``corpus`` with out-of-sample probabilities (given, or from the embedded
-    cross-validated model). ``extra_classes``: class names to include even where no label of
-    the data uses them (a labeling config's full label set)."""
+    cross-validated model). ``pred_probs`` (n, K) with its column names ``pred_probs_classes``,
+    or a file ``pred_probs_path``, supplies them. ``extra_classes``: class names to include even
+    where no label of the data uses them (a labeling config's full label set)."""
     extra = {t for s in train.labels for t in s} if train is not None else set()
     extra |= set(extra_classes)
-    if pred_probs_path is not None:
+    if pred_probs is not None:
+        names = list(pred_probs_classes)
+        class_names = corpus.class_names(extra=set(names))
+        pred_probs = select_classes(np.asarray(pred_probs, dtype=np.float64), names, class_names,
+                                    "pred_probs")
+    elif pred_probs_path is not None:
         file_probs, file_names = read_pred_probs(pred_probs_path, corpus)
         # The file's classes in the usual order; a label of the data without a column is an error.
         class_names = corpus.class_names(extra=set(file_names))
@@ -109,7 +116,8 @@ def audit(corpus: Corpus, *, pred_probs_path=None, train: Corpus | None = None, 
     settings = {"folds": folds, "seed": seed, "token score": token_score_method,
                 "scored at the level of": "entity types" if score_level == "type" else "tags",
                 "sentence score": sentence_score_method,
-                "probabilities": str(pred_probs_path) if pred_probs_path else
+                "probabilities": "given" if pred_probs_classes is not None else
+                str(pred_probs_path) if pred_probs_path else
                 f"cross-validated {'CRF' if model == 'crf' else 'CRF + encoder classifier (mean)'}",
                 "training data": f"{len(train)} extra sentences" if train is not None else "none"}
     return AuditResult(corpus, class_names, labels, pred_probs, offsets, sentence_scores,

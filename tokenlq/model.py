@@ -21,10 +21,11 @@ import tempfile
 from collections import Counter, defaultdict
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
-__all__ = ["MODELS", "CRFConfig", "cross_val_pred_probs", "merge_classes", "merge_subwords",
+__all__ = ["MODELS", "CRFConfig", "FittedModel", "cross_val_pred_probs", "merge_classes", "merge_subwords",
            "out_of_sample_probs", "reference_features", "resolve_model", "token_features"]
 
 _SHAPE_RUNS = re.compile(r"(.)\1+")
@@ -170,11 +171,8 @@ def _features(sentences, config: CRFConfig):
     return [make(s) for s in sentences]
 
 
-def _train_and_predict(train_x, train_y, test_x, class_names, config: CRFConfig) -> np.ndarray:
-    """Train a CRF on (train_x, train_y); per-token marginals (n_test_tokens, K) of ``test_x``.
-
-    A class the training data never shows gets probability 0.
-    """
+def _train_crf(train_x, train_y, config: CRFConfig, path: str) -> None:
+    """Train a CRF on (train_x, train_y) into the model file ``path``."""
     import pycrfsuite
 
     trainer = pycrfsuite.Trainer(verbose=False)
@@ -186,14 +184,20 @@ def _train_and_predict(train_x, train_y, test_x, class_names, config: CRFConfig)
     if config.algorithm == "lbfgs":
         params["c1"] = config.c1
     trainer.set_params(params)
-    with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "model.crfsuite")
-        # crfsuite's SGD shuffles with the C library's rand(), never seeded: seed it so a fold
-        # trains the same whichever process runs it and whatever ran there before.
-        _seed_c_rand(0)
-        trainer.train(path)
-        tagger = pycrfsuite.Tagger()
-        tagger.open(path)
+    # crfsuite's SGD shuffles with the C library's rand(), never seeded: seed it so a fold
+    # trains the same whichever process runs it and whatever ran there before.
+    _seed_c_rand(0)
+    trainer.train(path)
+
+
+def _crf_marginals(path: str, test_x, class_names) -> np.ndarray:
+    """Per-token marginals (n_test_tokens, K) of the CRF in ``path``; a class the model does
+    not know gets probability 0."""
+    import pycrfsuite
+
+    tagger = pycrfsuite.Tagger()
+    tagger.open(path)
+    try:
         known = set(tagger.labels())
         rows = []
         for x in test_x:
@@ -203,10 +207,19 @@ def _train_and_predict(train_x, train_y, test_x, class_names, config: CRFConfig)
                 if name in known:
                     probs[:, k] = [tagger.marginal(name, t) for t in range(len(x))]
             rows.append(probs)
+    finally:
         tagger.close()
     out = np.concatenate(rows) if rows else np.zeros((0, len(class_names)))
     sums = out.sum(axis=1, keepdims=True)
     return out / np.where(sums > 0, sums, 1)
+
+
+def _train_and_predict(train_x, train_y, test_x, class_names, config: CRFConfig) -> np.ndarray:
+    """Train a CRF on (train_x, train_y); per-token marginals (n_test_tokens, K) of ``test_x``."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "model.crfsuite")
+        _train_crf(train_x, train_y, config, path)
+        return _crf_marginals(path, test_x, class_names)
 
 
 def _seed_c_rand(seed: int) -> None:
@@ -228,8 +241,9 @@ def _fold_assignment(n_sentences: int, folds: int, seed: int) -> np.ndarray:
 _SHARED: dict = {}
 
 
-def _fold(fold: int) -> np.ndarray:
-    """Train on every fold but ``fold`` (plus the extra data); marginals of ``fold``'s tokens."""
+def _fold(fold: int):
+    """Train on every fold but ``fold`` (plus the extra data); marginals of ``fold``'s tokens.
+    Fold ``-1`` trains on everything and returns ``(model file bytes, surface counts)``."""
     d = _SHARED
     config, features, extra_features = d["config"], d["features"], d["extra_features"]
     train = np.flatnonzero(d["fold_of"] != fold)
@@ -237,6 +251,7 @@ def _fold(fold: int) -> np.ndarray:
     train_x = [features[i] for i in train] + extra_features
     train_y = [list(d["labels"][i]) for i in train] + [list(y) for y in d["extra_labels"]]
     test_x = [features[i] for i in test]
+    counts = None
     if config.surface:
         train_sents = [d["sentences"][i] for i in train] + list(d["extra_sentences"])
         counts = _SurfaceCounts(train_sents, train_y)
@@ -244,12 +259,18 @@ def _fold(fold: int) -> np.ndarray:
                    for x, s, y in zip(train_x, train_sents, train_y)]
         test_x = [[a + b for a, b in zip(x, counts.features(d["sentences"][i]))]
                   for x, i in zip(test_x, test)]
+    if fold == -1:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "model.crfsuite")
+            _train_crf(train_x, train_y, config, path)
+            return Path(path).read_bytes(), counts.counts if counts else None
     return _train_and_predict(train_x, train_y, test_x, d["class_names"], config)
 
 
 def cross_val_pred_probs(sentences, labels, class_names, *, folds: int = 5, seed: int = 0,
                          config: CRFConfig | None = None, extra_sentences=(), extra_labels=(),
-                         n_jobs: int | None = None, progress: bool = False) -> np.ndarray:
+                         n_jobs: int | None = None, progress: bool = False,
+                         return_model: bool = False):
     """Out-of-sample per-token class probabilities, flat (n, K) in ``class_names`` order.
 
     Parameters
@@ -269,6 +290,9 @@ def cross_val_pred_probs(sentences, labels, class_names, *, folds: int = 5, seed
         Parallel fold processes (default: the number of CPUs, at most ``folds``).
     progress : bool, default=False
         Report finished folds on standard error.
+    return_model : bool, default=False
+        Also train a CRF on all sentences (in the slot a core would leave idle after the last
+        round of folds) and return ``(probs, FittedModel)``.
 
     Examples
     --------
@@ -295,20 +319,104 @@ def cross_val_pred_probs(sentences, labels, class_names, *, folds: int = 5, seed
         # One process per core: more (one per fold) was 2x slower per fold on 2 cores, as the
         # trainers' memory traffic contends (20,000 sentences, 1.7 GB per trainer).
         workers = min(folds, n_jobs or os.cpu_count() or 1)
+        jobs = list(range(folds)) + ([-1] if return_model else [])
         methods = multiprocessing.get_all_start_methods()
         if workers > 1 and "fork" in methods:
             context = multiprocessing.get_context("fork")
             with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-                for fold, probs in enumerate(pool.map(_fold, range(folds))):
+                results = pool.map(_fold, jobs)
+                for fold, probs in zip(range(folds), results):
                     _place(out, probs, np.flatnonzero(fold_of == fold), offsets)
                     _report(progress, fold + 1, folds)
+                whole = next(results) if return_model else None
         else:
             for fold in range(folds):
                 _place(out, _fold(fold), np.flatnonzero(fold_of == fold), offsets)
                 _report(progress, fold + 1, folds)
+            whole = _fold(-1) if return_model else None
     finally:
         _SHARED.clear()
-    return out
+    if not return_model:
+        return out
+    return out, FittedModel(list(class_names), config, whole[0], whole[1])
+
+
+@dataclass
+class FittedModel:
+    """The embedded model trained on every given sentence: probabilities for sentences it
+    never saw (new tasks of a project between two cross-validations).
+
+    Made by ``out_of_sample_probs(..., return_model=True)``; kept with :meth:`save` and
+    :meth:`load`.
+    """
+
+    class_names: list
+    config: CRFConfig
+    crf: bytes  # the crfsuite model file
+    surface: dict | None  # {lower-cased word: {entity type: count}} of the training data
+    encoder: tuple | None = None  # (weights, bias) of the encoder's window classifier
+
+    def predict_probs(self, sentences, *, use_encoder: bool = True) -> np.ndarray:
+        """Probabilities (n, K), flat in sentence order, in ``class_names`` order.
+        ``use_encoder=False`` gives the CRF's alone (no torch needed).
+
+        Examples
+        --------
+        >>> sents = [["Anna", "lives", "in", "Paris"], ["Bob", "visited", "Rome"]] * 6
+        >>> tags = [["B-PER", "O", "O", "B-LOC"], ["B-PER", "O", "B-LOC"]] * 6
+        >>> _, fitted = out_of_sample_probs(sents, tags, ["O", "B-PER", "B-LOC"], model="crf",
+        ...                                 folds=3, return_model=True)
+        >>> probs = fitted.predict_probs([["Carl", "visited", "Paris"]])
+        >>> [fitted.class_names[k] for k in probs.argmax(axis=1)]
+        ['B-PER', 'O', 'B-LOC']
+        """
+        sentences = [list(s) for s in sentences]
+        x = _features(sentences, self.config)
+        if self.surface is not None:
+            counts = _SurfaceCounts([], [])
+            counts.counts.update({w: Counter(c) for w, c in self.surface.items()})
+            x = [[a + b for a, b in zip(f, counts.features(s))] for f, s in zip(x, sentences)]
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "model.crfsuite")
+            Path(path).write_bytes(self.crf)
+            probs = _crf_marginals(path, x, self.class_names)
+        if self.encoder is None or not use_encoder or not len(probs):
+            return probs
+        from . import encoder
+
+        offsets = np.concatenate(([0], np.cumsum([len(s) for s in sentences])))
+        vectors = encoder.encode_words(sentences)
+        return (probs + encoder.classifier_probs(vectors, offsets, *self.encoder)) / 2
+
+    def save(self, directory) -> None:
+        """Write the model to ``directory`` (created): ``crf.model``, ``model.json`` and, with
+        the encoder, ``encoder.npz``."""
+        import dataclasses
+        import json
+
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / "crf.model").write_bytes(self.crf)
+        meta = {"class_names": self.class_names, "config": dataclasses.asdict(self.config),
+                "surface": self.surface}
+        (directory / "model.json").write_text(json.dumps(meta))
+        if self.encoder is not None:
+            np.savez(directory / "encoder.npz", weights=self.encoder[0], bias=self.encoder[1])
+        elif (directory / "encoder.npz").exists():
+            (directory / "encoder.npz").unlink()
+
+    @classmethod
+    def load(cls, directory) -> "FittedModel":
+        import json
+
+        directory = Path(directory)
+        meta = json.loads((directory / "model.json").read_text())
+        encoder = None
+        if (directory / "encoder.npz").exists():
+            with np.load(directory / "encoder.npz") as arrays:
+                encoder = (arrays["weights"], arrays["bias"])
+        return cls(meta["class_names"], CRFConfig(**meta["config"]),
+                   (directory / "crf.model").read_bytes(), meta["surface"], encoder)
 
 
 def resolve_model(model: str) -> str:
@@ -327,20 +435,24 @@ def resolve_model(model: str) -> str:
 
 def out_of_sample_probs(sentences, labels, class_names, *, model: str = "auto", folds: int = 5,
                         seed: int = 0, extra_sentences=(), extra_labels=(),
-                        progress: bool = False) -> np.ndarray:
+                        progress: bool = False, return_model: bool = False):
     """Cross-validated probabilities (n, K) of the embedded model: the CRF, or with
     ``'crf+encoder'`` the mean of the CRF's probabilities and those of a classifier over
     pretrained contextual word vectors (:mod:`tokenlq.encoder`), both on the same folds.
 
     Averaging two models that err differently is what raised detection most on WNUT-17 dev
     (sentence AP 2.3x the CRF alone at 1% noise, 1.16x at 10%; bench/detection.py).
+
+    With ``return_model=True`` it returns ``(probs, FittedModel)``: the same model trained on
+    every sentence (and the extra data), for sentences the cross-validation never saw.
     """
     model = resolve_model(model)
     crf = cross_val_pred_probs(sentences, labels, class_names, folds=folds, seed=seed,
                                extra_sentences=extra_sentences, extra_labels=extra_labels,
-                               progress=progress)
+                               progress=progress, return_model=return_model)
+    crf, fitted = crf if return_model else (crf, None)
     if model == "crf":
-        return crf
+        return (crf, fitted) if return_model else crf
     from . import encoder
 
     # The encoder runs after the CRF, so the CRF's fold processes fork from a process whose
@@ -359,7 +471,14 @@ def out_of_sample_probs(sentences, labels, class_names, *, model: str = "auto", 
         vectors, y, offsets, len(class_names), _fold_assignment(len(sentences), folds, seed),
         extra_vectors=extra_vectors, extra_labels=extra_y, extra_offsets=extra_offsets,
         progress=progress)
-    return (crf + probs) / 2
+    if not return_model:
+        return (crf + probs) / 2
+    if extra_vectors is not None:
+        vectors = np.concatenate([vectors, extra_vectors])
+        y = np.concatenate([y, extra_y])
+        offsets = np.concatenate([offsets, offsets[-1] + extra_offsets[1:]])
+    fitted.encoder = encoder.fit_classifier(vectors, y, offsets, len(class_names))
+    return (crf + probs) / 2, fitted
 
 
 def _place(out, probs, sentence_ids, offsets):

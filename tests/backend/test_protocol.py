@@ -4,6 +4,7 @@ import base64
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from backend import create_app
@@ -148,3 +149,61 @@ def test_openapi_describes_every_route():
     for path, methods in spec["paths"].items():
         for method, operation in methods.items():
             assert operation["responses"], (path, method)
+
+
+def test_setup_keeps_extra_params_per_project_and_refuses_unknown_ones():
+    c = client()
+    store = c.application.extensions["tokenlq.store"]
+    ok = c.post("/setup", json={"project": "3.1", "schema": CONFIG,
+                                "extra_params": {"probs": "prediction:v2", "refit_fraction": 0.2}})
+    assert ok.status_code == 200 and store.params(3) == {"probs": "prediction:v2", "refit_fraction": 0.2}
+    assert store.params(4) == {}
+    for params, message in [({"prob": "crf"}, "unknown extra_params ['prob']"),
+                            ({"probs": "gpt"}, "auto, task, crf or prediction"),
+                            ({"refit_fraction": 2}, "refit_fraction must be a number from 0 to 1"),
+                            ([1], "extra_params must be an object")]:
+        answer = c.post("/setup", json={"project": "3.1", "schema": CONFIG, "extra_params": params})
+        assert answer.status_code == 422 and message in answer.get_json()["error"], answer.get_json()
+    assert store.params(3)["probs"] == "prediction:v2"  # a refused setup changes nothing
+    c.post("/setup", json={"project": "3.1", "schema": CONFIG, "extra_params": None})
+    assert store.params(3) == {}
+
+
+def test_webhooks_queue_updates_and_the_train_button_a_rescore_in_the_write_lane():
+    c = client()
+    store = c.application.extensions["tokenlq.store"]
+    update = c.post("/webhook", json={"action": "ANNOTATION_CREATED", "project": {"id": 9}}).get_json()["job"]
+    assert store.job(update)["kind"] == "update"
+    train = c.post("/webhook", json={"action": "START_TRAINING", "project": {"id": 9}}).get_json()["job"]
+    assert train == update and store.job(update)["kind"] == "rescore"  # the waiting job grows
+    refit, new = store.enqueue(9, "api", "refit")  # another lane: its own job
+    assert new and refit != update
+    assert store.next_queued("fit")["id"] == refit and store.next_queued("fit") is None
+    assert store.next_queued("write")["id"] == update
+    assert [j["id"] for j in c.get("/projects/9/jobs").get_json()["jobs"]] == [refit, update]
+
+
+def test_predict_pre_annotates_unannotated_tasks_from_the_last_fit(tmp_path):
+    from backend.fits import ProjectFit, save_fit
+    from tokenlq.model import out_of_sample_probs
+    from tokenlq.synthetic import make_ner_corpus
+
+    corpus = make_ner_corpus(60, error_rate=0.0, seed=2)
+    tags = [[corpus.class_names[k] for k in s] for s in corpus.labels]
+    probs, fitted = out_of_sample_probs(corpus.tokens, tags, corpus.class_names, model="crf",
+                                        folds=3, return_model=True)
+    app = create_app(Settings(data_dir=tmp_path), start_queue=False)
+    c = app.test_client()
+    config = ('<View><Labels name="label" toName="text">' + "".join(
+        f'<Label value="{t}"/>' for t in ("PER", "ORG", "LOC", "MISC"))
+        + '</Labels><Text name="text" value="$text"/></View>')
+    body = {"project": "6.1", "label_config": config, "tasks": [
+        {"id": 1, "data": {"text": "Peter Novak visited Cairo ."}},
+        {"id": 2, "data": {"text": "x"}, "annotations": [{"result": [], "was_cancelled": False}]}]}
+    assert c.post("/predict", json=body).get_json()["results"][0]["result"] == []  # no fit yet
+    save_fit(tmp_path, 6, ProjectFit("crf", corpus.class_names, np.arange(60), [""] * 60, [""] * 60,
+                                     np.zeros(61, dtype=np.int64), probs, fitted))
+    first, second = c.post("/predict", json=body).get_json()["results"]
+    assert {(r["value"]["text"], r["value"]["labels"][0]) for r in first["result"]} == \
+        {("Peter Novak", "PER"), ("Cairo", "LOC")}
+    assert second["result"] == []  # annotated tasks are never pre-annotated

@@ -100,3 +100,17 @@ def test_model_choice(monkeypatch):
     assert model.resolve_model("auto") == "crf"
     with pytest.raises(ImportError, match=r"pip install 'tokenlq\[encoder\]'"):
         model.resolve_model("crf+encoder")
+
+
+def test_crf_plus_encoder_fitted_on_everything_saves_and_predicts(tmp_path):
+    probs, fitted = model.out_of_sample_probs(CORPUS.tokens, TAGS, NAMES, model="crf+encoder",
+                                              folds=3, return_model=True)
+    np.testing.assert_allclose(probs, model.out_of_sample_probs(CORPUS.tokens, TAGS, NAMES,
+                                                                model="crf+encoder", folds=3))
+    assert fitted.encoder is not None and fitted.encoder[0].shape == (384, 3 * len(NAMES))
+    new = make_ner_corpus(20, error_rate=0.0, seed=42)
+    predicted = fitted.predict_probs(new.tokens)
+    truth = np.array([NAMES.index(new.class_names[k]) for s in new.labels for k in s])
+    assert (predicted.argmax(axis=1) == truth).mean() > 0.9
+    fitted.save(tmp_path)
+    np.testing.assert_allclose(model.FittedModel.load(tmp_path).predict_probs(new.tokens), predicted)

@@ -61,3 +61,22 @@ def test_merge_subwords_and_classes():
     merged, names = merge_classes(np.array([[.1, .2, .3, .4]]), ["O", "B-PER", "I-PER", "B-LOC"])
     assert names == ["O", "PER", "LOC"]
     np.testing.assert_allclose(merged, [[.1, .5, .4]])
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_the_model_fitted_on_everything_predicts_new_sentences_and_survives_save(tmp_path, n_jobs):
+    config = CRFConfig(max_iterations=30)
+    plain = cross_val_pred_probs(CORPUS.tokens, TAGS, NAMES, folds=3, config=config, n_jobs=n_jobs)
+    probs, fitted = cross_val_pred_probs(CORPUS.tokens, TAGS, NAMES, folds=3, config=config,
+                                         n_jobs=n_jobs, return_model=True)
+    np.testing.assert_array_equal(probs, plain)  # fitting the whole changes no fold
+    new = make_ner_corpus(30, error_rate=0.0, seed=99)
+    predicted = fitted.predict_probs(new.tokens)
+    assert predicted.shape == (sum(map(len, new.tokens)), len(NAMES))
+    np.testing.assert_allclose(predicted.sum(axis=1), 1)
+    truth = np.array([NAMES.index(new.class_names[k]) for s in new.labels for k in s])
+    assert (predicted.argmax(axis=1) == truth).mean() > 0.9
+    fitted.save(tmp_path / "model")
+    again = type(fitted).load(tmp_path / "model")
+    np.testing.assert_array_equal(again.predict_probs(new.tokens), predicted)
+    assert fitted.predict_probs([]).shape == (0, len(NAMES))

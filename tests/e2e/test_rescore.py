@@ -1,17 +1,21 @@
-"""A real Label Studio: import tasks with injected errors, rescore, check what Label Studio shows."""
+"""A real Label Studio: import tasks with injected errors, rescore, check what Label Studio shows;
+then the quick updates that reuse the stored fit, and the other probability sources."""
 
 import copy
 
+import numpy as np
 import pytest
 
 from backend.demo import corpus_tasks, label_config
 from backend.labelstudio import LabelStudioProject, close, connect
-from backend.runs import MODEL_VERSION, rescore
+from backend.probs import ProbsError
+from backend.runs import MODEL_VERSION, RunOptions, rescore
+from tokenlq import get_label_quality_scores
 from tokenlq.synthetic import make_ner_corpus
 
 
 @pytest.fixture(scope="module")
-def project(labelstudio):
+def project(labelstudio, tmp_path_factory):
     url, token = labelstudio
     client = connect(url, token)
     corpus = make_ner_corpus(300, error_rate=0.06, seed=21)
@@ -22,7 +26,8 @@ def project(labelstudio):
     ids = list(answer.task_ids)
     wrong = {ids[i] for i, _ in corpus.error_tokens}
     ls = LabelStudioProject(client, created.id)
-    yield client, ls, wrong, ids
+    options = RunOptions(probs="crf", data_dir=tmp_path_factory.mktemp("state"))
+    yield client, ls, wrong, ids, options
     close(client)
 
 
@@ -30,17 +35,22 @@ def annotations_of(ls):
     return {t["id"]: copy.deepcopy(t["annotations"]) for t in ls.tasks()}
 
 
+def ours(task):
+    return [p for p in task["predictions"] if p["model_version"] == MODEL_VERSION]
+
+
 def test_rescore_writes_scores_the_tab_and_touches_no_annotation(project):
-    client, ls, wrong, ids = project
+    client, ls, wrong, ids, options = project
     before = annotations_of(ls)
-    summary = rescore(ls, model="crf")
+    summary, _ = rescore(ls, options)
     assert summary.scored == len(ids) - 1 and summary.written == summary.scored
+    assert summary.probs == "embedded" and summary.fit["new"] and summary.fit["model"] == "crf"
     tasks = {t["id"]: t for t in ls.tasks()}
-    ours = {i: [p for p in t["predictions"] if p["model_version"] == MODEL_VERSION] for i, t in tasks.items()}
-    assert all(len(ours[i]) == 1 for i in ids[:-1]) and ours[ids[-1]] == []
+    mine = {i: ours(t) for i, t in tasks.items()}
+    assert all(len(mine[i]) == 1 for i in ids[:-1]) and mine[ids[-1]] == []
     assert ls.settings()["model_version"] == MODEL_VERSION
     listed = ls.view_task_ids(summary.view)
-    scores = [tasks[i]["predictions"][0]["score"] for i in listed]
+    scores = [mine[i][0]["score"] for i in listed]
     assert len(listed) == summary.flagged and scores == sorted(scores)
     assert annotations_of(ls) == before  # byte for byte, ids and timestamps included
     k = len(wrong)
@@ -49,7 +59,125 @@ def test_rescore_writes_scores_the_tab_and_touches_no_annotation(project):
     assert precision_at_k > 0.6
 
 
-def test_a_rerun_changes_nothing(project):
-    _, ls, _, ids = project
-    summary = rescore(ls, model="crf")
-    assert summary.written == 0 and summary.replaced == 0 and summary.unchanged == len(ids) - 1
+def test_a_rerun_changes_nothing_and_an_update_reuses_the_fit(project):
+    _, ls, _, ids, options = project
+    summary, _ = rescore(ls, options, mode="update")
+    assert not summary.fit["new"] and summary.fit["from_fit"] == len(ids) - 1
+    assert summary.fit["predicted"] == 0 and summary.fit["changed_labels"] == 0 and not summary.refit
+    assert (summary.written, summary.updated, summary.removed) == (0, 0, 0)
+    assert summary.unchanged == len(ids) - 1 and "fit" in summary.seconds
+
+
+def test_an_edited_annotation_is_rescored_by_the_update(project):
+    client, ls, wrong, ids, options = project
+    task_id = sorted(wrong)[0]
+    task = next(t for t in ls.tasks() if t["id"] == task_id)
+    before = ours(task)[0]
+    annotation = task["annotations"][0]
+    # The annotator removes every entity of the task: its labels change, its probabilities stay.
+    client.annotations.update(id=annotation["id"], result=[])
+    summary, new = rescore(ls, options, mode="update")
+    assert summary.fit["changed_labels"] == 1 and summary.fit["predicted"] == 0
+    assert summary.updated >= 1 and summary.written == 0 and summary.removed == 0
+    after = ours(next(t for t in ls.tasks() if t["id"] == task_id))
+    assert len(after) == 1 and after[0]["id"] == before["id"]  # updated in place
+    assert after[0]["score"] == pytest.approx(new[task_id]["score"]) and after[0] != before
+    print(f"update after one edit: {summary.seconds}")
+
+
+def test_new_and_deleted_tasks_are_handled_by_the_update(project):
+    client, ls, _, ids, options = project
+    corpus = make_ner_corpus(3, error_rate=0.0, seed=77)
+    added = list(client.projects.import_tasks(id=ls.id, return_task_ids=True,
+                                              request=corpus_tasks(corpus)).task_ids)
+    client.tasks.delete(id=str(ids[0]))
+    summary, new = rescore(ls, options, mode="update")
+    assert summary.fit["predicted"] == 3 and summary.fit["dropped"] == 1
+    assert set(added) <= set(new) and ids[0] not in new
+    tasks = {t["id"]: t for t in ls.tasks()}
+    assert all(len(ours(tasks[i])) == 1 for i in added)
+    again, _ = rescore(ls, options, mode="update")
+    assert again.fit["dropped"] == 0 and again.written == again.updated == 0
+
+
+@pytest.fixture(scope="module")
+def user_probs_project(labelstudio):
+    """Tasks carrying their own token distributions, in meta (one task) and in data (the rest)."""
+    url, token = labelstudio
+    client = connect(url, token)
+    corpus = make_ner_corpus(40, error_rate=0.1, seed=5)
+    names = corpus.class_names
+    rng = np.random.default_rng(0)
+    payload, probs = corpus_tasks(corpus), []
+    for i, task in enumerate(payload):
+        rows = rng.dirichlet(np.ones(len(names)), size=len(corpus.tokens[i]))
+        rows[np.arange(len(rows)), corpus.labels[i]] += 2  # a model mostly agreeing
+        rows /= rows.sum(axis=1, keepdims=True)
+        probs.append(rows)
+        stored = {"labels": names, "probs": rows.tolist()}
+        if i == 0:
+            task["meta"] = {"tokenlq_probs": stored}
+        else:
+            task["data"]["tokenlq_probs"] = stored
+    created = client.projects.create(title="tokenlq e2e task probs", label_config=label_config(corpus))
+    client.projects.import_tasks(id=created.id, request=payload)
+    yield client, LabelStudioProject(client, created.id), corpus, probs
+    close(client)
+
+
+def test_token_distributions_stored_with_tasks_survive_label_studio(user_probs_project):
+    client, ls, corpus, probs = user_probs_project
+    tasks = sorted(ls.tasks(), key=lambda t: t["id"])
+    assert tasks[0]["meta"]["tokenlq_probs"]["probs"] == probs[0].tolist()  # a real round trip
+    assert tasks[1]["data"]["tokenlq_probs"]["probs"] == probs[1].tolist()
+    summary, new = rescore(ls, RunOptions(probs="auto"))  # auto takes the user's model
+    assert summary.probs == "task" and summary.scored == len(tasks) and not summary.fit
+    labels = np.concatenate([np.asarray(s) for s in corpus.labels])
+    offsets = np.concatenate(([0], np.cumsum([len(s) for s in corpus.tokens])))
+    names = corpus.class_names
+    # The same scores as the core's on the same probabilities (at the level of entity types).
+    from tokenlq.model import merge_classes
+    merged, types = merge_classes(np.concatenate(probs), names)
+    type_of = np.array([types.index(n[2:] if "-" in n else n) for n in names])
+    expected, _ = get_label_quality_scores(type_of[labels], merged, offsets, renormalize=True)
+    got = [new[t["id"]]["score"] for t in tasks]
+    np.testing.assert_allclose(got, expected, rtol=1e-9)
+
+
+def test_broken_task_distributions_fail_the_run_with_the_task_named(user_probs_project):
+    client, ls, corpus, probs = user_probs_project
+    task = sorted(ls.tasks(), key=lambda t: t["id"])[2]
+    data = dict(task["data"])
+    rows = [list(r) for r in data["tokenlq_probs"]["probs"]]
+    rows[1][0] += 0.5  # the row no longer sums to 1
+    data["tokenlq_probs"] = dict(data["tokenlq_probs"], probs=rows)
+    client.tasks.update(id=str(task["id"]), data=data)
+    with pytest.raises(ProbsError, match=f"task {task['id']}: tokenlq_probs row 1 sums to"):
+        rescore(ls, RunOptions(probs="task"))
+
+
+def test_span_predictions_of_another_model_become_token_distributions(labelstudio):
+    url, token = labelstudio
+    client = connect(url, token)
+    try:
+        corpus = make_ner_corpus(30, error_rate=0.1, seed=8)
+        payload = corpus_tasks(corpus)
+        for task in payload:  # the other model predicts the given spans, one doubtful
+            result = copy.deepcopy(task["annotations"][0]["result"])
+            for n, region in enumerate(result):
+                region["score"] = 0.3 if n == 0 else 0.95
+            task["predictions"] = [{"model_version": "their-model-1", "score": 0.9, "result": result}]
+        created = client.projects.create(title="tokenlq e2e prediction probs",
+                                         label_config=label_config(corpus))
+        client.projects.import_tasks(id=created.id, request=payload)
+        ls = LabelStudioProject(client, created.id)
+        summary, new = rescore(ls, RunOptions(probs="prediction:their-model-1"))
+        assert summary.probs == "prediction:their-model-1" and summary.scored == len(payload)
+        # A task whose first entity the other model doubts (p=0.3) scores about 0.3 + smoothing.
+        first = next(t for t in sorted(ls.tasks(), key=lambda t: t["id"])
+                     if t["annotations"][0]["result"])
+        assert new[first["id"]]["score"] < 0.35
+        with pytest.raises(ProbsError, match="has no prediction of model version 'nobody'"):
+            rescore(ls, RunOptions(probs="prediction:nobody"))
+    finally:
+        close(client)

@@ -1,0 +1,96 @@
+"""The Label Studio client's error paths, with httpx.MockTransport standing in for the server
+(label-studio-sdk is built on httpx). The working paths are proven against a real server in
+tests/e2e."""
+
+import json
+
+import httpx
+import pytest
+from label_studio_sdk.core.api_error import ApiError
+
+from backend.labelstudio import LabelStudioProject, connect
+from backend.runs import MODEL_VERSION, RunSummary, _write
+
+
+def project(handler, project_id=5):
+    calls = []
+
+    def record(request):
+        calls.append((request.method, request.url.path))
+        return handler(request)
+
+    client = connect("http://ls.test", "legacy-token",
+                     httpx_client=httpx.Client(transport=httpx.MockTransport(record)))
+    return LabelStudioProject(client, project_id), calls
+
+
+def test_an_unknown_project_is_named():
+    ls, _ = project(lambda r: httpx.Response(404, json={"detail": "Not found."}))
+    with pytest.raises(LookupError, match="Label Studio has no project 5"):
+        ls.settings()
+    with pytest.raises(LookupError, match="Label Studio has no project 5"):
+        ls.tasks()
+
+
+@pytest.mark.parametrize("status", [401, 500, 503])
+def test_server_errors_surface_with_their_status(status):
+    ls, _ = project(lambda r: httpx.Response(status, json={"detail": "boom"}))
+    with pytest.raises(httpx.HTTPStatusError, match=str(status)):
+        ls.settings()
+
+
+def export_server(status="completed", download=None, never_done=False):
+    def handler(request):
+        path = request.url.path
+        if request.method == "POST" and path.endswith("/exports/"):
+            return httpx.Response(201, json={"id": 3})
+        if request.method == "DELETE":
+            return httpx.Response(204)
+        if path.endswith("/download"):
+            return httpx.Response(200, json=download if download is not None else [{"id": 1}])
+        return httpx.Response(200, json={"id": 3, "status": "in_progress" if never_done else status})
+    return handler
+
+
+def test_a_failed_export_is_an_error_and_the_export_is_deleted():
+    ls, calls = project(export_server(status="failed"))
+    with pytest.raises(RuntimeError, match="export of project 5 failed"):
+        ls.tasks()
+    assert ("DELETE", "/api/projects/5/exports/3") in calls
+
+
+def test_a_stuck_export_times_out_and_is_deleted():
+    ls, calls = project(export_server(never_done=True))
+    with pytest.raises(TimeoutError, match="took over 0 s"):
+        ls.tasks(timeout=0.2)
+    assert calls[-1] == ("DELETE", "/api/projects/5/exports/3")
+
+
+def test_an_export_that_is_not_a_task_list_is_refused():
+    ls, calls = project(export_server(download={"detail": "odd"}))
+    with pytest.raises(RuntimeError, match="not a list of tasks"):
+        ls.tasks()
+    assert project(export_server())[0].tasks() == [{"id": 1}]  # the same server, answering well
+
+
+def test_predictions_label_studio_drops_fail_the_run():
+    def handler(request):
+        if request.url.path.endswith("/import/predictions"):
+            return httpx.Response(201, json={"created": len(json.loads(request.content)) - 1})
+        return httpx.Response(500)
+    ls, _ = project(handler)
+    wanted = {t: {"model_version": MODEL_VERSION, "score": 0.5, "result": []} for t in (1, 2)}
+    with pytest.raises(RuntimeError, match="Label Studio created 1 of 2 predictions"):
+        _write(ls, [{"id": 1, "predictions": []}, {"id": 2, "predictions": []}], wanted, RunSummary(5))
+
+
+def test_a_failing_update_or_delete_is_raised_not_swallowed():
+    def handler(request):
+        if request.method == "PATCH" and request.url.path.endswith("/8/"):
+            return httpx.Response(500, json={"detail": "db locked"})
+        return httpx.Response(200, json={"id": 1})
+    ls, calls = project(handler)
+    wanted = {"model_version": MODEL_VERSION, "score": 0.5, "result": []}
+    with pytest.raises(ApiError, match="500"):
+        ls.update_predictions({7: wanted, 8: wanted, 9: wanted})
+    assert {p for m, p in calls if m == "PATCH"} == {f"/api/predictions/{i}/" for i in (7, 8, 9)}
