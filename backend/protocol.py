@@ -9,6 +9,7 @@ from flask import Blueprint, current_app, jsonify, request
 
 from tokenlq.ls_tasks import given_annotation
 
+from .auth import basic_auth_ok
 from .errors import BadRequest
 from .label_config import ConfigError, parse_label_config
 from .jobs import check_params
@@ -53,6 +54,11 @@ def setup():
     store = current_app.extensions["tokenlq.store"]
     if params != store.params(project):  # /setup comes before every batch: write only changes
         store.set_params(project, params)
+    if not store.jobs(project, limit=1):
+        # A project seen for the first time is scored right away; that run also gives the
+        # webhook Label Studio created for us the secret header, without which its events
+        # would be refused.
+        current_app.extensions["tokenlq.queue"].submit(project, "setup", "update")
     return jsonify(model_version=MODEL_VERSION)
 
 
@@ -92,14 +98,20 @@ TRIGGERS = {"START_TRAINING": "rescore", "ANNOTATION_CREATED": "update",
 
 @bp.post("/webhook")
 def webhook():
-    secret = current_app.config["TOKENLQ"].webhook_secret
-    if secret and not hmac.compare_digest(
-            request.headers.get(WEBHOOK_SECRET_HEADER, "").encode("utf-8"), secret.encode("utf-8")):
-        raise BadRequest(f"missing or wrong {WEBHOOK_SECRET_HEADER} header", 401)
+    settings = current_app.config["TOKENLQ"]
     body = json_body()
     action = body.get("action")
     if not isinstance(action, str):
         raise BadRequest("a webhook event needs an 'action'")
+    if settings.webhook_secret and not hmac.compare_digest(
+            request.headers.get(WEBHOOK_SECRET_HEADER, "").encode("utf-8"),
+            settings.webhook_secret.encode("utf-8")):
+        # The Train button's START_TRAINING is not a webhook of Label Studio's and carries no
+        # secret header; it comes with the backend's Basic credentials (when configured).
+        training = action == "START_TRAINING" and (
+            basic_auth_ok(settings) if settings.basic_auth_user else True)
+        if not training:
+            raise BadRequest(f"missing or wrong {WEBHOOK_SECRET_HEADER} header", 401)
     if action not in TRIGGERS:
         return jsonify(status="ignored", action=action)
     project = body.get("project")

@@ -91,6 +91,18 @@ def test_webhook_secret_is_required_when_set():
                   headers={WEBHOOK_SECRET_HEADER: "hook-secret"}).status_code == 400
 
 
+def test_the_train_button_passes_with_basic_auth_instead_of_the_webhook_secret():
+    # Label Studio's START_TRAINING is no webhook of its own: it never carries the secret header.
+    train = {"action": "START_TRAINING", "project": {"id": 1}}
+    c = client(webhook_secret="hook-secret", basic_auth_user="u", basic_auth_pass="p")
+    assert c.post("/webhook", json=train).status_code == 401
+    assert c.post("/webhook", json=train, headers=basic("u", "wrong")).status_code == 401
+    assert c.post("/webhook", json=train, headers=basic("u", "p")).get_json()["status"] == "queued"
+    other = {"action": "ANNOTATION_CREATED", "project": {"id": 1}}  # Basic auth is not the secret
+    assert c.post("/webhook", json=other, headers=basic("u", "p")).status_code == 401
+    assert client(webhook_secret="hook-secret").post("/webhook", json=train).status_code == 200
+
+
 def test_unknown_routes_and_methods_answer_json():
     c = client()
     assert c.get("/nope").status_code == 404 and "error" in c.get("/nope").get_json()
@@ -165,6 +177,8 @@ def test_setup_keeps_extra_params_per_project_and_refuses_unknown_ones():
         answer = c.post("/setup", json={"project": "3.1", "schema": CONFIG, "extra_params": params})
         assert answer.status_code == 422 and message in answer.get_json()["error"], answer.get_json()
     assert store.params(3)["probs"] == "prediction:v2"  # a refused setup changes nothing
+    # The first setup of a project queued its first scoring; later ones queue nothing more.
+    assert [(j["kind"], j["trigger"]) for j in store.jobs(3)] == [("update", "setup")]
     c.post("/setup", json={"project": "3.1", "schema": CONFIG, "extra_params": None})
     assert store.params(3) == {}
 

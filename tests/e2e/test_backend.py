@@ -68,6 +68,23 @@ def ours(task):
     return [p for p in task["predictions"] if p["model_version"] == MODEL_VERSION]
 
 
+def jobs_of(base, project):
+    return requests.get(f"{base}/projects/{project}/jobs", timeout=5).json()["jobs"]
+
+
+def idle(base, project):
+    """The project's jobs once none is queued or running (follow-ups included)."""
+    def settled():
+        jobs = jobs_of(base, project)
+        return jobs if jobs and all(j["status"] in ("done", "failed") for j in jobs) else None
+    time.sleep(1.5)  # a follow-up is queued by the run process as it finishes
+    try:
+        return wait_for(settled, f"project {project}'s jobs to finish")
+    except AssertionError:
+        raise AssertionError([(j["kind"], j["trigger"], j["status"], j["reason"])
+                              for j in jobs_of(base, project)]) from None
+
+
 def test_rescore_by_http_webhook_and_train_button(labelstudio, backend):
     url, token = labelstudio
     base, log = backend
@@ -80,6 +97,7 @@ def test_rescore_by_http_webhook_and_train_button(labelstudio, backend):
                                                 request=payload).task_ids)
         client.ml.create(project=project.id, url=base, title="tokenlq")
         ls = LabelStudioProject(client, project.id)
+        annotations_before = {t["id"]: t["annotations"] for t in ls.tasks()}
 
         # 1. The HTTP call.
         answer = requests.post(f"{base}/projects/{project.id}/rescore", timeout=5)
@@ -88,7 +106,7 @@ def test_rescore_by_http_webhook_and_train_button(labelstudio, backend):
         job = wait_for(lambda: (j := requests.get(job_url, timeout=5).json())["status"] in
                        ("done", "failed") and j, "the rescore job")
         assert job["status"] == "done", job
-        assert job["summary"]["scored"] == len(ids) - 1
+        assert job["kind"] == "rescore" and job["summary"]["scored"] == len(ids) - 1
         assert ls.settings()["model_version"] == MODEL_VERSION
         summary = requests.get(f"{base}/projects/{project.id}/summary", timeout=5).json()
         assert {c["type"] for c in summary["classes"]} == {"O", "PER", "ORG", "LOC", "MISC"}
@@ -103,25 +121,113 @@ def test_rescore_by_http_webhook_and_train_button(labelstudio, backend):
             "action": "ANNOTATION_CREATED", "project": {"id": project.id}})
         assert forged.status_code == 401
 
-        # 2. A webhook: annotating the last task in Label Studio rescores it within the budget.
+        # 2. A webhook: annotating the last task in Label Studio scores it within seconds,
+        # with the stored fit (an update, no model fitting).
         start = time.time()
         client.annotations.create(id=ids[-1], result=[
             {"from_name": "label", "to_name": "text", "type": "labels",
              "value": {"start": 0, "end": 12, "labels": ["PER"]}}])
         task = wait_for(lambda: next((t for t in ls.tasks() if t["id"] == ids[-1] and ours(t)), None),
-                        "the webhook-triggered prediction")
+                        "the webhook-triggered prediction", timeout=60)
         print(f"annotation to prediction: {time.time() - start:.1f} s")
         assert len(ours(task)) == 1
+        update = jobs_of(base, project.id)[0]
+        assert update["kind"] == "update" and update["trigger"] == "ANNOTATION_CREATED"
+        assert not update["summary"]["fit"]["new"] and update["summary"]["fit"]["predicted"] == 1
 
-        # 3. The Train button (START_TRAINING through the ML backend).
+        # 3. An edited annotation: the task's prediction follows the new labels.
+        edited = next(t for t in ls.tasks() if t["annotations"] and t["annotations"][0]["result"]
+                      and t["id"] != ids[-1])
+        old_prediction = ours(edited)[0]
+        client.annotations.update(id=edited["annotations"][0]["id"], result=[])
+        wait_for(lambda: ours(next(t for t in ls.tasks() if t["id"] == edited["id"]))[0]["result"]
+                 != old_prediction["result"], "the edited task's prediction", timeout=60)
+
+        # 4. A deleted task: its stored state is dropped.
+        client.tasks.delete(id=str(ids[0]))
+        dropped = wait_for(lambda: next((j for j in jobs_of(base, project.id)
+                                         if j["trigger"] == "TASKS_DELETED" and j["status"] == "done"),
+                                        None), "the TASKS_DELETED update", timeout=60)
+        assert dropped["summary"]["fit"]["dropped"] == 1
+
+        # 5. The Train button (START_TRAINING through the ML backend): a full rescore.
         backends = client.ml.list(project=project.id)
         client.ml.train(id=backends[0].id)
-        listed = [t for t in ls.tasks()]
+        jobs = idle(base, project.id)
+        assert any(j["trigger"] == "START_TRAINING" and j["kind"] == "rescore" for j in jobs), \
+            [(j["kind"], j["trigger"], j["events"]) for j in jobs]
+        assert all(j["status"] == "done" for j in jobs), [j["reason"] for j in jobs]
+        listed = ls.tasks()
         assert all(len(ours(t)) == 1 for t in listed)  # never duplicated
-        # /predict answers from the stored run, one entry per task, in order.
+        # Annotations untouched, but for the two this test made itself.
+        after = {t["id"]: t["annotations"] for t in listed}
+        for task_id in set(after) - {ids[-1], edited["id"]}:
+            assert after[task_id] == annotations_before[task_id]
+
+        # 6. /predict answers from the stored run, one entry per task, in order; a task nobody
+        # annotated gets the fitted model's labelling.
+        fresh = client.projects.import_tasks(id=project.id, return_task_ids=True, request=[
+            {"data": {"text": "Peter Novak visited Cairo ."}}]).task_ids[0]
         predicted = requests.post(base + "/predict", timeout=10, json={
-            "project": f"{project.id}.0", "tasks": [{"id": ids[1]}, {"id": ids[0]}]}).json()["results"]
-        assert [p["score"] for p in predicted] == [ours(t)[0]["score"] for t in
-                                                   sorted(listed, key=lambda t: t["id"])[1::-1]]
+            "project": f"{project.id}.0", "label_config": project.label_config, "tasks": [
+                {"id": ids[2]}, {"id": ids[1]},
+                {"id": fresh, "data": {"text": "Peter Novak visited Cairo ."}, "annotations": []}]}
+        ).json()["results"]
+        by_id = {t["id"]: t for t in listed}
+        assert [p["score"] for p in predicted[:2]] == [ours(by_id[i])[0]["score"] for i in ids[2:0:-1]]
+        assert {(r["value"]["text"], r["value"]["labels"][0]) for r in predicted[2]["result"]} == \
+            {("Peter Novak", "PER"), ("Cairo", "LOC")}
+    finally:
+        close(client)
+
+
+def test_first_annotations_fit_quickly_then_refit_in_the_background(labelstudio, backend):
+    """A project set to ``auto`` by extra_params: the first webhook-triggered update fits the
+    quick CRF, a background refit adds the encoder, and an update writes back its scores.
+    A burst of 100 events is acknowledged at once and coalesced."""
+    url, token = labelstudio
+    base, _ = backend
+    client = connect(url, token)
+    try:
+        corpus = make_ner_corpus(120, error_rate=0.06, seed=41)
+        project = client.projects.create(title="tokenlq e2e refit", label_config=label_config(corpus))
+        tasks = corpus_tasks(corpus)
+        last = tasks.pop()
+        ids = list(client.projects.import_tasks(id=project.id, return_task_ids=True,
+                                                request=tasks + [{"data": last["data"]}]).task_ids)
+        client.ml.create(project=project.id, url=base, title="tokenlq", extra_params={"probs": "auto"})
+        # Registering the backend scores the project: the quick CRF first, then the encoder.
+        jobs = idle(base, project.id)
+        assert [(j["kind"], j["trigger"], j["status"]) for j in reversed(jobs)] == [
+            ("update", "setup", "done"), ("refit", "setup", "done"), ("update", "refit", "done")], jobs
+        first, refit, final = reversed(jobs)
+        assert first["summary"]["fit"]["model"] == "crf" and first["summary"]["refit"]
+        assert refit["summary"]["model"] == "crf+encoder"
+        assert final["summary"]["fit"]["model"] == "crf+encoder" and not final["summary"]["refit"]
+        assert final["summary"]["scored"] == len(ids) - 1
+        # That first run gave Label Studio's webhook our secret: an annotation now updates.
+        client.annotations.create(id=ids[-1], result=last["annotations"][0]["result"])
+        jobs = idle(base, project.id)
+        assert (jobs[0]["kind"], jobs[0]["trigger"]) == ("update", "ANNOTATION_CREATED")
+        assert jobs[0]["summary"]["fit"]["predicted"] == 1 and jobs[0]["summary"]["scored"] == len(ids)
+        ls = LabelStudioProject(client, project.id)
+        assert all(len(ours(t)) == 1 for t in ls.tasks())
+
+        # A burst of webhook events: each acknowledged at once, a handful of runs.
+        headers = {"X-Tokenlq-Webhook-Secret": WEBHOOK_SECRET}
+        session, latencies = requests.Session(), []
+        for _ in range(100):
+            sent = time.perf_counter()
+            answer = session.post(base + "/webhook", headers=headers, timeout=5, json={
+                "action": "ANNOTATION_UPDATED", "project": {"id": project.id}})
+            latencies.append(time.perf_counter() - sent)
+            assert answer.status_code == 200 and answer.json()["status"] == "queued"
+        latencies.sort()
+        print(f"webhook acknowledgement: p50 {1000 * latencies[50]:.1f} ms, "
+              f"max {1000 * latencies[-1]:.1f} ms")
+        jobs_after = idle(base, project.id)
+        burst = [j for j in jobs_after if j["trigger"] == "ANNOTATION_UPDATED"]
+        assert 1 <= len(burst) <= 3 and sum(j["events"] for j in burst) == 100
+        assert all(len(ours(t)) == 1 for t in ls.tasks())
     finally:
         close(client)
