@@ -9,6 +9,7 @@ Two lanes, each a thread starting one run process at a time: the write lane (``r
 from __future__ import annotations
 
 import dataclasses
+import functools
 import multiprocessing
 import threading
 import traceback
@@ -63,6 +64,7 @@ def run_job(settings, job: dict) -> None:
     try:
         options = run_options(settings, store.params(project),
                               "update" if job["kind"] == "update" else "rescore")
+        options.progress = functools.partial(store.set_progress, job["id"])
         client = connect(settings.label_studio_url, settings.label_studio_api_key)
         try:
             ls = LabelStudioProject(client, project)

@@ -104,6 +104,14 @@ class LabelStudioProject:
 
         self._each(update, predictions.items())
 
+    def delete_model_version(self, model_version: str) -> int:
+        """Delete every prediction of ``model_version`` in the project in one request (Label
+        Studio then clears the project's model version if it was that one). Returns how many."""
+        response = self._http.request(f"api/projects/{self.id}/model-versions/", method="DELETE",
+                                      json={"model_version": model_version})
+        response.raise_for_status()
+        return int(response.json().get("deleted_predictions", 0))
+
     def delete_predictions(self, prediction_ids) -> None:
         self._each(lambda i: self.client.predictions.delete(id=i), prediction_ids)
 

@@ -46,6 +46,9 @@ SPEC = {
                 "kind": {"enum": ["rescore", "update", "refit"]},
                 "status": {"enum": ["queued", "running", "done", "failed"]},
                 "reason": {"type": ["string", "null"]}, "events": {"type": "integer"},
+                "progress": {"type": ["string", "null"],
+                             "description": "phase of a running job: pull, read, fit, score, "
+                                            "write; then done or failed"},
                 "created": {"type": "number"}, "started": {"type": ["number", "null"]},
                 "finished": {"type": ["number", "null"]},
                 "summary": {"type": ["object", "null"]}}},

@@ -9,6 +9,7 @@ in the background without writing anything.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +42,7 @@ class RunOptions:
     folds: int = 5
     seed: int = 0
     webhook_secret: str = ""
+    progress: object = None  # called with each phase's name as the run enters it
 
 
 @dataclass
@@ -65,20 +67,28 @@ class RunSummary:
 
 
 class _Clock:
-    def __init__(self, summary: RunSummary):
-        self.summary, self.start = summary, time.perf_counter()
+    """Seconds per phase into the summary; the next phase's name to ``report``."""
 
-    def lap(self, name: str) -> None:
+    def __init__(self, summary: RunSummary, report=None):
+        self.summary, self.start, self.report = summary, time.perf_counter(), report
+        self.enter("pull")
+
+    def enter(self, phase: str) -> None:
+        if self.report is not None:
+            self.report(phase)
+
+    def lap(self, name: str, following: str | None = None) -> None:
         now = time.perf_counter()
         self.summary.seconds[name] = round(self.summary.seconds.get(name, 0) + now - self.start, 3)
         self.start = now
+        if following:
+            self.enter(following)
 
 
 def _pull(ls: LabelStudioProject):
     settings = ls.settings()
     config = parse_label_config(settings["label_config"])
-    tasks = ls.tasks()
-    return settings, config, tasks, read_tasks(tasks, config)
+    return settings, config, ls.tasks()
 
 
 def _fit(project: ProjectCorpus, class_names, model: str, options: RunOptions) -> ProjectFit:
@@ -92,7 +102,8 @@ def _fit(project: ProjectCorpus, class_names, model: str, options: RunOptions) -
                       time.time())
 
 
-def _embedded_probs(project, project_id: int, class_names, options: RunOptions, summary: RunSummary, clock):
+def _embedded_probs(project, project_id: int, class_names, options: RunOptions,
+                    summary: RunSummary, clock):
     """Probabilities from the stored fit (update) or a new cross-validation (rescore, or no
     usable fit). Sets ``summary.fit`` and ``summary.refit``."""
     wanted = resolve_model("crf" if options.probs == "crf" else "auto")
@@ -111,7 +122,7 @@ def _embedded_probs(project, project_id: int, class_names, options: RunOptions, 
         fit = _fit(project, class_names, model, options)
         if options.data_dir is not None:
             save_fit(options.data_dir, project_id, fit)
-        clock.lap("fit")
+        clock.lap("fit", "score")
         summary.fit = {"model": model, "tasks": len(project.task_ids), "new": True}
         summary.refit = model != wanted
         return fit.probs
@@ -126,7 +137,8 @@ def _embedded_probs(project, project_id: int, class_names, options: RunOptions, 
             parts.append(None)
             missing.append(i)
     if missing:  # new tasks, or a changed text: the model fitted on every fitted task
-        predicted = fit.model.predict_probs([words(project)[i] for i in missing])
+        task_words = words(project)
+        predicted = fit.model.predict_probs([task_words[i] for i in missing])
         at = np.cumsum([0] + [len(project.tokens[i]) for i in missing])
         for n, i in enumerate(missing):
             parts[i] = predicted[at[n]:at[n + 1]]
@@ -148,11 +160,12 @@ def _embedded_probs(project, project_id: int, class_names, options: RunOptions, 
                    "changed_labels": int(changed), "dropped": gone}
     summary.refit = fit.model_name != wanted or \
         stale >= max(1, options.refit_fraction * len(project.task_ids))
-    clock.lap("fit")
+    clock.lap("fit", "score")
     return np.concatenate(parts) if parts else np.zeros((0, len(class_names)))
 
 
-def _probabilities(tasks_by_id, project, project_id: int, config: NerConfig, class_names, options, summary, clock):
+def _probabilities(tasks_by_id, project, project_id: int, config: NerConfig, class_names, options,
+                   summary, clock):
     scored = [tasks_by_id[t] for t in project.task_ids]
     source = options.probs
     if source == "auto" and scored and tasks_with_probs(scored) == len(scored):
@@ -171,14 +184,14 @@ def rescore(ls: LabelStudioProject, options: RunOptions | None = None, **overrid
     """Score project ``ls`` and write back its predictions, model version and issues view.
     Returns ``(RunSummary, {task id: prediction})``. Keyword ``overrides`` set fields of
     :class:`RunOptions`."""
-    options = options or RunOptions()
-    for name, value in overrides.items():
-        setattr(options, name, value)
+    options = dataclasses.replace(options or RunOptions(), **overrides)
     summary = RunSummary(ls.id, mode=options.mode)
-    clock = _Clock(summary)
-    settings, config, tasks, project = _pull(ls)
+    clock = _Clock(summary, options.progress)
+    settings, config, tasks = _pull(ls)
     summary.tasks = len(tasks)
-    clock.lap("pull")
+    clock.lap("pull", "read")
+    project = read_tasks(tasks, config)
+    clock.lap("read", "fit")
 
     class_names = project_classes(config)
     new, probs = {}, None
@@ -196,10 +209,10 @@ def rescore(ls: LabelStudioProject, options: RunOptions | None = None, **overrid
         flagged = []
     summary.scored = len(new)
     summary.warnings = dict(project.warnings)
-    clock.lap("score")
+    clock.lap("score", "write")
 
-    _write(ls, tasks, new, summary)
-    if new and settings["model_version"] != MODEL_VERSION:
+    cleared = _write(ls, tasks, new, summary)
+    if new and (cleared or settings["model_version"] != MODEL_VERSION):
         ls.set_model_version(MODEL_VERSION)  # only after our predictions exist (else 400)
     summary.view = ls.show_issues_view(flagged)
     if options.webhook_secret:
@@ -208,13 +221,23 @@ def rescore(ls: LabelStudioProject, options: RunOptions | None = None, **overrid
     return summary, new
 
 
-def _write(ls: LabelStudioProject, tasks, new: dict, summary: RunSummary) -> None:
+# Label Studio 1.23.2 on SQLite updates or deletes single predictions at about 17 per second,
+# but drops a whole model version and bulk-imports predictions at about 100 and 1,500 per
+# second (bench/service.py): past this share of our predictions, replacing them all is faster.
+BULK_SHARE = 0.15
+BULK_MIN = 300
+
+
+def _write(ls: LabelStudioProject, tasks, new: dict, summary: RunSummary) -> bool:
     """Exactly one current prediction of ours per scored task: unchanged ones are left alone,
-    changed ones updated in place, missing ones created; extra or orphaned ones deleted."""
-    to_create, to_update, to_delete = {}, {}, []
+    changed ones updated in place, missing ones created; extra or orphaned ones deleted. When
+    most of them changed (after a refit), all of ours are replaced in two bulk requests.
+    Returns True when the project's model version was cleared on the way."""
+    to_create, to_update, to_delete, existing = {}, {}, [], 0
     for task in tasks:
         ours = sorted((p for p in task.get("predictions") or ()
                        if p.get("model_version") == MODEL_VERSION), key=lambda p: p["id"])
+        existing += len(ours)
         wanted = new.get(task["id"])
         if wanted is None:  # a task no longer scored loses ours
             to_delete += [p["id"] for p in ours]
@@ -228,21 +251,32 @@ def _write(ls: LabelStudioProject, tasks, new: dict, summary: RunSummary) -> Non
             summary.unchanged += 1
         else:
             to_update[keep["id"]] = wanted
-    ls.delete_predictions(to_delete)
-    ls.update_predictions(to_update)
-    summary.removed, summary.updated = len(to_delete), len(to_update)
+    singles = len(to_update) + len(to_delete)
+    cleared = singles > max(BULK_MIN, BULK_SHARE * existing)
+    if cleared:
+        summary.removed = ls.delete_model_version(MODEL_VERSION)
+        to_create, summary.unchanged = dict(new), 0
+    else:
+        ls.delete_predictions(to_delete)
+        ls.update_predictions(to_update)
+        summary.removed, summary.updated = len(to_delete), len(to_update)
     if to_create:
         summary.written = ls.create_predictions(to_create)
         if summary.written != len(to_create):
             raise RuntimeError(f"Label Studio created {summary.written} of {len(to_create)} predictions")
+    return cleared
 
 
 def refit(ls: LabelStudioProject, options: RunOptions) -> dict:
     """Cross-validate the embedded model on the project as it is now and store the fit; writes
     nothing to Label Studio (the update that follows does). Returns the fit's summary."""
     started = time.perf_counter()
-    _, config, _, project = _pull(ls)
+    report = options.progress or (lambda phase: None)
+    report("pull")
+    _, config, tasks = _pull(ls)
+    project = read_tasks(tasks, config)
     pulled = time.perf_counter()
+    report("fit")
     if len(project.task_ids) < options.folds:
         return {"skipped": f"{len(project.task_ids)} annotated tasks"}
     model = resolve_model("crf" if options.probs == "crf" else "auto")

@@ -26,6 +26,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     status TEXT NOT NULL,          -- queued, running, done, failed
     reason TEXT,
     events INTEGER NOT NULL DEFAULT 1,
+    progress TEXT,                 -- the phase a running job is in
     created REAL NOT NULL,
     started REAL,
     finished REAL,
@@ -54,6 +55,8 @@ class Store:
             columns = {row["name"] for row in db.execute("PRAGMA table_info(jobs)")}
             if "kind" not in columns:  # a data dir of an earlier version
                 db.execute("ALTER TABLE jobs ADD COLUMN kind TEXT NOT NULL DEFAULT 'rescore'")
+            if "progress" not in columns:
+                db.execute("ALTER TABLE jobs ADD COLUMN progress TEXT")
 
     def _connect(self):
         db = sqlite3.connect(self.path, timeout=30)
@@ -119,11 +122,16 @@ class Store:
                              (project,)).fetchone()
         return json.loads(row["params"]) if row else {}
 
+    def set_progress(self, job_id: int, progress: str) -> None:
+        with closing(self._connect()) as db, db:
+            db.execute("UPDATE jobs SET progress = ? WHERE id = ?", (progress, job_id))
+
     def finish(self, job_id: int, *, summary: dict | None = None, reason: str | None = None) -> None:
         status = "failed" if reason else "done"
         with closing(self._connect()) as db, db:
-            db.execute("UPDATE jobs SET status = ?, reason = ?, finished = ?, summary = ? WHERE id = ?",
-                       (status, reason, time.time(), json.dumps(summary) if summary else None, job_id))
+            db.execute("UPDATE jobs SET status = ?, reason = ?, finished = ?, summary = ?, progress = ? "
+                       "WHERE id = ?", (status, reason, time.time(),
+                                        json.dumps(summary) if summary else None, status, job_id))
 
     def fail_interrupted(self) -> int:
         """Jobs left running by a process that died: failed, with the reason."""

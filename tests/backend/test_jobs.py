@@ -20,7 +20,7 @@ def test_label_studio_down_fails_the_job_with_a_reason_and_no_secret(tmp_path):
     job_id, _ = store.enqueue(4, "api")
     run_job(settings, store.next_queued())
     job = store.job(job_id)
-    assert job["status"] == "failed" and "Connect" in job["reason"]
+    assert job["status"] == "failed" and "Connect" in job["reason"] and job["progress"] == "failed"
     assert "secret-key-xyz" not in job["reason"]
 
 

@@ -107,6 +107,8 @@ def test_rescore_by_http_webhook_and_train_button(labelstudio, backend):
                        ("done", "failed") and j, "the rescore job")
         assert job["status"] == "done", job
         assert job["kind"] == "rescore" and job["summary"]["scored"] == len(ids) - 1
+        assert job["progress"] == "done" and set(job["summary"]["seconds"]) == {
+            "pull", "read", "fit", "score", "write"}
         assert ls.settings()["model_version"] == MODEL_VERSION
         summary = requests.get(f"{base}/projects/{project.id}/summary", timeout=5).json()
         assert {c["type"] for c in summary["classes"]} == {"O", "PER", "ORG", "LOC", "MISC"}

@@ -100,6 +100,23 @@ def test_new_and_deleted_tasks_are_handled_by_the_update(project):
     assert again.fit["dropped"] == 0 and again.written == again.updated == 0
 
 
+def test_when_most_predictions_change_ours_are_replaced_in_bulk(project, monkeypatch):
+    from backend import runs
+
+    client, ls, _, _, options = project
+    before = annotations_of(ls)
+    monkeypatch.setattr(runs, "BULK_MIN", 10)
+    summary, new = rescore(ls, options, mode="rescore", seed=7)  # new folds: every score moves
+    assert summary.removed > 0.9 * len(new) and summary.written == len(new) == summary.scored
+    assert summary.updated == 0
+    tasks = ls.tasks()
+    assert all(len(ours(t)) == (1 if t["id"] in new else 0) for t in tasks)
+    assert {t["id"]: ours(t)[0]["score"] for t in tasks if t["id"] in new} == \
+        pytest.approx({t: p["score"] for t, p in new.items()})
+    assert ls.settings()["model_version"] == MODEL_VERSION  # cleared by the bulk delete, set again
+    assert annotations_of(ls) == before
+
+
 @pytest.fixture(scope="module")
 def user_probs_project(labelstudio):
     """Tasks carrying their own token distributions, in meta (one task) and in data (the rest)."""

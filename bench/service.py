@@ -1,0 +1,175 @@
+"""The backend on a 10,000-task project in a real Label Studio, side by side with Label Studio's
+own I/O on the same project.
+
+Label Studio's I/O: a snapshot export of every task with annotations and predictions (what a
+run reads), a bulk import of one prediction per task and the deletion of those predictions
+(its model-versions endpoint). Ours: a first scoring through the webhook path (pull, score,
+fit the quick CRF, write), a full rescoring with the default model, the background refit, and
+an update after 1% of the annotations changed. Goals: our work outside the model fit and Label
+Studio's I/O at most that I/O; a first scoring within 2 minutes; the 1% update within 30 s.
+
+Tasks are WNUT-17 sentences (train, dev, test of ../shared/data/wnut17, cycled) with 5% of the
+entities given a wrong type, or generated sentences when that folder is absent.
+
+Usage: python bench/service.py [--tasks 10000] [--ls-url URL --ls-token TOKEN]
+(without a URL it starts Label Studio with scripts/labelstudio.sh on port 8091).
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import shlex
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+
+from backend.demo import corpus_tasks, label_config
+from backend.labelstudio import LabelStudioProject, close, connect
+from backend.runs import MODEL_VERSION, RunOptions, refit, rescore
+from tokenlq.io import read_corpus
+from tokenlq.synthetic import make_ner_corpus
+
+ROOT = Path(__file__).resolve().parents[1]
+WNUT = ROOT.parent / "shared" / "data" / "wnut17"
+
+
+def corpus(n: int, seed: int = 0):
+    """A corpus of ``n`` sentences with integer labels, as backend.demo.corpus_tasks takes."""
+    files = [WNUT / f"{s}.conll" for s in ("train", "dev", "test")]
+    if not all(f.exists() for f in files):
+        return make_ner_corpus(n, error_rate=0.05, seed=seed), "generated"
+    parts = [read_corpus(f) for f in files]
+    pairs = list(itertools.islice(itertools.cycle(
+        [(w, t) for c in parts for w, t in zip(c.tokens, c.labels)]), n))
+    names = sorted({t for _, tags in pairs for t in tags} - {"O"})
+    names = ["O"] + names
+    types = sorted({n[2:] for n in names if n != "O"})
+    rng = np.random.default_rng(seed)
+    labels = []
+    for _, tags in pairs:
+        row = [names.index(t) for t in tags]
+        for j, tag in enumerate(tags):  # 5% of entities: another type
+            if tag.startswith("B-") and rng.random() < 0.05:
+                other = rng.choice([t for t in types if t != tag[2:]])
+                k = j
+                while k < len(tags) and (k == j or tags[k].startswith("I-")):
+                    row[k] = names.index(("B-" if k == j else "I-") + other)
+                    k += 1
+        labels.append(row)
+    return SimpleNamespace(tokens=[list(w) for w, _ in pairs], labels=labels,
+                           class_names=names), "WNUT-17"
+
+
+class Rows(list):
+    """(name, seconds) rows, each printed as it comes (a long run shows its progress)."""
+
+    def append(self, row):
+        print(f"{row[0]:<58}  {row[1]:8.1f} s", flush=True)
+        super().append(row)
+
+    def __iadd__(self, rows):
+        for row in rows:
+            self.append(row)
+        return self
+
+
+def timed(call):
+    start = time.perf_counter()
+    value = call()
+    return value, time.perf_counter() - start
+
+
+def label_studio(args):
+    if args.ls_url:
+        return args.ls_url, args.ls_token, None
+    script = ROOT / "scripts" / "labelstudio.sh"
+    out = subprocess.run([str(script), "start", "8091"], check=True, capture_output=True, text=True)
+    env = dict(pair.split("=", 1) for pair in shlex.split(out.stdout)[1:])
+    return env["LS_URL"], env["LS_TOKEN"], lambda: subprocess.run([str(script), "stop", "8091"])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", type=int, default=10000)
+    parser.add_argument("--ls-url", default=os.environ.get("LS_URL"))
+    parser.add_argument("--ls-token", default=os.environ.get("LS_TOKEN"))
+    args = parser.parse_args()
+    url, token, stop = label_studio(args)
+    client = connect(url, token, timeout=600)
+    rows = Rows()
+    try:
+        data, source = corpus(args.tasks)
+        tokens = sum(len(w) for w in data.tokens)
+        project = client.projects.create(title=f"tokenlq bench {args.tasks}",
+                                         label_config=label_config(data))
+        _, seconds = timed(lambda: client.projects.import_tasks(id=project.id, request=corpus_tasks(data)))
+        print(f"{args.tasks} tasks ({source}, {tokens} tokens) imported in {seconds:.1f} s")
+        ls = LabelStudioProject(client, project.id)
+
+        # Label Studio's own I/O on this project.
+        tasks, export = timed(ls.tasks)
+        fake = {t["id"]: {"model_version": "bench-io", "score": 0.5,
+                          "result": t["annotations"][0]["result"]} for t in tasks}
+        _, imported = timed(lambda: ls.create_predictions(fake))
+        http = client._client_wrapper.httpx_client
+        _, deleted = timed(lambda: http.request(f"api/projects/{project.id}/model-versions/",
+                                                method="DELETE", json={"model_version": "bench-io"}))
+        io = export + imported + deleted
+        rows += [("Label Studio: snapshot export (a run's read)", export),
+                 ("Label Studio: import one prediction per task", imported),
+                 ("Label Studio: delete them (model-versions endpoint)", deleted),
+                 ("Label Studio I/O, total", io)]
+
+        with tempfile.TemporaryDirectory() as state:
+            options = RunOptions(probs="auto", data_dir=Path(state))
+            # 1. First scoring, as registering the backend or the first annotation starts it.
+            (first, _), total = timed(lambda: rescore(ls, options, mode="update"))
+            s = first.seconds
+            ours = s["read"] + s["score"]  # the diff against existing predictions is in "write"
+            rows += [("first scoring: pull (Label Studio's export)", s["pull"]),
+                     ("first scoring: read tasks, spans to tags", s["read"]),
+                     ("first scoring: fit (CRF, 5 folds + all)", s["fit"]),
+                     ("first scoring: score, explain", s["score"]),
+                     ("first scoring: write (diff, import, view)", s["write"]),
+                     ("first scoring, total (goal 120 s)", total)]
+            # 2. The background refit with the encoder, and the update that writes it back.
+            fitted, total = timed(lambda: refit(ls, options))
+            rows.append((f"background refit ({fitted['model']})", total))
+            (after, _), total = timed(lambda: rescore(ls, options, mode="update"))
+            rows.append((f"update after the refit ({after.removed} replaced in bulk, "
+                         f"{after.updated} in place)", total))
+            # 3. 1% of the annotations change in Label Studio.
+            changed = [t for t in ls.tasks() if t["annotations"]][:max(1, args.tasks // 100)]
+            for t in changed:
+                client.annotations.update(id=t["annotations"][0]["id"], result=[])
+            (update, _), total = timed(lambda: rescore(ls, options, mode="update"))
+            s = update.seconds
+            rows += [("1% update: pull", s["pull"]),
+                     ("1% update: read, reuse the fit, score", s["read"] + s["fit"] + s["score"]),
+                     (f"1% update: write ({update.updated} updated in place)", s["write"]),
+                     ("1% update, total (goal 30 s)", total)]
+            # 4. The full rescoring (Start Training) with the default model.
+            (full, _), total = timed(lambda: rescore(ls, options, mode="rescore"))
+            rows.append((f"full rescoring ({full.fit['model']}, fit {full.seconds['fit']:.0f} s)", total))
+        ratio = ours / io
+        print(f"\nproject: {args.tasks} tasks, {tokens} tokens; {first.flagged} flagged at first scoring")
+        print(f"\nour work outside the fit and Label Studio's I/O, first scoring: {ours:.1f} s = "
+              f"{ratio:.2f} x Label Studio's I/O (goal <= 1)")
+        assert all(len([p for p in t["predictions"] if p["model_version"] == MODEL_VERSION]) == 1
+                   for t in ls.tasks())
+        client.projects.delete(id=project.id)
+    finally:
+        close(client)
+        if stop:
+            stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
