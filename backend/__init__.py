@@ -20,7 +20,7 @@ def create_app(settings: Settings | None = None, *, start_queue: bool = True) ->
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
     app.logger.setLevel(getattr(logging, settings.log_level, logging.INFO))
 
-    from . import auth, errors, management, openapi, protocol
+    from . import auth, dashboard, errors, management, metrics, openapi, protocol
     from .jobs import JobQueue
     from .store import Store
 
@@ -32,4 +32,6 @@ def create_app(settings: Settings | None = None, *, start_queue: bool = True) ->
     app.register_blueprint(protocol.bp)
     app.register_blueprint(management.bp)
     app.register_blueprint(openapi.bp)
+    app.register_blueprint(dashboard.bp)
+    app.register_blueprint(metrics.bp)
     return app

@@ -65,6 +65,7 @@ def run_job(settings, job: dict) -> None:
         options = run_options(settings, store.params(project),
                               "update" if job["kind"] == "update" else "rescore")
         options.progress = functools.partial(store.set_progress, job["id"])
+        options.reviews = store.reviews(project)
         client = connect(settings.label_studio_url, settings.label_studio_api_key)
         try:
             ls = LabelStudioProject(client, project)
@@ -73,6 +74,7 @@ def run_job(settings, job: dict) -> None:
             else:
                 run, predictions = rescore(ls, options)
                 store.save_predictions(project, predictions)
+                store.save_reviews(project, options.reviews)
                 summary = dataclasses.asdict(run)
         finally:
             close(client)

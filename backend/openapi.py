@@ -113,6 +113,26 @@ SPEC = {
         "/projects/{project}/summary.html": {"get": {"parameters": [_PROJECT], "responses": {
             "200": _answer("the summary page", {"type": "string"}, "text/html"),
             **_errors(401, 404)}}},
+        "/projects/{project}/history": {"get": {
+            "parameters": [_PROJECT, {"name": "format", "in": "query", "required": False,
+                                      "schema": {"enum": ["json", "csv"]}}],
+            "responses": {"200": _answer("every scoring run, oldest first (fields described in "
+                                         "the answer)", {"type": "object", "properties": {
+                                             "project": {"type": "integer"},
+                                             "fields": {"type": "object"},
+                                             "runs": {"type": "array", "items": {"type": "object"}}}}),
+                          **_errors(401)}}},
+        "/projects/{project}/dashboard": {"get": {"parameters": [_PROJECT], "responses": {
+            "200": _answer("the dashboard page", {"type": "string"}, "text/html"),
+            **_errors(401, 404)}}},
+        "/assets/plotly.min.js": {"get": {"responses": {
+            "200": _answer("plotly.js, from the installed plotly package", {"type": "string"},
+                           "application/javascript"), **_errors(401)}}},
+        "/metrics": {"get": {"responses": {
+            "200": _answer("Prometheus text format: tokenlq_runs_total, tokenlq_run_seconds_total, "
+                           "tokenlq_queue_depth, tokenlq_flagged_tasks, "
+                           "tokenlq_estimated_error_rate, tokenlq_findings", {"type": "string"},
+                           "text/plain"), **_errors(401)}}},
         "/openapi.json": {"get": {"responses": {"200": _answer("this document", {"type": "object"}),
                                                 **_errors(401)}}},
     },

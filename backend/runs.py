@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,8 +24,10 @@ from .fits import ProjectFit, labels_key, load_fit, save_fit, tokens_key
 from .label_config import NerConfig, parse_label_config
 from .labelstudio import LabelStudioProject, prediction_content
 from .probs import prediction_probs, task_probs, tasks_with_probs
-from .scoring import (ProjectCorpus, predictions, project_classes, read_tasks, score_tasks,
-                      type_summary, words)
+from .annotators import annotator_summary
+from .reviews import update_reviews
+from .scoring import (ProjectCorpus, findings, predictions, project_classes, read_tasks,
+                      score_tasks, type_summary, words)
 
 __all__ = ["MODEL_VERSION", "RunOptions", "RunSummary", "WEBHOOK_SECRET_HEADER",
            "refit", "rescore"]
@@ -42,6 +45,7 @@ class RunOptions:
     folds: int = 5
     seed: int = 0
     webhook_secret: str = ""
+    reviews: dict | None = None  # the previous run's review states ({task id: state})
     progress: object = None  # called with each phase's name as the run enters it
 
 
@@ -61,8 +65,15 @@ class RunSummary:
     view: int | None = None
     fit: dict = field(default_factory=dict)
     refit: bool = False  # whether a background refit should follow
+    model_version: str = MODEL_VERSION
+    error_rate: float | None = None  # estimated share of all tokens whose true type is another
+    reviews: dict = field(default_factory=dict)  # findings per review status, and suppressed
     warnings: dict = field(default_factory=dict)
     classes: list = field(default_factory=list)
+    confusions: list = field(default_factory=list)  # [given, suggested, flagged tokens]
+    suspicious_tokens: list = field(default_factory=list)
+    suspicious_entities: list = field(default_factory=list)
+    annotators: dict = field(default_factory=dict)
     seconds: dict = field(default_factory=dict)
 
 
@@ -194,7 +205,7 @@ def rescore(ls: LabelStudioProject, options: RunOptions | None = None, **overrid
     clock.lap("read", "fit")
 
     class_names = project_classes(config)
-    new, probs = {}, None
+    new, probs, review_states = {}, None, dict(options.reviews or {})
     if project.task_ids:
         tasks_by_id = {t["id"]: t for t in tasks}
         probs = _probabilities(tasks_by_id, project, ls.id, config, class_names, options, summary,
@@ -202,9 +213,24 @@ def rescore(ls: LabelStudioProject, options: RunOptions | None = None, **overrid
     if project.task_ids and probs is not None:
         result = score_tasks(project, config, pred_probs=probs, pred_probs_classes=class_names)
         new = predictions(project, result, config, MODEL_VERSION)
-        flagged = sorted({project.task_ids[i] for i, _ in result.issues}, key=lambda t: new[t]["score"])
+        positions: dict = {}
+        for i, j in result.issues:
+            positions.setdefault(project.task_ids[i], []).append(j)
+        current = {t: (project.labels[i], project.updated[i]) for i, t in enumerate(project.task_ids)}
+        states, suppressed = update_reviews(
+            options.reviews or {}, current,
+            {t: (new[t]["score"], sorted(js)) for t, js in positions.items()}, time.time())
+        flagged = sorted(set(positions) - suppressed, key=lambda t: new[t]["score"])
         summary.tokens, summary.flagged = int(result.offsets[-1]), len(flagged)
         summary.classes = type_summary(project, result)
+        facts = findings(project, result, skip=suppressed)
+        summary.error_rate, summary.confusions = facts["error_rate"], facts["confusions"]
+        summary.suspicious_tokens = facts["suspicious_tokens"]
+        summary.suspicious_entities = facts["suspicious_entities"]
+        summary.annotators = annotator_summary(project, result)
+        summary.reviews = dict(Counter(s["status"] for s in states.values()),
+                               suppressed=len(suppressed))
+        review_states = states
     else:
         flagged = []
     summary.scored = len(new)
@@ -218,6 +244,9 @@ def rescore(ls: LabelStudioProject, options: RunOptions | None = None, **overrid
     if options.webhook_secret:
         ls.secure_webhooks(MODEL_VERSION, WEBHOOK_SECRET_HEADER, options.webhook_secret)
     clock.lap("write")
+    if options.reviews is not None:  # hand the new states back to the caller that keeps them
+        options.reviews.clear()
+        options.reviews.update(review_states)
     return summary, new
 
 

@@ -20,7 +20,7 @@ from tokenlq.model import merge_classes
 
 from .label_config import NerConfig
 
-__all__ = ["SUMMARY_FIELDS", "ProjectCorpus", "entities_by_sentence", "labelling", "predictions",
+__all__ = ["SUMMARY_FIELDS", "ProjectCorpus", "entities_by_sentence", "findings", "labelling", "predictions",
            "project_classes", "read_tasks", "score_tasks", "type_summary", "words"]
 
 
@@ -30,6 +30,9 @@ class ProjectCorpus:
     texts: list = field(default_factory=list)
     tokens: list = field(default_factory=list)  # per task: [(token, start, end)]
     labels: list = field(default_factory=list)  # per task: BIO tags
+    updated: list = field(default_factory=list)  # per task: its given annotation's updated_at
+    # per task: (annotator id, BIO tags) of every non-cancelled annotation (overlap > 1)
+    annotations: list = field(default_factory=list)
     warnings: Counter = field(default_factory=Counter)
 
 
@@ -49,9 +52,20 @@ def read_tasks(tasks, config: NerConfig) -> ProjectCorpus:
         out.task_ids.append(task["id"])
         out.texts.append(text)
         out.tokens.append(tokens)
-        out.labels.append(span_labels(text, tokens, annotation.get("result"),
-                                      from_name=config.from_name, label_names=config.labels,
-                                      warnings=out.warnings))
+        out.updated.append(str(annotation.get("updated_at") or ""))
+        every = []
+        for other in task.get("annotations") or ():
+            if other.get("was_cancelled"):
+                continue
+            # Warnings count the given annotation's problems only; the others are read quietly.
+            tags = span_labels(text, tokens, other.get("result"), from_name=config.from_name,
+                               label_names=config.labels,
+                               warnings=out.warnings if other is annotation else Counter())
+            who = other.get("completed_by")
+            every.append((who.get("id") if isinstance(who, dict) else who, tags))
+            if other is annotation:
+                out.labels.append(tags)
+        out.annotations.append(every)
     return out
 
 
@@ -203,3 +217,39 @@ def type_summary(project: ProjectCorpus, result: AuditResult, *, top: int = 3) -
             "top_flagged_tokens": ", ".join(f"{t} ({n})" for t, n in tokens.most_common(top)),
         })
     return rows
+
+
+def findings(project: ProjectCorpus, result: AuditResult, *, skip=(), top: int = 20) -> dict:
+    """What a manager looks at, from one run: the most suspicious tokens and entities (with
+    their task), the given -> suggested type counts of the flagged tokens, and the overall
+    estimated error rate. Tasks in ``skip`` (confirmed findings) are left out."""
+    type_probs, types = merge_classes(result.pred_probs, result.class_names)
+    to_type = np.array([types.index(c[2:] if c[1:2] == "-" else c) for c in result.class_names])
+    skip = set(skip)
+    tokens, confusions = [], Counter()
+    for i, j in result.issues:
+        task = project.task_ids[i]
+        if task in skip:
+            continue
+        t = int(result.offsets[i]) + j
+        given, suggested = types[to_type[result.labels[t]]], types[int(type_probs[t].argmax())]
+        confusions[(given, suggested)] += 1
+        if len(tokens) < top:
+            tokens.append({"task": task, "token": project.tokens[i][j][0], "given": given,
+                           "suggested": suggested, "score": float(result.token_scores[t])})
+    entities = []
+    for row in result.spans.sort_values("score", kind="stable").itertuples():
+        task = project.task_ids[int(row.sentence)]
+        if task in skip:
+            continue
+        entities.append({"task": task, "text": row.text, "given": row.given,
+                         "suggested": row.suggested, "kind": row.kind, "score": float(row.score)})
+        if len(entities) == top:
+            break
+    given = to_type[result.labels]
+    from tokenlq import confident_joint
+
+    joint = confident_joint(given, type_probs, result.offsets)
+    return {"error_rate": float(1 - np.trace(joint) / joint.sum()) if joint.sum() else None,
+            "confusions": [[g, s, n] for (g, s), n in confusions.most_common()],
+            "suspicious_tokens": tokens, "suspicious_entities": entities}

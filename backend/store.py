@@ -33,6 +33,13 @@ CREATE TABLE IF NOT EXISTS jobs (
     summary TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_by_project ON jobs (project, status);
+CREATE TABLE IF NOT EXISTS reviews (
+    project INTEGER NOT NULL,
+    task INTEGER NOT NULL,
+    status TEXT NOT NULL,          -- pending, fixed, confirmed (backend.reviews)
+    state TEXT NOT NULL,
+    PRIMARY KEY (project, task)
+);
 CREATE TABLE IF NOT EXISTS project_params (
     project INTEGER PRIMARY KEY,
     params TEXT NOT NULL
@@ -109,6 +116,38 @@ class Store:
             ids = [r["id"] for r in db.execute("SELECT id FROM jobs WHERE project = ? ORDER BY id "
                                                "DESC LIMIT ?", (project, limit))]
         return [self.job(i) for i in ids]
+
+    def reviews(self, project: int) -> dict:
+        """{task id: review state} of the project's findings."""
+        with closing(self._connect()) as db:
+            rows = db.execute("SELECT task, state FROM reviews WHERE project = ?", (project,)).fetchall()
+        return {row["task"]: json.loads(row["state"]) for row in rows}
+
+    def save_reviews(self, project: int, states: dict) -> None:
+        with closing(self._connect()) as db, db:
+            db.execute("DELETE FROM reviews WHERE project = ?", (project,))
+            db.executemany("INSERT INTO reviews VALUES (?, ?, ?, ?)",
+                           [(project, int(t), s["status"], json.dumps(s)) for t, s in states.items()])
+
+    def history(self, project: int) -> list:
+        """The project's finished scoring runs, oldest first (refits score nothing)."""
+        with closing(self._connect()) as db:
+            ids = [r["id"] for r in db.execute(
+                "SELECT id FROM jobs WHERE project = ? AND status = 'done' AND kind != 'refit' "
+                "ORDER BY finished", (project,))]
+        return [self.job(i) for i in ids]
+
+    def counts(self) -> dict:
+        """Jobs per (project, kind, status) and their run seconds, for /metrics."""
+        with closing(self._connect()) as db:
+            rows = db.execute("SELECT project, kind, status, COUNT(*) AS n, "
+                              "SUM(COALESCE(finished - started, 0)) AS seconds FROM jobs "
+                              "GROUP BY project, kind, status").fetchall()
+        return [dict(r) for r in rows]
+
+    def projects(self) -> list:
+        with closing(self._connect()) as db:
+            return [r["project"] for r in db.execute("SELECT DISTINCT project FROM jobs ORDER BY project")]
 
     def set_params(self, project: int, params: dict) -> None:
         """Per-project settings (the ML backend's ``extra_params``, validated by the caller)."""

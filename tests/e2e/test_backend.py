@@ -15,6 +15,8 @@ from backend.labelstudio import LabelStudioProject, close, connect
 from backend.runs import MODEL_VERSION
 from tokenlq.synthetic import make_ner_corpus
 
+from .chromium import render
+
 WEBHOOK_SECRET = "e2e-webhook-secret"
 
 
@@ -231,5 +233,68 @@ def test_first_annotations_fit_quickly_then_refit_in_the_background(labelstudio,
         burst = [j for j in jobs_after if j["trigger"] == "ANNOTATION_UPDATED"]
         assert 1 <= len(burst) <= 3 and sum(j["events"] for j in burst) == 100
         assert all(len(ours(t)) == 1 for t in ls.tasks())
+    finally:
+        close(client)
+
+
+def test_a_console_error_is_caught_by_the_page_check(tmp_path):
+    # The check below would be worthless if it could not see a broken page.
+    page = tmp_path / "broken.html"
+    page.write_text("<html><body><script>notDefined();</script></body></html>")
+    _, console = render(page.as_uri())
+    assert any("notDefined is not defined" in line for line in console)
+
+
+def test_reviews_history_dashboard_and_metrics(labelstudio, backend):
+    """Fixed and confirmed findings are told apart, a confirmed task leaves the tab, and the
+    dashboard renders the runs in headless Chromium without a console message."""
+    from types import SimpleNamespace
+
+    url, token = labelstudio
+    base, _ = backend
+    client = connect(url, token)
+    try:
+        corpus = make_ner_corpus(80, error_rate=0.08, seed=51)
+        project = client.projects.create(title="tokenlq e2e dashboard", label_config=label_config(corpus))
+        ids = list(client.projects.import_tasks(id=project.id, return_task_ids=True,
+                                                request=corpus_tasks(corpus)).task_ids)
+        client.ml.create(project=project.id, url=base, title="tokenlq")
+        idle(base, project.id)
+        ls = LabelStudioProject(client, project.id)
+        scored = next(j for j in jobs_of(base, project.id) if j["kind"] != "refit")
+        first = ls.view_task_ids(scored["summary"]["view"])
+        wrong = {ids[i] for i, _ in corpus.error_tokens}
+        to_fix = [t for t in first if t in wrong][:2]
+        to_confirm = next(t for t in first if t not in to_fix)
+        truth = corpus_tasks(SimpleNamespace(tokens=corpus.tokens, labels=corpus.true_labels,
+                                             class_names=corpus.class_names))
+        tasks = {t["id"]: t for t in ls.tasks()}
+        for task_id in to_fix:  # the reviewer corrects the labels
+            client.annotations.update(id=tasks[task_id]["annotations"][0]["id"],
+                                      result=truth[ids.index(task_id)]["annotations"][0]["result"])
+        # The reviewer opens the other one and saves it unchanged.
+        kept = tasks[to_confirm]["annotations"][0]
+        client.annotations.update(id=kept["id"], result=kept["result"])
+        jobs = idle(base, project.id)
+        latest = next(j for j in jobs if j["kind"] != "refit")["summary"]
+        assert latest["reviews"]["fixed"] >= 1 and latest["reviews"]["confirmed"] == 1, latest["reviews"]
+        assert latest["reviews"]["suppressed"] == 1
+        assert to_confirm not in ls.view_task_ids(latest["view"])
+
+        history = requests.get(f"{base}/projects/{project.id}/history", timeout=5).json()["runs"]
+        assert len(history) >= 2 and history[-1]["confirmed"] == 1
+        metrics = requests.get(f"{base}/metrics", timeout=5).text
+        assert f'tokenlq_findings{{project="{project.id}",status="confirmed"}} 1.0' in metrics
+        assert f'tokenlq_estimated_error_rate{{class="all",project="{project.id}"}}' in metrics
+
+        dom, console = render(f"{base}/projects/{project.id}/dashboard")
+        assert console == []
+        charts = {name: dom.split(f'id="chart-{name}"')[1].split('id="chart-')[0]
+                  for name in ("rates", "confusions")}
+        types = {c["type"] for c in latest["classes"]}
+        assert charts["rates"].count('class="trace scatter') == len(types) + 1  # + all tokens
+        assert all(f'data-unformatted="{t}"' in charts["rates"] for t in types)  # the legend
+        assert 'class="hm"' in charts["confusions"] or "heatmaplayer" in charts["confusions"]
+        assert f'{url}/projects/{project.id}/data?tab={latest["view"]}' in dom
     finally:
         close(client)
