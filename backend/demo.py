@@ -85,6 +85,7 @@ def main(argv=None) -> int:
               f"{len(set(listed[:k]) & injected)} of the {k} tasks with an injected error are "
               f"among the first {k} of the tab.")
         print(f"Label issues tab: {args.ls_url}/projects/{project.id}/data?tab={view.id}")
+        print(f"Dashboard: {args.backend_url}/projects/{project.id}/dashboard")
         return 0
     finally:
         close(client)
