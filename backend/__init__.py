@@ -26,7 +26,12 @@ def create_app(settings: Settings | None = None, *, start_queue: bool = True) ->
 
     store = Store(settings.data_dir)
     app.extensions["tokenlq.store"] = store
-    app.extensions["tokenlq.queue"] = JobQueue(settings, store, start=start_queue)
+    if settings.redis_url:  # RQ workers run the jobs
+        from .rq_queue import RQJobQueue
+
+        app.extensions["tokenlq.queue"] = RQJobQueue(settings, store)
+    else:
+        app.extensions["tokenlq.queue"] = JobQueue(settings, store, start=start_queue)
     errors.register(app)
     auth.register(app)
     app.register_blueprint(protocol.bp)

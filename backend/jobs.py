@@ -54,12 +54,14 @@ def run_options(settings, params: dict, mode: str):
                       webhook_secret=settings.webhook_secret)
 
 
-def run_job(settings, job: dict) -> None:
-    """Body of a run process: run ``job`` and record its outcome (and queue its follow-up)."""
+def run_job(settings, job: dict, submit=None) -> None:
+    """Body of a run process: run ``job`` and record its outcome; its follow-up job goes to
+    ``submit(project, trigger, kind)`` (default: the store, where the embedded queue finds it)."""
     from .labelstudio import LabelStudioProject, close, connect
     from .runs import refit, rescore
 
     store = Store(settings.data_dir)
+    submit = submit or store.enqueue
     project = job["project"]
     try:
         options = run_options(settings, store.params(project),
@@ -80,9 +82,9 @@ def run_job(settings, job: dict) -> None:
             close(client)
         store.finish(job["id"], summary=summary)
         if job["kind"] == "refit" and "skipped" not in summary:
-            store.enqueue(project, "refit", "update")  # write back what the new fit says
+            submit(project, "refit", "update")  # write back what the new fit says
         elif summary.get("refit"):
-            store.enqueue(project, job["trigger"], "refit")
+            submit(project, job["trigger"], "refit")
     except Exception as err:  # the job fails with its reason; the backend stays up
         reason = f"{type(err).__name__}: {err}"
         # Never a secret in a reason: the key is the only one this process holds.

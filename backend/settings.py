@@ -41,6 +41,7 @@ class Settings:
     webhook_secret: str = field(default="", repr=False)
     public_url: str = ""
     data_dir: Path = Path("tokenlq-data")
+    redis_url: str = ""  # set: jobs go to RQ workers (tokenlq worker); empty: the embedded queue
     probs: str = "auto"
     refit_fraction: float = 0.01
     port: int = 9090
@@ -54,11 +55,11 @@ class Settings:
         """``LABEL_STUDIO_URL`` (fallback ``LABEL_STUDIO_HOST``), ``LABEL_STUDIO_API_KEY`` (a
         personal access token or a legacy token), ``BASIC_AUTH_USER``, ``BASIC_AUTH_PASS``,
         ``TOKENLQ_WEBHOOK_SECRET``, ``LABEL_STUDIO_PUBLIC_URL`` (default: the URL),
-        ``TOKENLQ_DATA_DIR``, ``TOKENLQ_PROBS``, ``TOKENLQ_REFIT_FRACTION``, ``PORT``, ``WORKERS``, ``THREADS``, ``LOG_LEVEL``,
+        ``TOKENLQ_DATA_DIR``, ``REDIS_URL``, ``TOKENLQ_PROBS``, ``TOKENLQ_REFIT_FRACTION``, ``PORT``, ``WORKERS``, ``THREADS``, ``LOG_LEVEL``,
         ``TOKENLQ_MAX_REQUEST_BYTES``.
 
         >>> Settings.from_env({"LABEL_STUDIO_HOST": "http://ls:8080/", "LABEL_STUDIO_API_KEY": "k"})
-        Settings(label_studio_url='http://ls:8080', basic_auth_user='', public_url='http://ls:8080', data_dir=PosixPath('tokenlq-data'), probs='auto', refit_fraction=0.01, port=9090, workers=1, threads=8, log_level='INFO', max_request_bytes=33554432)
+        Settings(label_studio_url='http://ls:8080', basic_auth_user='', public_url='http://ls:8080', data_dir=PosixPath('tokenlq-data'), redis_url='', probs='auto', refit_fraction=0.01, port=9090, workers=1, threads=8, log_level='INFO', max_request_bytes=33554432)
         """
         env = os.environ if environ is None else environ
         url = (env.get("LABEL_STUDIO_URL") or env.get("LABEL_STUDIO_HOST") or "").strip().rstrip("/")
@@ -83,6 +84,7 @@ class Settings:
             webhook_secret=env.get("TOKENLQ_WEBHOOK_SECRET", ""),
             public_url=(env.get("LABEL_STUDIO_PUBLIC_URL", "").strip().rstrip("/") or url),
             data_dir=Path(env.get("TOKENLQ_DATA_DIR", "") or "tokenlq-data"),
+            redis_url=env.get("REDIS_URL", "").strip(),
             probs=probs,
             refit_fraction=refit_fraction,
             port=_int(env, "PORT", 9090),

@@ -161,6 +161,14 @@ class Store:
                              (project,)).fetchone()
         return json.loads(row["params"]) if row else {}
 
+    def claim(self, job_id: int) -> dict:
+        """Mark ``job_id`` running (a worker took it, perhaps again after a failure or a dead
+        worker) and return it."""
+        with closing(self._connect()) as db, db:
+            db.execute("UPDATE jobs SET status = 'running', started = ?, reason = NULL, progress = NULL "
+                       "WHERE id = ?", (time.time(), job_id))
+        return self.job(job_id)
+
     def set_progress(self, job_id: int, progress: str) -> None:
         with closing(self._connect()) as db, db:
             db.execute("UPDATE jobs SET progress = ? WHERE id = ?", (progress, job_id))

@@ -102,6 +102,28 @@ def _serve(args) -> int:
     return 0  # not reached
 
 
+def _worker(args) -> int:
+    """Run an RQ worker for the backend's jobs (needs REDIS_URL)."""
+    try:
+        from backend.rq_queue import work
+        from backend.settings import Settings
+
+        settings = Settings.from_env()
+    except ImportError:
+        print("tokenlq worker: the worker needs the 'backend' extra: pip install 'tokenlq[backend]'",
+              file=sys.stderr)
+        return 2
+    except ValueError as err:
+        print(f"tokenlq worker: {err}", file=sys.stderr)
+        return 2
+    if not settings.redis_url:
+        print("tokenlq worker: set REDIS_URL (e.g. redis://127.0.0.1:6379/0); without it the "
+              "backend runs jobs itself", file=sys.stderr)
+        return 2
+    work(settings, burst=args.burst, name=args.name)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tokenlq", description="Find label errors in token "
                                      "classification data (NER, POS, chunking).")
@@ -139,6 +161,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="0.0.0.0")
     serve.add_argument("--port", type=int, default=None, help="default: $PORT or 9090")
     serve.set_defaults(run=_serve)
+    worker = commands.add_parser("worker", help="run an RQ worker for the backend's jobs (REDIS_URL)")
+    worker.add_argument("--burst", action="store_true", help="stop when the queue is empty")
+    worker.add_argument("--name", default=None, help="worker name (default: RQ's)")
+    worker.set_defaults(run=_worker)
     return parser
 
 

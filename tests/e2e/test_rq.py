@@ -1,0 +1,229 @@
+"""Scale-out on RQ with a real redis-server and a real Label Studio: the web process queues, two
+`tokenlq worker` processes run three projects, bursts of webhooks coalesce, a worker killed in
+the middle of a job leaves it to the other, a restarted web process loses nothing."""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from backend.demo import corpus_tasks, label_config
+from backend.labelstudio import LabelStudioProject, close, connect
+from backend.runs import MODEL_VERSION
+from tokenlq.synthetic import make_ner_corpus
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory):
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.fail("redis-server is needed: apt-get install redis-server (scripts/test.sh does)")
+    port = free_port()
+    folder = tmp_path_factory.mktemp("redis")
+    process = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                                "--appendonly", "no", "--dir", str(folder)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    url = f"redis://127.0.0.1:{port}/0"
+    import redis
+
+    for _ in range(100):
+        try:
+            if redis.Redis.from_url(url).ping():
+                break
+        except redis.ConnectionError:
+            time.sleep(0.1)
+    yield url
+    process.terminate()
+    process.wait(timeout=10)
+
+
+class Services:
+    """The web process and the workers, as real processes sharing one data folder."""
+
+    def __init__(self, env, folder: Path):
+        self.env, self.folder, self.workers = env, folder, {}
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.web = None
+
+    def start_web(self):
+        with open(self.folder / "web.log", "a") as log:  # the child keeps its own descriptor
+            self.web = subprocess.Popen([sys.executable, "-m", "tokenlq.cli", "serve", "--host",
+                                         "127.0.0.1", "--port", str(self.port)], env=self.env,
+                                        stdout=log, stderr=subprocess.STDOUT)
+        for _ in range(120):
+            try:
+                if requests.get(self.base + "/health", timeout=1).ok:
+                    return
+            except requests.ConnectionError:
+                time.sleep(0.5)
+        raise AssertionError("the web process did not start")
+
+    def stop_web(self):
+        self.web.terminate()
+        self.web.wait(timeout=30)
+
+    def start_worker(self, name):
+        with open(self.folder / f"{name}.log", "a") as log:
+            self.workers[name] = subprocess.Popen(
+                [sys.executable, "-m", "tokenlq.cli", "worker", "--name", name], env=self.env,
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def kill_worker(self, name):
+        """SIGKILL the worker and its work-horse (RQ puts the horse in a session of its own)."""
+        process = self.workers.pop(name)
+        tree = [process.pid] + descendants(process.pid)
+        for pid in tree:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        process.wait(timeout=10)
+        return tree
+
+    def stop(self):
+        for name in list(self.workers):
+            self.kill_worker(name)
+        if self.web:
+            self.stop_web()
+
+
+def descendants(pid: int) -> list:
+    children = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    out, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out
+
+
+@pytest.fixture(scope="module")
+def services(labelstudio, redis_url, tmp_path_factory):
+    url, token = labelstudio
+    folder = tmp_path_factory.mktemp("scale")
+    env = dict(os.environ, LABEL_STUDIO_URL=url, LABEL_STUDIO_API_KEY=token, REDIS_URL=redis_url,
+               TOKENLQ_DATA_DIR=str(folder / "data"), TOKENLQ_PROBS="crf", THREADS="8")
+    running = Services(env, folder)
+    running.start_web()
+    running.start_worker("w1")
+    running.start_worker("w2")
+    yield running
+    running.stop()
+
+
+def jobs_of(base, project):
+    return requests.get(f"{base}/projects/{project}/jobs", timeout=5).json()["jobs"]
+
+
+def settle(base, project, timeout=240):
+    deadline = time.time() + timeout
+    time.sleep(2)
+    while time.time() < deadline:
+        jobs = jobs_of(base, project)
+        if jobs and all(j["status"] in ("done", "failed") for j in jobs):
+            return jobs
+        time.sleep(1)
+    raise AssertionError([(j["id"], j["kind"], j["status"], j["reason"]) for j in jobs_of(base, project)])
+
+
+def one_each(ls):
+    tasks = ls.tasks()
+    return all(len([p for p in t["predictions"] if p["model_version"] == MODEL_VERSION])
+               == (1 if t["annotations"] else 0) for t in tasks)
+
+
+def new_project(client, base, size, seed):
+    corpus = make_ner_corpus(size, error_rate=0.06, seed=seed)
+    project = client.projects.create(title=f"tokenlq e2e rq {seed}", label_config=label_config(corpus))
+    client.projects.import_tasks(id=project.id, request=corpus_tasks(corpus))
+    client.ml.create(project=project.id, url=base, title="tokenlq")  # /setup queues a first run
+    return project.id
+
+
+def test_two_workers_three_projects_and_bursts(labelstudio, services):
+    url, token = labelstudio
+    client = connect(url, token)
+    try:
+        projects = [new_project(client, services.base, 150, seed) for seed in (61, 62, 63)]
+        session = requests.Session()
+        for _ in range(30):  # bursts of events on every project
+            for project in projects:
+                answer = session.post(services.base + "/webhook", timeout=5, json={
+                    "action": "ANNOTATION_UPDATED", "project": {"id": project}})
+                assert answer.json()["status"] == "queued"
+        jobs = {p: settle(services.base, p) for p in projects}
+        for project, listed in jobs.items():
+            assert all(j["status"] == "done" for j in listed), listed
+            assert len(listed) <= 4 and sum(j["events"] for j in listed) == 31  # setup + 30
+            # Never two runs of one project at once.
+            spans = sorted((j["started"], j["finished"]) for j in listed)
+            assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:])), spans
+            assert one_each(LabelStudioProject(client, project))
+        # Both workers took part.
+        logs = [(services.folder / f"{name}.log").read_text() for name in ("w1", "w2")]
+        assert all("Job OK" in log or "Successfully completed" in log for log in logs), logs
+    finally:
+        close(client)
+
+
+def test_a_killed_worker_leaves_its_job_to_the_other_and_a_web_restart_loses_nothing(
+        labelstudio, services, redis_url):
+    import redis
+    from rq.job import Job
+
+    url, token = labelstudio
+    client = connect(url, token)
+    try:
+        project = new_project(client, services.base, 1500, 64)
+        first = settle(services.base, project)
+        assert first[0]["status"] == "done"
+        job_id = requests.post(f"{services.base}/projects/{project}/rescore", timeout=5).json()["job"]
+        connection = redis.Redis.from_url(redis_url)
+        deadline = time.time() + 60
+        while (status := requests.get(f"{services.base}/jobs/{job_id}", timeout=5).json())[
+                "progress"] not in ("fit", "score", "write"):
+            assert time.time() < deadline, status
+            time.sleep(0.2)
+        holder = Job.fetch(f"tokenlq-{job_id}", connection=connection).worker_name
+        assert holder in ("w1", "w2")
+        killed_at = time.time()
+        services.kill_worker(holder)
+        services.stop_web()  # the web process restarts meanwhile: the job is in Redis
+        services.start_web()
+        survivor = "w2" if holder == "w1" else "w1"
+        done = None
+        while time.time() < killed_at + 120:
+            done = requests.get(f"{services.base}/jobs/{job_id}", timeout=5).json()
+            if done["status"] == "done":
+                break
+            time.sleep(1)
+        recovered = time.time() - killed_at
+        print(f"job {job_id}: worker {holder} killed, done by {survivor} after {recovered:.0f} s")
+        assert done["status"] == "done", done
+        assert Job.fetch(f"tokenlq-{job_id}", connection=connection).worker_name == survivor
+        settle(services.base, project)
+        assert one_each(LabelStudioProject(client, project))  # no duplicate predictions
+        services.start_worker(holder)
+    finally:
+        close(client)
