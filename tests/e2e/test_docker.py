@@ -1,0 +1,117 @@
+"""The Docker deployment without a Docker engine: the compose file validated by Debian's
+docker-compose, the Dockerfile linted by hadolint, and the very commands the containers run,
+run here against a real Label Studio and a real Redis."""
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+import yaml
+
+from backend.demo import corpus_tasks, label_config
+from backend.labelstudio import close, connect
+from tokenlq.synthetic import make_ner_corpus
+
+from .conftest import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE = ROOT / "docker" / "docker-compose.yml"
+EXAMPLE = ROOT / "docker" / ".env.example"
+
+
+def example_env():
+    pairs = [line.split("=", 1) for line in EXAMPLE.read_text().splitlines()
+             if line.strip() and not line.startswith("#")]
+    return {k: v for k, v in pairs}
+
+
+def compose_config(env):
+    binary = shutil.which("docker-compose")
+    if binary is None:
+        pytest.fail("docker-compose is needed: apt-get install docker-compose (scripts/test.sh does)")
+    return subprocess.run([binary, "-f", str(COMPOSE), "config"], capture_output=True, text=True,
+                          env={"PATH": os.environ["PATH"], **env}, timeout=60)
+
+
+@pytest.fixture(scope="module")
+def config():
+    done = compose_config(example_env())
+    assert done.returncode == 0, done.stderr
+    return yaml.safe_load(done.stdout)
+
+
+def test_the_compose_file_is_valid_and_wires_every_setting(config):
+    services = config["services"]
+    assert set(services) == {"labelstudio", "backend", "worker", "redis"}
+    assert services["labelstudio"]["image"] == "heartexlabs/label-studio:1.23.2"
+    ls_env = services["labelstudio"]["environment"]
+    assert ls_env["ML_BLOCK_LOCAL_IP"] == "false" and ls_env["SSRF_PROTECTION_ENABLED"] == "false"
+    assert ls_env["LABEL_STUDIO_USER_TOKEN"] == example_env()["LABEL_STUDIO_API_KEY"]
+    wanted = {"LABEL_STUDIO_URL", "LABEL_STUDIO_API_KEY", "LABEL_STUDIO_PUBLIC_URL", "BASIC_AUTH_USER",
+              "BASIC_AUTH_PASS", "TOKENLQ_WEBHOOK_SECRET", "TOKENLQ_PROBS", "TOKENLQ_REFIT_FRACTION",
+              "TOKENLQ_DATA_DIR", "REDIS_URL", "WORKERS", "THREADS", "LOG_LEVEL", "PORT"}
+    for name in ("backend", "worker"):
+        env = services[name]["environment"]
+        assert wanted <= set(env), wanted - set(env)
+        assert env["LABEL_STUDIO_URL"] == "http://labelstudio:8080"
+        assert env["REDIS_URL"] == "redis://redis:6379/0"
+        assert "tokenlq-data:/data:rw" in services[name]["volumes"]  # one shared state
+    assert services["worker"]["command"] == ["tokenlq", "worker"]
+
+
+def test_a_missing_secret_is_refused_with_its_name():
+    env = example_env()
+    del env["LABEL_STUDIO_API_KEY"]
+    done = compose_config(env)
+    assert done.returncode != 0 and "set LABEL_STUDIO_API_KEY" in done.stderr
+
+
+def test_the_dockerfile_passes_hadolint():
+    done = subprocess.run([str(Path(sys.executable).parent / "hadolint"),
+                           str(ROOT / "docker" / "Dockerfile")], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_containers_commands_run_here(config, labelstudio, redis_url, tmp_path):
+    """`tokenlq serve` and `tokenlq worker`, as the compose file runs them, with its
+    environment pointed at this machine's Label Studio and Redis."""
+    url, token = labelstudio
+    port = free_port()
+    env = dict(os.environ)
+    env.update({k: str(v) for k, v in config["services"]["backend"]["environment"].items()})
+    env.update(LABEL_STUDIO_URL=url, LABEL_STUDIO_API_KEY=token, REDIS_URL=redis_url,
+               TOKENLQ_DATA_DIR=str(tmp_path / "data"), PORT=str(port), TOKENLQ_PROBS="crf",
+               PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
+    web = subprocess.Popen(config["services"]["backend"]["command"], env=env,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    worker = subprocess.Popen(config["services"]["worker"]["command"], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    client = connect(url, token)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(120):
+            try:
+                if requests.get(base + "/health", timeout=1).ok:
+                    break
+            except requests.ConnectionError:
+                time.sleep(0.5)
+        corpus = make_ner_corpus(40, error_rate=0.05, seed=71)
+        project = client.projects.create(title="tokenlq e2e compose commands",
+                                         label_config=label_config(corpus))
+        client.projects.import_tasks(id=project.id, request=corpus_tasks(corpus))
+        job = requests.post(f"{base}/projects/{project.id}/rescore", timeout=5).json()["job"]
+        deadline = time.time() + 180
+        while (status := requests.get(f"{base}/jobs/{job}", timeout=5).json())["status"] != "done":
+            assert status["status"] != "failed" and time.time() < deadline, status
+            time.sleep(1)
+        assert status["summary"]["scored"] == 40
+    finally:
+        close(client)
+        for process in (web, worker):
+            process.terminate()
+            process.wait(timeout=30)
