@@ -207,13 +207,24 @@ def _margin_task(args):
 
 
 def _merge(running, margins, index, m):
-    """The m best of running ∪ new by (largest margin, lowest position)."""
+    """The m best of running ∪ new by (largest margin, lowest position). New tokens come
+    after every running one, so once the running set is full only a strictly larger margin
+    can enter: most chunks change nothing and cost one comparison per token."""
     if running is not None:
+        if len(running[0]) >= m:
+            better = margins > running[0].min()
+            if not better.any():
+                return running
+            margins, index = margins[better], index[better]
         margins = np.concatenate((running[0], margins))
         index = np.concatenate((running[1], index))
     if len(margins) > m:
-        order = np.lexsort((index, -margins))[:m]
-        margins, index = margins[order], index[order]
+        cut = margins[np.argpartition(-margins, m - 1)[m - 1]]
+        above = np.flatnonzero(margins > cut)
+        ties = np.flatnonzero(margins == cut)
+        ties = ties[np.argsort(index[ties], kind="stable")][:m - len(above)]
+        chosen = np.concatenate((above, ties))
+        margins, index = margins[chosen], index[chosen]
     return margins, index
 
 

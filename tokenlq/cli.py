@@ -105,6 +105,8 @@ def _serve(args) -> int:
 def _worker(args) -> int:
     """Run an RQ worker for the backend's jobs (needs REDIS_URL)."""
     try:
+        import rq  # noqa: F401  (the backend extra brings it)
+
         from backend.rq_queue import work
         from backend.settings import Settings
 

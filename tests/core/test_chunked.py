@@ -64,7 +64,7 @@ def test_from_npy_files_and_memory_maps(tmp_path):
 
 
 def test_on_a_local_dask_cluster(tmp_path):
-    distributed = pytest.importorskip("distributed", reason="dask[distributed] is a test extra")
+    import distributed  # dask[distributed], a test extra
     labels, probs, offsets = corpus(seed=2)
     np.save(tmp_path / "labels.npy", labels)
     np.save(tmp_path / "probs.npy", probs)
