@@ -197,3 +197,33 @@ def test_a_killed_worker_leaves_its_job_to_the_other_and_a_web_restart_loses_not
         services.start_worker(holder)
     finally:
         close(client)
+
+
+def test_a_failing_job_is_retried_with_backoff_and_its_failure_shows(redis_url, tmp_path):
+    import redis
+    from rq.job import Job
+
+    from backend.rq_queue import RETRY_INTERVALS
+
+    env = dict(os.environ, LABEL_STUDIO_URL="http://127.0.0.1:1", LABEL_STUDIO_API_KEY="retry-test-key",
+               REDIS_URL=redis_url, TOKENLQ_DATA_DIR=str(tmp_path / "data"))
+    down = Services(env, tmp_path)  # Label Studio "down": every attempt fails
+    down.start_web()
+    down.start_worker("w-retry")
+    try:
+        job_id = requests.post(f"{down.base}/projects/42/rescore", timeout=5).json()["job"]
+        rq_job = Job.fetch(f"tokenlq-{job_id}", connection=redis.Redis.from_url(redis_url))
+        seen, deadline = [], time.time() + 90
+        while time.time() < deadline and len(seen) < 2:
+            rq_job.refresh()
+            status = requests.get(f"{down.base}/jobs/{job_id}", timeout=5).json()
+            if status["status"] == "failed" and (not seen or seen[-1][0] != rq_job.retries_left):
+                seen.append((rq_job.retries_left, status["finished"], status["reason"]))
+            time.sleep(0.2)
+        assert len(seen) == 2, seen
+        (left_1, first, reason), (left_2, second, _) = seen
+        assert "ConnectError" in reason and "retry-test-key" not in reason
+        assert (left_1, left_2) == (len(RETRY_INTERVALS) - 1, len(RETRY_INTERVALS) - 2)
+        assert second - first >= RETRY_INTERVALS[0]  # the retry waited its backoff
+    finally:
+        down.stop()
