@@ -84,7 +84,8 @@ def test_the_containers_commands_run_here(config, labelstudio, redis_url, tmp_pa
     port = free_port()
     env = dict(os.environ)
     env.update({k: str(v) for k, v in config["services"]["backend"]["environment"].items()})
-    env.update(LABEL_STUDIO_URL=url, LABEL_STUDIO_API_KEY=token, REDIS_URL=redis_url,
+    env.update(LABEL_STUDIO_URL=url, LABEL_STUDIO_API_KEY=token,
+               REDIS_URL=redis_url.rsplit("/", 1)[0] + "/2",  # a database of its own
                TOKENLQ_DATA_DIR=str(tmp_path / "data"), PORT=str(port), TOKENLQ_PROBS="crf",
                PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
     web = subprocess.Popen(config["services"]["backend"]["command"], env=env,

@@ -205,6 +205,8 @@ def test_a_failing_job_is_retried_with_backoff_and_its_failure_shows(redis_url, 
 
     from backend.rq_queue import RETRY_INTERVALS
 
+    # A deployment of its own needs a Redis database of its own (job ids are per data folder).
+    redis_url = redis_url.rsplit("/", 1)[0] + "/1"
     env = dict(os.environ, LABEL_STUDIO_URL="http://127.0.0.1:1", LABEL_STUDIO_API_KEY="retry-test-key",
                REDIS_URL=redis_url, TOKENLQ_DATA_DIR=str(tmp_path / "data"))
     down = Services(env, tmp_path)  # Label Studio "down": every attempt fails
