@@ -44,7 +44,7 @@ def backend(labelstudio, tmp_path_factory):
             try:
                 if requests.get(base + "/health", timeout=1).ok:
                     break
-            except requests.ConnectionError:
+            except requests.RequestException:  # not up yet (refused, or still importing)
                 pass
             assert process.poll() is None, log.read_text()
             time.sleep(0.5)

@@ -99,7 +99,7 @@ def test_the_containers_commands_run_here(config, labelstudio, redis_url, tmp_pa
             try:
                 if requests.get(base + "/health", timeout=1).ok:
                     break
-            except requests.ConnectionError:
+            except requests.RequestException:  # not up yet (refused, or still importing)
                 time.sleep(0.5)
         corpus = make_ner_corpus(40, error_rate=0.05, seed=71)
         project = client.projects.create(title="tokenlq e2e compose commands",

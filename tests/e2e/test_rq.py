@@ -38,7 +38,7 @@ class Services:
             try:
                 if requests.get(self.base + "/health", timeout=1).ok:
                     return
-            except requests.ConnectionError:
+            except requests.RequestException:  # not up yet (refused, or still importing)
                 time.sleep(0.5)
         raise AssertionError("the web process did not start")
 
