@@ -150,6 +150,9 @@ def test_two_workers_three_projects_and_bursts(labelstudio, services):
             spans = sorted((j["started"], j["finished"]) for j in listed)
             assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:])), spans
             assert one_each(LabelStudioProject(client, project))
+        # Different projects ran at the same time, on the two workers.
+        runs = [(j["started"], j["finished"], p) for p, listed in jobs.items() for j in listed]
+        assert any(a[2] != b[2] and a[0] < b[1] and b[0] < a[1] for a in runs for b in runs), runs
         # Both workers took part.
         logs = [(services.folder / f"{name}.log").read_text() for name in ("w1", "w2")]
         assert all("Job OK" in log or "Successfully completed" in log for log in logs), logs
