@@ -11,7 +11,6 @@ from backend import create_app
 from backend.annotators import annotator_summary
 from backend.reviews import update_reviews
 from backend.settings import Settings
-from backend.store import Store
 
 
 def test_review_outcomes_fixed_confirmed_pending():
