@@ -78,21 +78,29 @@ def _audit(args) -> int:
     return 0
 
 
+def _backend_settings(command: str):
+    """The backend's settings from the environment, or None after a message (exit 2)."""
+    try:
+        import rq  # noqa: F401  (the backend extra brings it, with everything else)
+
+        from backend.settings import Settings
+
+        return Settings.from_env()
+    except ImportError:
+        print(f"tokenlq {command}: needs the 'backend' extra: pip install 'tokenlq[backend]'",
+              file=sys.stderr)
+    except ValueError as err:
+        print(f"tokenlq {command}: {err}", file=sys.stderr)
+    return None
+
+
 def _serve(args) -> int:
     """Run the Label Studio ML backend under gunicorn: one worker process with threads (runs
     and their state live in SQLite; model fitting runs in processes of its own)."""
     import os
 
-    try:
-        from backend.settings import Settings
-
-        settings = Settings.from_env()
-    except ImportError:
-        print("tokenlq serve: the backend needs the 'backend' extra: pip install 'tokenlq[backend]'",
-              file=sys.stderr)
-        return 2
-    except ValueError as err:
-        print(f"tokenlq serve: {err}", file=sys.stderr)
+    settings = _backend_settings("serve")
+    if settings is None:
         return 2
     port = args.port if args.port is not None else settings.port
     command = [sys.executable, "-m", "gunicorn", "--workers", str(settings.workers),
@@ -104,24 +112,15 @@ def _serve(args) -> int:
 
 def _worker(args) -> int:
     """Run an RQ worker for the backend's jobs (needs REDIS_URL)."""
-    try:
-        import rq  # noqa: F401  (the backend extra brings it)
-
-        from backend.rq_queue import work
-        from backend.settings import Settings
-
-        settings = Settings.from_env()
-    except ImportError:
-        print("tokenlq worker: the worker needs the 'backend' extra: pip install 'tokenlq[backend]'",
-              file=sys.stderr)
-        return 2
-    except ValueError as err:
-        print(f"tokenlq worker: {err}", file=sys.stderr)
+    settings = _backend_settings("worker")
+    if settings is None:
         return 2
     if not settings.redis_url:
         print("tokenlq worker: set REDIS_URL (e.g. redis://127.0.0.1:6379/0); without it the "
               "backend runs jobs itself", file=sys.stderr)
         return 2
+    from backend.rq_queue import work
+
     work(settings, burst=args.burst, name=args.name)
     return 0
 

@@ -33,6 +33,22 @@ def labelstudio():
         subprocess.run([str(script), "stop", PORT], timeout=60)
 
 
+def wait_healthy(base: str, process=None, *, seconds: float = 60) -> None:
+    """Until the backend at ``base`` answers /health (refused or slow while it starts)."""
+    import requests
+
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        try:
+            if requests.get(base + "/health", timeout=1).ok:
+                return
+        except requests.RequestException:
+            pass
+        assert process is None or process.poll() is None, "the backend process exited"
+        time.sleep(0.5)
+    raise AssertionError(f"{base} did not become healthy in {seconds:.0f} s")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

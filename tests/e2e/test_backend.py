@@ -16,6 +16,7 @@ from backend.runs import MODEL_VERSION
 from tokenlq.synthetic import make_ner_corpus
 
 from .chromium import render
+from .conftest import wait_healthy
 
 WEBHOOK_SECRET = "e2e-webhook-secret"
 
@@ -40,14 +41,7 @@ def backend(labelstudio, tmp_path_factory):
                                    stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(120):
-            try:
-                if requests.get(base + "/health", timeout=1).ok:
-                    break
-            except requests.RequestException:  # not up yet (refused, or still importing)
-                pass
-            assert process.poll() is None, log.read_text()
-            time.sleep(0.5)
+        wait_healthy(base, process)
         yield base, log
     finally:
         process.terminate()

@@ -17,7 +17,7 @@ from backend.demo import corpus_tasks, label_config
 from backend.labelstudio import close, connect
 from tokenlq.synthetic import make_ner_corpus
 
-from .conftest import free_port
+from .conftest import free_port, wait_healthy
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker" / "docker-compose.yml"
@@ -95,12 +95,7 @@ def test_the_containers_commands_run_here(config, labelstudio, redis_url, tmp_pa
     client = connect(url, token)
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(120):
-            try:
-                if requests.get(base + "/health", timeout=1).ok:
-                    break
-            except requests.RequestException:  # not up yet (refused, or still importing)
-                time.sleep(0.5)
+        wait_healthy(base, web)
         corpus = make_ner_corpus(40, error_rate=0.05, seed=71)
         project = client.projects.create(title="tokenlq e2e compose commands",
                                          label_config=label_config(corpus))

@@ -17,7 +17,7 @@ from backend.labelstudio import LabelStudioProject, close, connect
 from backend.runs import MODEL_VERSION
 from tokenlq.synthetic import make_ner_corpus
 
-from .conftest import free_port
+from .conftest import free_port, wait_healthy
 
 
 class Services:
@@ -34,13 +34,7 @@ class Services:
             self.web = subprocess.Popen([sys.executable, "-m", "tokenlq.cli", "serve", "--host",
                                          "127.0.0.1", "--port", str(self.port)], env=self.env,
                                         stdout=log, stderr=subprocess.STDOUT)
-        for _ in range(120):
-            try:
-                if requests.get(self.base + "/health", timeout=1).ok:
-                    return
-            except requests.RequestException:  # not up yet (refused, or still importing)
-                time.sleep(0.5)
-        raise AssertionError("the web process did not start")
+        wait_healthy(self.base, self.web)
 
     def stop_web(self):
         self.web.terminate()
