@@ -24,7 +24,8 @@ import numpy as np
 
 from tokenlq.model import FittedModel
 
-__all__ = ["ProjectFit", "current_fit_name", "drop_fit", "labels_key", "load_fit", "save_fit", "tokens_key"]
+__all__ = ["ProjectFit", "current_fit_name", "labels_key", "load_fit", "load_model", "save_fit",
+           "tokens_key"]
 
 
 def tokens_key(tokens) -> str:
@@ -83,19 +84,23 @@ def current_fit_name(data_dir, project: int) -> str | None:
         return None
 
 
-def load_fit(data_dir, project: int, *, with_model: bool = True) -> ProjectFit | None:
+def load_model(data_dir, project: int, fit_name: str) -> FittedModel | None:
+    """Only the model of fit ``fit_name`` (no probabilities read): what /predict needs."""
+    try:
+        return FittedModel.load(_folder(data_dir, project) / fit_name / "model")
+    except FileNotFoundError:
+        return None
+
+
+def load_fit(data_dir, project: int) -> ProjectFit | None:
     folder = _folder(data_dir, project)
     try:
         target = folder / (folder / "current").read_text().strip()
         meta = json.loads((target / "fit.json").read_text())
         with np.load(target / "probs.npz") as arrays:
             task_ids, offsets, probs = arrays["task_ids"], arrays["offsets"], arrays["probs"]
-        model = FittedModel.load(target / "model") if with_model else None
+        model = FittedModel.load(target / "model")
     except FileNotFoundError:
         return None
     return ProjectFit(meta["model_name"], meta["class_names"], task_ids, meta["token_keys"],
                       meta["label_keys"], offsets, probs, model, meta["created"])
-
-
-def drop_fit(data_dir, project: int) -> None:
-    shutil.rmtree(_folder(data_dir, project), ignore_errors=True)

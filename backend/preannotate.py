@@ -9,7 +9,7 @@ from collections import Counter
 
 from tokenlq.ls_tasks import task_tokens
 
-from .fits import current_fit_name, load_fit
+from .fits import current_fit_name, load_model
 from .label_config import ConfigError, parse_label_config
 from .runs import MODEL_VERSION
 from .scoring import labelling
@@ -19,8 +19,7 @@ __all__ = ["pre_annotations"]
 
 @functools.lru_cache(maxsize=8)
 def _model(data_dir, project: int, fit_name: str):
-    fit = load_fit(data_dir, project)
-    return fit.model if fit is not None else None
+    return load_model(data_dir, project, fit_name)
 
 
 def pre_annotations(data_dir, project: int, tasks, label_config) -> dict:
@@ -34,6 +33,8 @@ def pre_annotations(data_dir, project: int, tasks, label_config) -> dict:
     except ConfigError:
         return {}
     model = _model(data_dir, project, fit_name)
+    if model is None:  # replaced by a newer fit meanwhile
+        return {}
     texts, token_lists, ids = [], [], []
     for task in tasks:
         text, tokens = task_tokens(task.get("data") or {}, config.value_key, Counter())
