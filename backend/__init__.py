@@ -20,7 +20,7 @@ def create_app(settings: Settings | None = None, *, start_queue: bool = True) ->
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
     app.logger.setLevel(getattr(logging, settings.log_level, logging.INFO))
 
-    from . import auth, dashboard, errors, management, metrics, openapi, protocol
+    from . import auth, dashboard, errors, limits, management, metrics, openapi, protocol
     from .jobs import JobQueue
     from .store import Store
 
@@ -33,6 +33,7 @@ def create_app(settings: Settings | None = None, *, start_queue: bool = True) ->
     else:
         app.extensions["tokenlq.queue"] = JobQueue(settings, store, start=start_queue)
     errors.register(app)
+    limits.register(app)  # before the blueprints: they use its <id:...> converter
     auth.register(app)
     app.register_blueprint(protocol.bp)
     app.register_blueprint(management.bp)

@@ -21,9 +21,12 @@ def _equal(a: str, b: str) -> bool:
 def basic_auth_ok(settings) -> bool:
     """Whether the request carries the configured Basic credentials (constant-time)."""
     given = request.authorization
-    return (given is not None and given.type == "basic"
-            and _equal(given.username or "", settings.basic_auth_user)
-            and _equal(given.password or "", settings.basic_auth_pass))
+    if given is None or given.type != "basic":
+        return False
+    # Both compared, always: the time taken tells nothing about which one was wrong.
+    user_ok = _equal(given.username or "", settings.basic_auth_user)
+    password_ok = _equal(given.password or "", settings.basic_auth_pass)
+    return user_ok & password_ok
 
 
 def register(app: Flask) -> None:

@@ -63,7 +63,7 @@ def _records(project: int) -> list:
     return out
 
 
-@bp.get("/projects/<int:project>/history")
+@bp.get("/projects/<id:project>/history")
 def history(project: int):
     """Every scoring run of the project, oldest first; ``?format=csv`` for a table with one
     ``error_rate_<type>`` column per entity type."""
@@ -110,7 +110,7 @@ def _figures(records: list, latest: dict) -> dict:
     return {"rates": rates, "confusions": heat}
 
 
-@bp.get("/projects/<int:project>/dashboard")
+@bp.get("/projects/<id:project>/dashboard")
 def dashboard(project: int):
     records = _records(project)
     if not records:

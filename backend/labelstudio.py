@@ -7,22 +7,47 @@ import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-__all__ = ["ISSUES_VIEW_TITLE", "LabelStudioProject", "close", "connect"]
+__all__ = ["ISSUES_VIEW_TITLE", "ForeignURLError", "LabelStudioProject", "close", "connect"]
 
 ISSUES_VIEW_TITLE = "Label issues"
 _PAGE = 1000
 _WRITERS = 4  # concurrent single-prediction writes; Label Studio on SQLite serialises beyond that
 
 
+class ForeignURLError(RuntimeError):
+    """A request (a redirect, a URL from an answer) to anywhere but the configured Label Studio."""
+
+
+def _only_to(url: str):
+    """An httpx request hook refusing every request whose origin is not ``url``'s: the API key
+    travels with each request, so it must never follow a redirect or a link elsewhere."""
+    import httpx
+
+    allowed = httpx.URL(url)
+    origin = (allowed.scheme, allowed.host, allowed.port)
+
+    def check(request) -> None:
+        if (request.url.scheme, request.url.host, request.url.port) != origin:
+            raise ForeignURLError(f"refused a request to {request.url.scheme}://{request.url.host}"
+                                  f"{'' if request.url.port is None else f':{request.url.port}'}: "
+                                  "the backend talks only to LABEL_STUDIO_URL")
+    return check
+
+
 def connect(url: str, api_key: str, *, timeout: float = 60.0, httpx_client=None):
     """An SDK client; ``api_key`` may be a personal access token (refreshed by the SDK) or a
-    legacy token. Raises ValueError without a URL or key."""
+    legacy token. Every request goes to ``url``'s origin or is refused (:class:`ForeignURLError`).
+    Raises ValueError without a URL or key."""
     if not url or not api_key:
         raise ValueError("LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY must be set to reach Label Studio")
+    import httpx
     from label_studio_sdk import LabelStudio
 
+    http = httpx_client or httpx.Client(timeout=timeout, follow_redirects=True)  # as the SDK's own
+    http.event_hooks = {**http.event_hooks,
+                        "request": [*http.event_hooks["request"], _only_to(url)]}
     return LabelStudio(base_url=url.rstrip("/") + "/", api_key=api_key, timeout=timeout,
-                       httpx_client=httpx_client)
+                       httpx_client=http)
 
 
 def close(client) -> None:

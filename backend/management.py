@@ -14,19 +14,19 @@ from .scoring import SUMMARY_FIELDS
 bp = Blueprint("management", __name__)
 
 
-@bp.post("/projects/<int:project>/rescore")
+@bp.post("/projects/<id:project>/rescore")
 def rescore(project: int):
     job_id = current_app.extensions["tokenlq.queue"].submit(project, "api", "rescore")
     return jsonify(job=job_id, status_url=f"/jobs/{job_id}"), 202
 
 
-@bp.get("/projects/<int:project>/jobs")
+@bp.get("/projects/<id:project>/jobs")
 def jobs(project: int):
     """The project's latest 50 jobs, newest first (follow-up updates and refits included)."""
     return jsonify(project=project, jobs=current_app.extensions["tokenlq.store"].jobs(project))
 
 
-@bp.get("/jobs/<int:job>")
+@bp.get("/jobs/<id:job>")
 def job(job: int):
     found = current_app.extensions["tokenlq.store"].job(job)
     if found is None:
@@ -41,7 +41,7 @@ def _latest(project: int) -> dict:
     return job
 
 
-@bp.get("/projects/<int:project>/summary")
+@bp.get("/projects/<id:project>/summary")
 def summary(project: int):
     """Per entity type (and O) of the latest run; ``?format=csv`` for a table."""
     job = _latest(project)
@@ -56,7 +56,7 @@ def summary(project: int):
                    warnings=job["summary"]["warnings"], fields=SUMMARY_FIELDS)
 
 
-@bp.get("/projects/<int:project>/summary.html")
+@bp.get("/projects/<id:project>/summary.html")
 def summary_page(project: int):
     job = _latest(project)
     esc = html.escape

@@ -6,6 +6,8 @@ from flask import Blueprint, jsonify
 
 from tokenlq import __version__
 
+from .limits import MAX_ID
+
 bp = Blueprint("openapi", __name__)
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
@@ -27,7 +29,8 @@ def _body(schema):
     return {"required": True, "content": {"application/json": {"schema": schema}}}
 
 
-_PROJECT = {"name": "project", "in": "path", "required": True, "schema": {"type": "integer"}}
+_ID = {"type": "integer", "minimum": 0, "maximum": MAX_ID}
+_PROJECT = {"name": "project", "in": "path", "required": True, "schema": _ID}
 
 SPEC = {
     "openapi": "3.1.0",
@@ -78,7 +81,7 @@ SPEC = {
                 "project": {"type": "string"}, "label_config": {"type": "string"},
                 "params": {"type": "object"},
                 "tasks": {"type": "array", "minItems": 1, "items": {
-                    "type": "object", "required": ["id"], "properties": {"id": {"type": "integer"}}}}}}),
+                    "type": "object", "required": ["id"], "properties": {"id": _ID}}}}}),
             "responses": {"200": _answer("one prediction per task, in order", {
                 "type": "object", "properties": {"results": {
                     "type": "array", "items": {"$ref": "#/components/schemas/Prediction"}}}}),
@@ -102,7 +105,7 @@ SPEC = {
                     "type": "array", "items": {"$ref": "#/components/schemas/Job"}}}}),
             **_errors(401)}}},
         "/jobs/{job}": {"get": {"parameters": [{"name": "job", "in": "path", "required": True,
-                                                "schema": {"type": "integer"}}],
+                                                "schema": _ID}],
                                 "responses": {"200": _answer("the job", {"$ref": "#/components/schemas/Job"}),
                                               **_errors(401, 404)}}},
         "/projects/{project}/summary": {"get": {

@@ -7,12 +7,13 @@ import hmac
 
 from flask import Blueprint, current_app, jsonify, request
 
-from tokenlq.ls_tasks import given_annotation
+from tokenlq.ls_tasks import given_annotation, task_shape_error
 
 from .auth import basic_auth_ok
 from .errors import BadRequest
 from .label_config import ConfigError, parse_label_config
 from .jobs import check_params
+from .limits import MAX_ID
 from .preannotate import pre_annotations
 from .runs import MODEL_VERSION, WEBHOOK_SECRET_HEADER
 
@@ -28,8 +29,9 @@ def json_body() -> dict:
 
 def project_id(value) -> int:
     """Label Studio sends the project as "<id>.<created timestamp>" (or a bare id)."""
-    head = str(value if value is not None else "").split(".")[0]
-    if not head.isdigit():
+    text = str(value) if type(value) is int else value  # noqa: E721 (True is no project)
+    head = text.split(".")[0] if isinstance(text, str) else ""
+    if not (head.isascii() and head.isdigit() and len(head) <= 19) or int(head) > MAX_ID:
         raise BadRequest(f"'project' must be '<id>.<timestamp>' or an id; got {value!r}")
     return int(head)
 
@@ -73,8 +75,14 @@ def predict():
     tasks = body.get("tasks")
     if not isinstance(tasks, list) or not tasks:
         raise BadRequest("'tasks' must be a non-empty list of tasks")
-    if not all(isinstance(t, dict) and isinstance(t.get("id"), int) for t in tasks):
-        raise BadRequest("every task must be an object with an integer 'id'")
+    for number, task in enumerate(tasks):
+        problem = task_shape_error(task)
+        task_id = task.get("id") if problem is None else None
+        if problem is None and (not isinstance(task_id, int) or isinstance(task_id, bool)
+                                or not 0 <= task_id <= MAX_ID):
+            problem = f"every task must be an object with an integer 'id' (0 to 2^63-1); got {task_id!r}"
+        if problem:
+            raise BadRequest(f"tasks[{number}]: {problem}")
     # One entry per task, in order (Label Studio drops the whole batch otherwise), from the
     # latest run; never a call back into Label Studio (it would wait on this very request).
     project = project_id(body.get("project"))

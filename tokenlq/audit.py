@@ -16,7 +16,7 @@ import pandas as pd
 
 from . import __version__
 from .filter import find_label_issues
-from .io import Corpus, read_pred_probs, select_classes, write_pred_probs
+from .io import Corpus, DataError, read_pred_probs, select_classes, write_pred_probs
 from .model import _entity_type, merge_classes, out_of_sample_probs, resolve_model
 from .rank import get_label_quality_scores
 from .spans import SPAN_COLUMNS, find_span_issues
@@ -65,6 +65,13 @@ def score_sentences(labels, pred_probs, offsets, class_names, *, level: str = "t
     return sentence_scores, token_scores.flat
 
 
+def _two_or_more(class_names: list) -> list:
+    if len(class_names) < 2:
+        raise DataError(f"every token is labelled {class_names[0]!r} and no other class is known: "
+                        "finding label errors needs at least two classes")
+    return class_names
+
+
 def audit(corpus: Corpus, *, pred_probs_path=None, pred_probs=None, pred_probs_classes=None,
           train: Corpus | None = None, folds: int = 5,
           seed: int = 0, token_score_method: str = "self_confidence",
@@ -88,13 +95,13 @@ def audit(corpus: Corpus, *, pred_probs_path=None, pred_probs=None, pred_probs_c
         class_names = corpus.class_names(extra=set(file_names))
         pred_probs = select_classes(file_probs, file_names, class_names, pred_probs_path)
     else:
-        class_names = corpus.class_names(extra=extra)
+        class_names = _two_or_more(corpus.class_names(extra=extra))
         model = resolve_model(model)
         pred_probs = out_of_sample_probs(
             corpus.tokens, corpus.labels, class_names, model=model, folds=folds, seed=seed,
             extra_sentences=train.tokens if train is not None else (),
             extra_labels=train.labels if train is not None else (), progress=progress)
-    index = {c: k for k, c in enumerate(class_names)}
+    index = {c: k for k, c in enumerate(_two_or_more(class_names))}
     labels = np.array([index[t] for s in corpus.labels for t in s], dtype=np.int64)
     offsets = np.concatenate(([0], np.cumsum([len(s) for s in corpus.tokens]))).astype(np.int64)
     sentence_scores, token_scores = score_sentences(

@@ -7,6 +7,7 @@ Every reader returns a :class:`Corpus` (tokens and label names per sentence) and
 from __future__ import annotations
 
 import json
+import zipfile
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,7 +77,10 @@ def read_corpus(path, *, format: str | None = None) -> Corpus:  # noqa: A002 (CL
     if fmt not in FORMATS:
         raise DataError(f"{path}: unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
     reader = {"conll": _read_conll, "jsonl": _read_jsonl, "labelstudio": _read_labelstudio}[fmt]
-    corpus = reader(path)
+    try:
+        corpus = reader(path)
+    except UnicodeDecodeError as err:
+        raise DataError(f"{path}: not UTF-8 text (byte {err.start}: {err.reason})") from None
     if not len(corpus):
         raise DataError(f"{path}: no labelled sentences found (format {fmt})")
     return corpus
@@ -170,12 +174,13 @@ def _read_labelstudio(path: Path) -> Corpus:
         raise DataError(f"{path}:{err.lineno}: malformed JSON ({err.msg})") from None
     if not isinstance(tasks, list):
         raise DataError(f"{path}:1: a Label Studio export is a JSON list of tasks")
-    from .ls_tasks import given_annotation, span_labels, task_tokens
+    from .ls_tasks import given_annotation, span_labels, task_shape_error, task_tokens
 
     corpus = Corpus([], [])
-    for task in tasks:
-        if not isinstance(task, dict):
-            raise DataError(f"{path}: every task must be a JSON object")
+    for number, task in enumerate(tasks):
+        problem = task_shape_error(task)
+        if problem:
+            raise DataError(f"{path}: task {number + 1} of the list: {problem}")
         latest = given_annotation(task.get("annotations"))
         data = task.get("data") or {}
         key = "text" if "text" in data else next(
@@ -207,11 +212,16 @@ def read_pred_probs(path, corpus: Corpus, class_names: list[str] | None = None):
         with np.load(path, allow_pickle=False) as archive:
             pred_probs, offsets, names = (archive["pred_probs"], archive["offsets"],
                                           [str(c) for c in archive["class_names"]])
-    except (OSError, KeyError, ValueError) as err:
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as err:
         raise DataError(f"{path}: not a tokenlq pred_probs .npz with pred_probs, offsets and "
-                        f"class_names ({err})") from None
+                        f"class_names ({err or type(err).__name__})") from None
+    if pred_probs.dtype.kind not in "fiu" or offsets.dtype.kind not in "iu" or offsets.ndim != 1:
+        raise DataError(f"{path}: pred_probs must be numbers and offsets integers (one row); got "
+                        f"{pred_probs.dtype} and {offsets.dtype} of shape {offsets.shape}")
     if pred_probs.ndim != 2 or pred_probs.shape[1] != len(names):
         raise DataError(f"{path}: pred_probs of shape {pred_probs.shape} for {len(names)} class names")
+    if len(offsets) == 0 or offsets[0] != 0 or offsets[-1] != len(pred_probs):
+        raise DataError(f"{path}: offsets must run from 0 to the {len(pred_probs)} rows of pred_probs")
     lengths = np.diff(offsets)
     expected = np.array([len(s) for s in corpus.tokens])
     if len(lengths) != len(expected) or not np.array_equal(lengths, expected):

@@ -7,6 +7,8 @@ defined outcome, counted in a ``collections.Counter`` of warnings under these ke
 ``partial_token_overlap``   a span boundary cuts a token; the whole token joins the span
 ``overlapping_spans``       a token lies in two spans; the span starting first (then the
                             longer) keeps it
+``malformed_region``        a region whose ``value`` is not ``{start: int, end: int,
+                            labels: [str, ...]}``; dropped
 ``span_outside_text``       offsets outside the text, or start >= end; the span is dropped
 ``unknown_label``           a label the config does not list; the span is dropped
 ``multiple_labels``         a span with several labels; the first is used
@@ -16,7 +18,9 @@ defined outcome, counted in a ``collections.Counter`` of warnings under these ke
 ==========================  =================================================================
 
 Tasks with an empty text, or without a usable annotation (none, or all cancelled), are not
-scored; :func:`given_annotation` returns None for them.
+scored; :func:`given_annotation` returns None for them. A task whose JSON has the wrong shape
+(``data`` not an object, ``annotations`` not a list of objects, ...) is refused by the caller with
+the message of :func:`task_shape_error`.
 """
 
 from __future__ import annotations
@@ -25,10 +29,37 @@ from collections import Counter
 
 from .io import tokenize
 
-__all__ = ["WARNINGS", "given_annotation", "span_labels", "task_tokens"]
+__all__ = ["WARNINGS", "given_annotation", "span_labels", "task_shape_error", "task_tokens"]
 
-WARNINGS = ("partial_token_overlap", "overlapping_spans", "span_outside_text", "unknown_label",
-            "multiple_labels", "span_without_label", "tokens_not_in_text")
+WARNINGS = ("partial_token_overlap", "overlapping_spans", "malformed_region", "span_outside_text",
+            "unknown_label", "multiple_labels", "span_without_label", "tokens_not_in_text")
+
+
+def task_shape_error(task) -> str | None:
+    """Why ``task`` cannot be read as a Label Studio task, or None when its shape is right:
+    an object whose ``data`` (if any) is an object and whose ``annotations`` (if any) are a list
+    of objects, each with a ``result`` list of objects.
+
+    >>> task_shape_error({"data": {"text": "Anna"}, "annotations": [{"result": []}]}) is None
+    True
+    >>> task_shape_error({"data": "Anna"})
+    "'data' must be an object; got str"
+    """
+    if not isinstance(task, dict):
+        return f"a task must be an object; got {type(task).__name__}"
+    data, annotations = task.get("data"), task.get("annotations")
+    if data is not None and not isinstance(data, dict):
+        return f"'data' must be an object; got {type(data).__name__}"
+    if annotations is None:
+        return None
+    if not isinstance(annotations, list) or not all(isinstance(a, dict) for a in annotations):
+        return "'annotations' must be a list of objects"
+    for annotation in annotations:
+        result = annotation.get("result")
+        if result is not None and not (isinstance(result, list)
+                                       and all(isinstance(r, dict) for r in result)):
+            return "an annotation's 'result' must be a list of objects"
+    return None
 
 
 def given_annotation(annotations):
@@ -81,6 +112,10 @@ def task_tokens(data: dict, value_key: str, warnings: Counter | None = None):
     return text, tokenize(text)
 
 
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def span_labels(text: str, tokens, results, *, from_name: str | None, label_names,
                 warnings: Counter | None = None, scheme: str = "BIO") -> list[str]:
     """Token labels (``BIO`` or ``IO`` tags) of the ``labels`` regions in an annotation's
@@ -101,9 +136,16 @@ def span_labels(text: str, tokens, results, *, from_name: str | None, label_name
             continue
         if from_name is not None and region.get("from_name", from_name) != from_name:
             continue
-        value = region.get("value") or {}
+        value = region.get("value")
+        if not isinstance(value, dict):
+            warnings["malformed_region"] += 1
+            continue
         start, end, names = value.get("start"), value.get("end"), value.get("labels") or []
-        if not (isinstance(start, int) and isinstance(end, int)) or not 0 <= start < end <= len(text):
+        if not (_is_int(start) and _is_int(end) and isinstance(names, list)
+                and all(isinstance(n, str) for n in names)):
+            warnings["malformed_region"] += 1
+            continue
+        if not 0 <= start < end <= len(text):
             warnings["span_outside_text"] += 1
             continue
         if not names:

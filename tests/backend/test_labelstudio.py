@@ -12,15 +12,15 @@ from backend.labelstudio import LabelStudioProject, connect
 from backend.runs import MODEL_VERSION, RunSummary, _write
 
 
-def project(handler, project_id=5):
+def project(handler, project_id=5, **client_options):
     calls = []
 
     def record(request):
         calls.append((request.method, request.url.path))
         return handler(request)
 
-    client = connect("http://ls.test", "legacy-token",
-                     httpx_client=httpx.Client(transport=httpx.MockTransport(record)))
+    client = connect("http://ls.test", "legacy-token", httpx_client=httpx.Client(
+        transport=httpx.MockTransport(record), **client_options))
     return LabelStudioProject(client, project_id), calls
 
 
@@ -94,3 +94,22 @@ def test_a_failing_update_or_delete_is_raised_not_swallowed():
     with pytest.raises(ApiError, match="500"):
         ls.update_predictions({7: wanted, 8: wanted, 9: wanted})
     assert {p for m, p in calls if m == "PATCH"} == {f"/api/predictions/{i}/" for i in (7, 8, 9)}
+
+
+def test_requests_go_only_to_the_configured_label_studio():
+    """A redirect elsewhere (a compromised or misconfigured proxy) is refused before anything,
+    the API key included, is sent; the SDK's own calls are held to the same origin."""
+    from backend.labelstudio import ForeignURLError
+
+    def handler(request):
+        assert request.url.host == "ls.test", f"a request reached {request.url}"
+        return httpx.Response(302, headers={"Location": "http://elsewhere.test/api/projects/5/"})
+
+    ls, calls = project(handler, follow_redirects=True)  # as connect()'s own client
+    with pytest.raises(ForeignURLError, match="refused a request to http://elsewhere.test"):
+        ls.settings()
+    with pytest.raises(ForeignURLError, match="elsewhere.test"):
+        ls.set_model_version(MODEL_VERSION)  # through the SDK
+    with pytest.raises(ForeignURLError, match="https://ls.test"):  # another scheme is another origin
+        ls._http.httpx_client.get("https://ls.test/api/projects/5/")
+    assert all(path == "/api/projects/5/" for _, path in calls) and len(calls) == 2

@@ -155,7 +155,7 @@ def test_openapi_describes_every_route():
     c = client()
     spec = c.get("/openapi.json").get_json()
     app = c.application
-    routes = {str(rule).replace("<int:", "{").replace(">", "}") for rule in app.url_map.iter_rules()
+    routes = {str(rule).replace("<id:", "{").replace(">", "}") for rule in app.url_map.iter_rules()
               if rule.endpoint != "static"}
     assert routes == set(spec["paths"])
     for path, methods in spec["paths"].items():

@@ -4,7 +4,7 @@ from collections import Counter
 
 import pytest
 
-from tokenlq.ls_tasks import WARNINGS, given_annotation, span_labels, task_tokens
+from tokenlq.ls_tasks import WARNINGS, given_annotation, span_labels, task_shape_error, task_tokens
 
 TEXT = "Anna met Bob in New York"
 NAMES = ["PER", "LOC", "ORG"]
@@ -45,6 +45,11 @@ def test_io_scheme():
     ([region(0, 4, "ALIEN")], ["O"] * 6, "unknown_label"),
     ([region(0, 4, "PER", "ORG")], ["B-PER"] + ["O"] * 5, "multiple_labels"),
     ([region(0, 4)], ["O"] * 6, "span_without_label"),
+    ([{"type": "labels", "from_name": "label", "value": "PER"}], ["O"] * 6, "malformed_region"),
+    ([{**region(0, 4), "value": {"start": 0, "end": 4, "labels": "PER"}}], ["O"] * 6,
+     "malformed_region"),  # a string, not a list: never read as its first letter
+    ([region(False, True, "PER")], ["O"] * 6, "malformed_region"),
+    ([region(0, 4.0, "PER")], ["O"] * 6, "malformed_region"),
 ])
 def test_each_input_problem_has_a_defined_outcome_and_is_counted(results, expected, warning):
     labels, warnings = convert(results)
@@ -80,3 +85,21 @@ def test_given_annotation_is_the_latest_non_cancelled_one():
     assert given_annotation([tie, imported]) is imported  # ... it only breaks ties
     assert given_annotation([{"id": 4, "was_cancelled": True}]) is None
     assert given_annotation([]) is None and given_annotation(None) is None
+
+
+@pytest.mark.parametrize("task, message", [
+    ([], "a task must be an object; got list"),
+    ({"data": ["Anna"]}, "'data' must be an object; got list"),
+    ({"annotations": {"result": []}}, "'annotations' must be a list of objects"),
+    ({"annotations": [True]}, "'annotations' must be a list of objects"),
+    ({"annotations": [{"result": "PER"}]}, "'result' must be a list of objects"),
+    ({"annotations": [{"result": [1]}]}, "'result' must be a list of objects"),
+])
+def test_tasks_of_the_wrong_shape_are_named(task, message):
+    assert message in task_shape_error(task)
+
+
+def test_tasks_of_the_right_shape_pass():
+    assert task_shape_error({"id": 1}) is None
+    assert task_shape_error({"data": {"text": "x"}, "annotations": [{"result": [region(0, 1, "PER")]},
+                                                                    {"was_cancelled": True}]}) is None

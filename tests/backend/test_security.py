@@ -1,0 +1,107 @@
+"""Who may call what: Basic authentication on every route but /health and /webhook (found by
+walking the app's URL map, so a new route is covered the day it is added), secrets compared in
+constant time, forged and replayed webhooks, and user text escaped on every page."""
+
+import base64
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from backend import auth, create_app, protocol
+from backend.openapi import SPEC
+from backend.protocol import WEBHOOK_SECRET_HEADER
+from backend.settings import Settings
+
+from .test_dashboard import summary
+
+OPEN = {"/health", "/webhook"}
+
+
+def basic(user, password):
+    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
+
+
+@pytest.fixture
+def app():
+    settings = Settings(data_dir=Path(tempfile.mkdtemp(prefix="tokenlq-test-")),
+                        basic_auth_user="ls", basic_auth_pass="s3cret", webhook_secret="hook")
+    return create_app(settings, start_queue=False)
+
+
+def routes(app):
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint == "static":
+            continue
+        path = str(rule).replace("<id:project>", "2").replace("<id:job>", "1")
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            yield method, path
+
+
+def test_every_route_but_health_and_webhook_requires_basic_auth(app):
+    c = app.test_client()
+    checked = list(routes(app))
+    assert len(checked) == sum(map(len, SPEC["paths"].values()))  # every operation of openapi.json
+    for method, path in checked:
+        call = lambda **kw: c.open(path, method=method, json={}, **kw)  # noqa: E731
+        if path in OPEN:
+            assert call().status_code != 401, path
+            continue
+        for headers in ({}, basic("ls", "wrong"), basic("other", "s3cret"), basic("", ""),
+                        {"Authorization": "Bearer s3cret"}):
+            answer = call(headers=headers)
+            assert answer.status_code == 401, (method, path, headers)
+            assert answer.headers["WWW-Authenticate"] == 'Basic realm="tokenlq"'
+            assert "Basic authentication required" in answer.get_json()["error"]
+        with call(headers=basic("ls", "s3cret")) as answer:  # closes plotly.min.js's file
+            assert answer.status_code != 401, (method, path)
+
+
+def test_secrets_are_compared_in_constant_time(app, monkeypatch):
+    compared = []
+
+    def spy(a, b):
+        compared.append((a, b))
+        return a == b
+
+    monkeypatch.setattr(auth.hmac, "compare_digest", spy)
+    monkeypatch.setattr(protocol.hmac, "compare_digest", spy)
+    c = app.test_client()
+    c.get("/versions", headers=basic("wrong-user", "s3cret"))
+    # The password is compared too when the user is wrong: no early exit to time.
+    assert (b"wrong-user", b"ls") in compared and (b"s3cret", b"s3cret") in compared
+    compared.clear()
+    c.post("/webhook", json={"action": "ANNOTATION_CREATED", "project": 1},
+           headers={WEBHOOK_SECRET_HEADER: "guess"})
+    assert compared == [(b"guess", b"hook")]
+
+
+def test_a_forged_webhook_queues_nothing_and_a_replayed_one_coalesces(app):
+    c = app.test_client()
+    store = app.extensions["tokenlq.store"]
+    event = {"action": "ANNOTATION_UPDATED", "project": {"id": 4}}
+    for headers in ({}, {WEBHOOK_SECRET_HEADER: "hoo"}, {WEBHOOK_SECRET_HEADER: "hook "},
+                    basic("ls", "s3cret")):  # Basic credentials are not the webhook secret
+        assert c.post("/webhook", json=event, headers=headers).status_code == 401
+    assert store.jobs(4) == []
+    answers = {c.post("/webhook", json=event, headers={WEBHOOK_SECRET_HEADER: "hook"}).get_json()["job"]
+               for _ in range(50)}
+    jobs = store.jobs(4)
+    assert len(answers) == 1 and len(jobs) == 1 and jobs[0]["events"] == 50
+
+
+def test_user_text_is_escaped_on_every_page(app):
+    store = app.extensions["tokenlq.store"]
+    attack = "<script>alert(1)</script>"
+    run = summary(0.1, 2, token=attack)
+    run["classes"][1].update(type=attack, top_confusions=attack, top_flagged_tokens=attack)
+    run["warnings"] = {attack: 1}
+    job, _ = store.enqueue(2, "api", "rescore")
+    store.next_queued("write")
+    store.finish(job, summary=run)
+    time.sleep(0.01)
+    c = app.test_client()
+    for path in ("/projects/2/summary.html", "/projects/2/dashboard"):
+        page = c.get(path, headers=basic("ls", "s3cret")).get_data(as_text=True)
+        assert attack not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page, path
