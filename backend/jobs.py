@@ -68,7 +68,8 @@ def run_job(settings, job: dict, submit=None) -> None:
                               "update" if job["kind"] == "update" else "rescore")
         options.progress = functools.partial(store.set_progress, job["id"])
         options.reviews = store.reviews(project)
-        client = connect(settings.label_studio_url, settings.label_studio_api_key)
+        client = connect(settings.label_studio_url, settings.label_studio_api_key,
+                         timeout=settings.label_studio_timeout)
         try:
             ls = LabelStudioProject(client, project)
             if job["kind"] == "refit":

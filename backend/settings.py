@@ -36,6 +36,7 @@ class Settings:
     label_studio_url: str = ""
     # Secrets are kept out of repr() so that they never reach a log line by accident.
     label_studio_api_key: str = field(default="", repr=False)
+    label_studio_timeout: float = 60.0  # seconds per request to Label Studio
     basic_auth_user: str = ""
     basic_auth_pass: str = field(default="", repr=False)
     webhook_secret: str = field(default="", repr=False)
@@ -55,11 +56,11 @@ class Settings:
         """``LABEL_STUDIO_URL`` (fallback ``LABEL_STUDIO_HOST``), ``LABEL_STUDIO_API_KEY`` (a
         personal access token or a legacy token), ``BASIC_AUTH_USER``, ``BASIC_AUTH_PASS``,
         ``TOKENLQ_WEBHOOK_SECRET``, ``LABEL_STUDIO_PUBLIC_URL`` (default: the URL),
-        ``TOKENLQ_DATA_DIR``, ``REDIS_URL``, ``TOKENLQ_PROBS``, ``TOKENLQ_REFIT_FRACTION``, ``PORT``, ``WORKERS``, ``THREADS``, ``LOG_LEVEL``,
+        ``LABEL_STUDIO_TIMEOUT`` (seconds per request, default 60), ``TOKENLQ_DATA_DIR``, ``REDIS_URL``, ``TOKENLQ_PROBS``, ``TOKENLQ_REFIT_FRACTION``, ``PORT``, ``WORKERS``, ``THREADS``, ``LOG_LEVEL``,
         ``TOKENLQ_MAX_REQUEST_BYTES``.
 
         >>> Settings.from_env({"LABEL_STUDIO_HOST": "http://ls:8080/", "LABEL_STUDIO_API_KEY": "k"})
-        Settings(label_studio_url='http://ls:8080', basic_auth_user='', public_url='http://ls:8080', data_dir=PosixPath('tokenlq-data'), redis_url='', probs='auto', refit_fraction=0.01, port=9090, workers=1, threads=8, log_level='INFO', max_request_bytes=33554432)
+        Settings(label_studio_url='http://ls:8080', label_studio_timeout=60.0, basic_auth_user='', public_url='http://ls:8080', data_dir=PosixPath('tokenlq-data'), redis_url='', probs='auto', refit_fraction=0.01, port=9090, workers=1, threads=8, log_level='INFO', max_request_bytes=33554432)
         """
         env = os.environ if environ is None else environ
         url = (env.get("LABEL_STUDIO_URL") or env.get("LABEL_STUDIO_HOST") or "").strip().rstrip("/")
@@ -76,8 +77,12 @@ class Settings:
         refit_fraction = _float(env, "TOKENLQ_REFIT_FRACTION", 0.01)
         if not 0 <= refit_fraction <= 1:
             raise ValueError(f"TOKENLQ_REFIT_FRACTION must be between 0 and 1; got {refit_fraction}")
+        timeout = _float(env, "LABEL_STUDIO_TIMEOUT", 60.0)
+        if not timeout > 0:
+            raise ValueError(f"LABEL_STUDIO_TIMEOUT must be a positive number of seconds; got {timeout}")
         return cls(
             label_studio_url=url,
+            label_studio_timeout=timeout,
             label_studio_api_key=env.get("LABEL_STUDIO_API_KEY", "").strip(),
             basic_auth_user=user,
             basic_auth_pass=password,
