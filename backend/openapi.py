@@ -30,6 +30,8 @@ def _body(schema):
 
 
 _ID = {"type": "integer", "minimum": 0, "maximum": MAX_ID}
+# Label Studio's "<id>.<created timestamp>" (or a bare id).
+_PROJECT_FIELD = {"type": "string", "pattern": r"^[0-9]{1,19}(\.[0-9]*)?$"}
 _PROJECT = {"name": "project", "in": "path", "required": True, "schema": _ID}
 
 SPEC = {
@@ -64,7 +66,7 @@ SPEC = {
                                              "model_version": {"type": "string"}}})}}},
         "/setup": {"post": {
             "requestBody": _body({"type": "object", "required": ["project", "schema"], "properties": {
-                "project": {"type": "string"}, "schema": {"type": "string"},
+                "project": _PROJECT_FIELD, "schema": {"type": "string"},
                 "hostname": {"type": "string"}, "access_token": {"type": "string"},
                 "extra_params": {"type": ["object", "null"], "additionalProperties": False,
                                  "properties": {"probs": {"type": "string"},
@@ -78,7 +80,7 @@ SPEC = {
             **_errors(401)}}},
         "/predict": {"post": {
             "requestBody": _body({"type": "object", "required": ["tasks"], "properties": {
-                "project": {"type": "string"}, "label_config": {"type": "string"},
+                "project": _PROJECT_FIELD, "label_config": {"type": "string"},
                 "params": {"type": "object"},
                 "tasks": {"type": "array", "minItems": 1, "items": {
                     "type": "object", "required": ["id"], "properties": {"id": _ID}}}}}),
