@@ -56,8 +56,9 @@ class Settings:
         """``LABEL_STUDIO_URL`` (fallback ``LABEL_STUDIO_HOST``), ``LABEL_STUDIO_API_KEY`` (a
         personal access token or a legacy token), ``BASIC_AUTH_USER``, ``BASIC_AUTH_PASS``,
         ``TOKENLQ_WEBHOOK_SECRET``, ``LABEL_STUDIO_PUBLIC_URL`` (default: the URL),
-        ``LABEL_STUDIO_TIMEOUT`` (seconds per request, default 60), ``TOKENLQ_DATA_DIR``, ``REDIS_URL``, ``TOKENLQ_PROBS``, ``TOKENLQ_REFIT_FRACTION``, ``PORT``, ``WORKERS``, ``THREADS``, ``LOG_LEVEL``,
-        ``TOKENLQ_MAX_REQUEST_BYTES``.
+        ``LABEL_STUDIO_TIMEOUT`` (seconds per request, default 60), ``TOKENLQ_DATA_DIR``,
+        ``REDIS_URL``, ``TOKENLQ_PROBS``, ``TOKENLQ_REFIT_FRACTION``, ``PORT``, ``WORKERS``,
+        ``THREADS``, ``LOG_LEVEL``, ``TOKENLQ_MAX_REQUEST_BYTES``.
 
         >>> Settings.from_env({"LABEL_STUDIO_HOST": "http://ls:8080/", "LABEL_STUDIO_API_KEY": "k"})
         Settings(label_studio_url='http://ls:8080', label_studio_timeout=60.0, basic_auth_user='', public_url='http://ls:8080', data_dir=PosixPath('tokenlq-data'), redis_url='', probs='auto', refit_fraction=0.01, port=9090, workers=1, threads=8, log_level='INFO', max_request_bytes=33554432)

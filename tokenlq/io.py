@@ -7,8 +7,8 @@ Every reader returns a :class:`Corpus` (tokens and label names per sentence) and
 from __future__ import annotations
 
 import json
-import zipfile
 import re
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
