@@ -114,7 +114,10 @@ class LabelStudioProject:
         items = [{"task": task_id, **prediction} for task_id, prediction in predictions.items()]
         created = 0
         for start in range(0, len(items), 5000):  # each call recounts the project: big chunks
-            answer = self.client.projects.import_predictions(id=self.id, request=items[start:start + 5000])
+            # Never retried by the SDK: after a dropped answer Label Studio may have imported
+            # them already, and a retry would double them. The run fails; the next converges.
+            answer = self.client.projects.import_predictions(
+                id=self.id, request=items[start:start + 5000], request_options={"max_retries": 0})
             created += int(getattr(answer, "created", 0) or 0)
         return created
 

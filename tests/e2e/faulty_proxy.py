@@ -1,6 +1,7 @@
 """A reverse proxy in front of the real Label Studio that injects faults on chosen requests:
-an answer 500, a timeout, a connection dropped without an answer, a request held until the test
-lets go, or the whole server down (connection refused). Everything else passes through."""
+an answer 500, a timeout, a connection dropped without an answer, a request carried out by
+Label Studio whose answer is lost, a request held until the test lets go, or the whole server
+down (connection refused). Everything else passes through."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length"
 class _Rule:
     method: str
     path: re.Pattern
-    fault: str  # "500", "timeout", "drop" or "hold"
+    fault: str  # "500", "timeout", "drop", "lost" or "hold"
     times: int
     after: int  # matching requests let through first
     seconds: float
@@ -96,7 +97,7 @@ class FaultyProxy:
             def _handle(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 rule = proxy._rule_for(self.command, self.path)
-                if rule is not None:
+                if rule is not None and rule.fault != "lost":
                     if rule.fault == "500":
                         return self._answer(500, b'{"detail": "injected fault"}',
                                             [("Content-Type", "application/json")])
@@ -113,6 +114,9 @@ class FaultyProxy:
                     upstream.request(self.command, self.path, body=body or None, headers=headers)
                     answer = upstream.getresponse()
                     data = answer.read()
+                    if rule is not None:  # "lost": Label Studio did it, the answer never arrives
+                        self.close_connection = True
+                        return None
                     self._answer(answer.status, data, [(k, v) for k, v in answer.getheaders()
                                                        if k.lower() not in _HOP_BY_HOP])
                 finally:
