@@ -91,8 +91,9 @@ def ours(task) -> list:
     return [p for p in task["predictions"] if p["model_version"] == MODEL_VERSION]
 
 
-def check_state(ls, base, annotations, checks: dict) -> dict:
-    """The checks of the module docstring; returns {task id: prediction id}."""
+def check_state(ls, base, annotations) -> tuple[dict, dict]:
+    """The checks of the module docstring ({name: passed}) and {task id: [prediction ids]}."""
+    checks = {}
     tasks = ls.tasks()
     annotated = [t for t in tasks if given_annotation(t["annotations"])]
     checks["annotations unchanged"] = {t["id"]: t["annotations"] for t in tasks} == annotations
@@ -106,9 +107,10 @@ def check_state(ls, base, annotations, checks: dict) -> dict:
     done = next(j for j in jobs(base, ls.id) if j["status"] == "done")
     listed = ls.view_task_ids(done["summary"]["view"])
     scores = {t["id"]: (ours(t) or [{"score": None}])[0]["score"] for t in annotated}
-    checks["tab lists the flagged tasks by score"] = len(listed) == done["summary"]["flagged"] and \
-        [scores[t] for t in listed] == sorted(scores[t] for t in listed)
-    return {t["id"]: [p["id"] for p in ours(t)] for t in annotated}
+    checks["tab lists the flagged tasks by score"] = checks["one prediction per annotated task"] \
+        and len(listed) == done["summary"]["flagged"] \
+        and [scores[t] for t in listed] == sorted(scores[t] for t in listed)
+    return checks, {t["id"]: [p["id"] for p in ours(t)] for t in annotated}
 
 
 def storm(base: str, project: int, events: int, seconds: float, connections: int = 20):
@@ -205,7 +207,8 @@ def main() -> int:
         checks["every event acknowledged 200"] = statuses.count(200) == args.events
         checks["every event accounted for in a run"] = sum(j["events"] for j in runs) == args.events
         checks["every run done"] = all(j["status"] == "done" for j in runs)
-        prediction_ids = check_state(ls, base, annotations, checks)
+        state, prediction_ids = check_state(ls, base, annotations)
+        checks.update({f"after the storm: {name}": ok for name, ok in state.items()})
         figures["storm"] = {"events": args.events, "seconds": round(took, 2),
                             "ack_p50_ms": round(1000 * percentile(latencies, 0.5), 1),
                             "ack_p99_ms": round(1000 * percentile(latencies, 0.99), 1),
@@ -227,8 +230,9 @@ def main() -> int:
         checks["a replayed event: one run"] = [j["id"] for j in extra] == [replay]
         checks["a replayed event: nothing rewritten"] = (
             written.get("written"), written.get("updated"), written.get("removed")) == (0, 0, 0)
-        checks["a replayed event: predictions untouched"] = \
-            check_state(ls, base, annotations, checks) == prediction_ids
+        state, replayed_ids = check_state(ls, base, annotations)
+        checks.update({f"after the replay: {name}": ok for name, ok in state.items()})
+        checks["a replayed event: predictions untouched"] = replayed_ids == prediction_ids
         figures["forged"] = {"sent": len(forged), "refused": forged.count(401)}
 
         # 3. /predict from concurrent clients.
