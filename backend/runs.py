@@ -27,7 +27,7 @@ from .probs import prediction_probs, task_probs, tasks_with_probs
 from .annotators import annotator_summary
 from .reviews import update_reviews
 from .scoring import (ProjectCorpus, findings, predictions, project_classes, read_tasks,
-                      score_tasks, type_summary, words)
+                      score_tasks, type_summary, type_view, words)
 
 __all__ = ["MODEL_VERSION", "RunOptions", "RunSummary", "WEBHOOK_SECRET_HEADER",
            "refit", "rescore"]
@@ -212,7 +212,8 @@ def rescore(ls: LabelStudioProject, options: RunOptions | None = None, **overrid
                                clock)
     if project.task_ids and probs is not None:
         result = score_tasks(project, config, pred_probs=probs, pred_probs_classes=class_names)
-        new = predictions(project, result, config, MODEL_VERSION)
+        view = type_view(result)
+        new = predictions(project, result, config, MODEL_VERSION, view=view)
         positions: dict = {}
         for i, j in result.issues:
             positions.setdefault(project.task_ids[i], []).append(j)
@@ -222,8 +223,8 @@ def rescore(ls: LabelStudioProject, options: RunOptions | None = None, **overrid
             {t: (new[t]["score"], sorted(js)) for t, js in positions.items()}, time.time())
         flagged = sorted(set(positions) - suppressed, key=lambda t: new[t]["score"])
         summary.tokens, summary.flagged = int(result.offsets[-1]), len(flagged)
-        summary.classes = type_summary(project, result)
-        facts = findings(project, result, skip=suppressed)
+        summary.classes = type_summary(project, result, view=view)
+        facts = findings(project, result, skip=suppressed, view=view)
         summary.error_rate, summary.confusions = facts["error_rate"], facts["confusions"]
         summary.suspicious_tokens = facts["suspicious_tokens"]
         summary.suspicious_entities = facts["suspicious_entities"]

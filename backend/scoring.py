@@ -97,8 +97,27 @@ def entities_by_sentence(labels, offsets, class_names) -> dict:
     return out
 
 
+@dataclass(frozen=True)
+class TypeView:
+    """A run's tokens at entity-type level (B-/I- merged), computed once per run for the
+    predictions, the per-type summary and the findings."""
+    types: list  # "O" and the entity types
+    probs: np.ndarray  # (n, T) probabilities summed per type
+    given: np.ndarray  # (n,) each token's given type
+    joint: np.ndarray  # (T, T) calibrated confident joint of given and true type
+
+
+def type_view(result: AuditResult) -> TypeView:
+    from tokenlq import confident_joint
+
+    probs, types = merge_classes(result.pred_probs, result.class_names)
+    to_type = np.array([types.index(c[2:] if c[1:2] == "-" else c) for c in result.class_names])
+    given = to_type[result.labels]
+    return TypeView(types, probs, given, confident_joint(given, probs, result.offsets))
+
+
 def predictions(project: ProjectCorpus, result: AuditResult, config: NerConfig,
-                model_version: str) -> dict:
+                model_version: str, *, view: TypeView | None = None) -> dict:
     """{task id: prediction} for every scored task.
 
     ``score`` is the sentence label-quality score (lower = more suspect); ``result`` is the
@@ -106,7 +125,8 @@ def predictions(project: ProjectCorpus, result: AuditResult, config: NerConfig,
     entities, each suspect region carrying its score and a ``meta.text`` explaining it. A
     suspected spurious entity keeps its given region, explained as "no entity suggested".
     """
-    type_probs, types = merge_classes(result.pred_probs, result.class_names)
+    view = view or type_view(result)
+    type_probs, types = view.probs, view.types
     findings: dict[int, list] = {}
     for row in result.spans.itertuples():
         findings.setdefault(int(row.sentence), []).append(row)
@@ -187,15 +207,15 @@ SUMMARY_FIELDS = {
 }
 
 
-def type_summary(project: ProjectCorpus, result: AuditResult, *, top: int = 3) -> list:
+def type_summary(project: ProjectCorpus, result: AuditResult, *, top: int = 3,
+                 view: TypeView | None = None) -> list:
     """Per entity type (and ``O``) the fields of :data:`SUMMARY_FIELDS`."""
-    from tokenlq import confident_joint, estimated_error_rates
+    from tokenlq import estimated_error_rates
 
-    type_probs, types = merge_classes(result.pred_probs, result.class_names)
-    to_type = np.array([types.index(c[2:] if c[1:2] == "-" else c) for c in result.class_names])
-    given = to_type[result.labels]
-    rates = estimated_error_rates(confident_joint(given, type_probs, result.offsets))
-    suggested = type_probs.argmax(axis=1)
+    view = view or type_view(result)
+    types, given = view.types, view.given
+    rates = estimated_error_rates(view.joint)
+    suggested = view.probs.argmax(axis=1)
     words = [t for tokens in project.tokens for t, _, _ in tokens]
     flagged = np.array([int(result.offsets[i]) + j for i, j in result.issues], dtype=np.int64)
     entity_counts = Counter(decode_spans(result.labels, result.offsets, result.class_names)["type"])
@@ -219,12 +239,13 @@ def type_summary(project: ProjectCorpus, result: AuditResult, *, top: int = 3) -
     return rows
 
 
-def findings(project: ProjectCorpus, result: AuditResult, *, skip=(), top: int = 20) -> dict:
+def findings(project: ProjectCorpus, result: AuditResult, *, skip=(), top: int = 20,
+             view: TypeView | None = None) -> dict:
     """What a manager looks at, from one run: the most suspicious tokens and entities (with
     their task), the given -> suggested type counts of the flagged tokens, and the overall
     estimated error rate. Tasks in ``skip`` (confirmed findings) are left out."""
-    type_probs, types = merge_classes(result.pred_probs, result.class_names)
-    to_type = np.array([types.index(c[2:] if c[1:2] == "-" else c) for c in result.class_names])
+    view = view or type_view(result)
+    types = view.types
     skip = set(skip)
     tokens, confusions = [], Counter()
     for i, j in result.issues:
@@ -232,7 +253,7 @@ def findings(project: ProjectCorpus, result: AuditResult, *, skip=(), top: int =
         if task in skip:
             continue
         t = int(result.offsets[i]) + j
-        given, suggested = types[to_type[result.labels[t]]], types[int(type_probs[t].argmax())]
+        given, suggested = types[view.given[t]], types[int(view.probs[t].argmax())]
         confusions[(given, suggested)] += 1
         if len(tokens) < top:
             tokens.append({"task": task, "token": project.tokens[i][j][0], "given": given,
@@ -246,10 +267,7 @@ def findings(project: ProjectCorpus, result: AuditResult, *, skip=(), top: int =
                          "suggested": row.suggested, "kind": row.kind, "score": float(row.score)})
         if len(entities) == top:
             break
-    given = to_type[result.labels]
-    from tokenlq import confident_joint
-
-    joint = confident_joint(given, type_probs, result.offsets)
+    joint = view.joint
     return {"error_rate": float(1 - np.trace(joint) / joint.sum()) if joint.sum() else None,
             "confusions": [[g, s, n] for (g, s), n in confusions.most_common()],
             "suspicious_tokens": tokens, "suspicious_entities": entities}
