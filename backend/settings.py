@@ -11,24 +11,16 @@ from .probs import check_source
 __all__ = ["Settings"]
 
 
-def _int(environ, name: str, default: int) -> int:
+def _number(environ, name: str, default, kind=int):
+    """``environ[name]`` as ``kind`` (int or float); ``default`` when unset or blank."""
     raw = environ.get(name, "")
     if not raw.strip():
         return default
     try:
-        return int(raw)
+        return kind(raw)
     except ValueError:
-        raise ValueError(f"{name} must be an integer; got {raw!r}") from None
-
-
-def _float(environ, name: str, default: float) -> float:
-    raw = environ.get(name, "")
-    if not raw.strip():
-        return default
-    try:
-        return float(raw)
-    except ValueError:
-        raise ValueError(f"{name} must be a number; got {raw!r}") from None
+        what = "an integer" if kind is int else "a number"
+        raise ValueError(f"{name} must be {what}; got {raw!r}") from None
 
 
 @dataclass(frozen=True)
@@ -75,10 +67,10 @@ class Settings:
             check_source(probs)
         except ValueError as err:
             raise ValueError(f"TOKENLQ_PROBS: {err}") from None
-        refit_fraction = _float(env, "TOKENLQ_REFIT_FRACTION", 0.01)
+        refit_fraction = _number(env, "TOKENLQ_REFIT_FRACTION", 0.01, float)
         if not 0 <= refit_fraction <= 1:
             raise ValueError(f"TOKENLQ_REFIT_FRACTION must be between 0 and 1; got {refit_fraction}")
-        timeout = _float(env, "LABEL_STUDIO_TIMEOUT", 60.0)
+        timeout = _number(env, "LABEL_STUDIO_TIMEOUT", 60.0, float)
         if not timeout > 0:
             raise ValueError(f"LABEL_STUDIO_TIMEOUT must be a positive number of seconds; got {timeout}")
         return cls(
@@ -93,9 +85,9 @@ class Settings:
             redis_url=env.get("REDIS_URL", "").strip(),
             probs=probs,
             refit_fraction=refit_fraction,
-            port=_int(env, "PORT", 9090),
-            workers=_int(env, "WORKERS", 1),
-            threads=_int(env, "THREADS", 8),
+            port=_number(env, "PORT", 9090),
+            workers=_number(env, "WORKERS", 1),
+            threads=_number(env, "THREADS", 8),
             log_level=(env.get("LOG_LEVEL", "") or "INFO").upper(),
-            max_request_bytes=_int(env, "TOKENLQ_MAX_REQUEST_BYTES", 32 * 1024 * 1024),
+            max_request_bytes=_number(env, "TOKENLQ_MAX_REQUEST_BYTES", 32 * 1024 * 1024),
         )
