@@ -170,7 +170,9 @@ class LabelStudioProject:
         if ours:
             self.client.views.update(id=str(ours[0]["id"]), project=self.id, data=data)
             return int(ours[0]["id"])
-        return int(self.client.views.create(project=self.id, data=data).id)
+        # Not retried after a lost answer: it could make a second tab (the next run finds it).
+        return int(self.client.views.create(project=self.id, data=data,
+                                            request_options={"max_retries": 0}).id)
 
     def secure_webhooks(self, model_version: str, header: str, secret: str) -> int:
         """Add ``header: secret`` to the webhooks Label Studio created for this backend: those

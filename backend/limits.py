@@ -1,11 +1,12 @@
-"""Bounds on what a request may carry: a body no larger than TOKENLQ_MAX_REQUEST_BYTES (refused
-from its Content-Length before any view runs, even one that never reads the body) and ids that
-fit SQLite's 64-bit integers (``<id:...>`` in routes; a larger number is no route: 404)."""
+"""Bounds on what a request may carry: a body no larger than TOKENLQ_MAX_REQUEST_BYTES, refused
+from its Content-Length before any view runs, even one that never reads the body (a chunked
+body, whose size is unknown up front, is refused too: 411); and ids that fit SQLite's 64-bit
+integers (``<id:...>`` in routes; a larger number is no route: 404)."""
 
 from __future__ import annotations
 
 from flask import Flask, request
-from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.exceptions import LengthRequired, RequestEntityTooLarge
 from werkzeug.routing import IntegerConverter
 
 __all__ = ["MAX_ID", "register"]
@@ -24,5 +25,7 @@ def register(app: Flask) -> None:
     @app.before_request
     def refuse_oversized_bodies():
         limit = app.config["MAX_CONTENT_LENGTH"]
+        if "chunked" in request.headers.get("Transfer-Encoding", "").lower():
+            raise LengthRequired("send the body with a Content-Length (chunked bodies are refused)")
         if limit is not None and (request.content_length or 0) > limit:
             raise RequestEntityTooLarge(f"the request body is over {limit} bytes")

@@ -20,7 +20,8 @@ def _answer(description, schema=None, media="application/json"):
 
 def _errors(*codes):
     text = {400: "malformed request", 401: "authentication required or webhook secret wrong",
-            404: "unknown project, job or route", 413: "request body too large",
+            404: "unknown project, job or route", 411: "a chunked body (send a Content-Length)",
+            413: "request body too large",
             422: "labeling config or extra_params cannot be served"}
     return {str(c): _answer(text[c], _ERROR) for c in codes}
 
@@ -73,7 +74,7 @@ SPEC = {
                                                 "refit_fraction": {"type": "number"}}}}}),
             "responses": {"200": _answer("the model version", {
                 "type": "object", "properties": {"model_version": {"type": "string"}}}),
-                **_errors(400, 401, 413, 422)}}},
+                **_errors(400, 401, 411, 413, 422)}}},
         "/versions": {"get": {"responses": {"200": _answer("model versions", {
             "type": "object", "properties": {"versions": {"type": "array",
                                                            "items": {"type": "string"}}}}),
@@ -87,7 +88,7 @@ SPEC = {
             "responses": {"200": _answer("one prediction per task, in order", {
                 "type": "object", "properties": {"results": {
                     "type": "array", "items": {"$ref": "#/components/schemas/Prediction"}}}}),
-                **_errors(400, 401, 413)}}},
+                **_errors(400, 401, 411, 413)}}},
         "/webhook": {"post": {
             "security": [],
             "requestBody": _body({"type": "object", "required": ["action"], "properties": {
@@ -96,11 +97,11 @@ SPEC = {
                 "type": "object", "properties": {"status": {"enum": ["queued", "ignored"]},
                                                  "action": {"type": "string"},
                                                  "job": {"type": "integer"}}}),
-                **_errors(400, 401, 413)}}},
+                **_errors(400, 401, 411, 413)}}},
         "/projects/{project}/rescore": {"post": {"parameters": [_PROJECT], "responses": {
             "202": _answer("queued", {"type": "object", "properties": {
                 "job": {"type": "integer"}, "status_url": {"type": "string"}}}),
-            **_errors(401)}}},
+            **_errors(401, 411, 413)}}},
         "/projects/{project}/jobs": {"get": {"parameters": [_PROJECT], "responses": {
             "200": _answer("the project's latest 50 jobs, newest first", {
                 "type": "object", "properties": {"project": {"type": "integer"}, "jobs": {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,7 +72,7 @@ class Settings:
         if not 0 <= refit_fraction <= 1:
             raise ValueError(f"TOKENLQ_REFIT_FRACTION must be between 0 and 1; got {refit_fraction}")
         timeout = _number(env, "LABEL_STUDIO_TIMEOUT", 60.0, float)
-        if not timeout > 0:
+        if not (timeout > 0 and math.isfinite(timeout)):
             raise ValueError(f"LABEL_STUDIO_TIMEOUT must be a positive number of seconds; got {timeout}")
         return cls(
             label_studio_url=url,

@@ -220,7 +220,7 @@ def main() -> int:
             headers=headers).status_code for headers in
             [{}, {"X-Tokenlq-Webhook-Secret": "guess"}, {"X-Tokenlq-Webhook-Secret": SECRET[:-1]}] * 10]
         checks["forged events refused (401)"] = forged == [401] * len(forged)
-        checks["forged events queue nothing"] = len(jobs(base, project.id)) == len(after)
+        checks["forged events queue nothing"] = jobs(base, project.id)[0]["id"] == after[0]["id"]
         replay = requests.post(f"{base}/webhook", timeout=10, json={
             "action": "ANNOTATION_UPDATED", "project": {"id": project.id}},
             headers={"X-Tokenlq-Webhook-Secret": SECRET}).json()["job"]

@@ -211,10 +211,13 @@ def read_pred_probs(path, corpus: Corpus, class_names: list[str] | None = None):
     try:
         with np.load(path, allow_pickle=False) as archive:
             pred_probs, offsets, names = (archive["pred_probs"], archive["offsets"],
-                                          [str(c) for c in archive["class_names"]])
+                                          archive["class_names"])
     except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as err:
         raise DataError(f"{path}: not a tokenlq pred_probs .npz with pred_probs, offsets and "
-                        f"class_names ({err or type(err).__name__})") from None
+                        f"class_names ({str(err) or type(err).__name__})") from None
+    if names.ndim != 1:
+        raise DataError(f"{path}: class_names must be one row of names; got shape {names.shape}")
+    names = [str(c) for c in names]
     if pred_probs.dtype.kind not in "fiu" or offsets.dtype.kind not in "iu" or offsets.ndim != 1:
         raise DataError(f"{path}: pred_probs must be numbers and offsets integers (one row); got "
                         f"{pred_probs.dtype} and {offsets.dtype} of shape {offsets.shape}")

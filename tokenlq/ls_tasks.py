@@ -76,7 +76,8 @@ def given_annotation(annotations):
     if not usable:
         return None
     return max(usable, key=lambda a: (str(a.get("updated_at") or a.get("created_at") or ""),
-                                      bool(a.get("ground_truth")), a.get("id") or 0))
+                                      bool(a.get("ground_truth")),
+                                      a["id"] if _is_int(a.get("id")) else -1))
 
 
 def task_tokens(data: dict, value_key: str, warnings: Counter | None = None):

@@ -57,6 +57,12 @@ def test_bad_project_and_tasks_are_400():
     assert c.post("/predict", json={"tasks": [{"id": "x"}]}).status_code == 400
 
 
+def test_predict_takes_annotations_with_ids_of_any_type():  # was a 500 (found in review)
+    answer = client().post("/predict", json={"project": "1", "tasks": [
+        {"id": 5, "annotations": [{"id": "a", "result": []}, {"id": 1, "result": []}]}]})
+    assert answer.status_code == 200 and len(answer.get_json()["results"]) == 1
+
+
 def test_predict_answers_one_entry_per_task_in_order():
     answer = client().post("/predict", json={"tasks": [{"id": 4}, {"id": 5}], "project": "1.2"})
     results = answer.get_json()["results"]

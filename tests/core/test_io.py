@@ -88,6 +88,26 @@ def test_pred_probs_round_trip_and_mismatch(tmp_path):
         read_pred_probs(path, corpus, ["O", "B-X", "I-X"])
 
 
+@pytest.mark.parametrize("arrays, message", [
+    ({"pred_probs": np.ones((3, 2)) / 2, "offsets": np.array([0, 2, 3]), "class_names": np.array("O")},
+     "class_names must be one row"),
+    ({"pred_probs": np.array([["a", "b"]] * 3), "offsets": np.array([0, 2, 3]),
+      "class_names": np.array(["O", "B-X"])}, "must be numbers"),
+    ({"pred_probs": np.ones((3, 2)) / 2, "offsets": np.array([1, 2, 3]),
+      "class_names": np.array(["O", "B-X"])}, "offsets must run from 0"),
+    (None, "not a tokenlq pred_probs .npz"),  # an empty file
+])
+def test_malformed_pred_probs_files_are_named(tmp_path, arrays, message):
+    corpus = read_corpus(write(tmp_path, "a.conll", "a\tO\nb\tB-X\n\nc\tO\n"))
+    path = tmp_path / "p.npz"
+    if arrays is None:
+        path.write_bytes(b"")
+    else:
+        np.savez(path, **arrays)
+    with pytest.raises(DataError, match=message):
+        read_pred_probs(path, corpus)
+
+
 SHARED = __import__("pathlib").Path(__file__).resolve().parents[3] / "shared" / "data"
 
 

@@ -103,3 +103,10 @@ def test_tasks_of_the_right_shape_pass():
     assert task_shape_error({"id": 1}) is None
     assert task_shape_error({"data": {"text": "x"}, "annotations": [{"result": [region(0, 1, "PER")]},
                                                                     {"was_cancelled": True}]}) is None
+
+
+def test_annotation_ids_of_any_type_never_break_the_choice():
+    # Ties on time and ground truth fall back to the id; one that is not an integer counts as -1.
+    tied = [{"id": "a", "result": []}, {"id": 1, "result": []}, {"id": {"x": 1}, "result": []}]
+    assert given_annotation(tied)["id"] == 1
+    assert given_annotation([{"id": None}, {"id": True}])["id"] is None  # no real id: the first

@@ -50,7 +50,8 @@ ls_tasks = st.one_of(json_values, st.fixed_dictionaries({"id": st.integers(0, 99
         "tokens": st.one_of(st.lists(words, max_size=6), json_values)})),
     "annotations": st.one_of(json_values, st.lists(st.fixed_dictionaries(
         {"result": st.one_of(st.lists(regions, max_size=4), json_values)},
-        optional={"was_cancelled": st.booleans(), "updated_at": json_values}), max_size=2))}))
+        optional={"was_cancelled": st.booleans(), "updated_at": json_values, "id": json_values,
+                  "ground_truth": json_values}), max_size=3))}))
 jsonl_records = st.one_of(json_values, st.fixed_dictionaries(
     {"tokens": st.one_of(st.lists(words, max_size=5), json_values),
      "labels": st.one_of(st.lists(tags, max_size=5), json_values)}))

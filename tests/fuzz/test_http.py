@@ -136,10 +136,12 @@ def test_setup_with_wrong_types_and_configs(app, body):
 
 
 texts = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=80)
+annotations = st.lists(st.fixed_dictionaries(
+    {"result": st.one_of(st.just([]), json_values), "was_cancelled": st.booleans()},
+    optional={"id": json_values, "updated_at": json_values, "ground_truth": json_values}), max_size=3)
 tasks = st.fixed_dictionaries({"id": st.integers(-2**63, 2**63 - 1)}, optional={
     "data": st.one_of(st.fixed_dictionaries({"text": st.one_of(texts, json_values)}), json_values),
-    "annotations": st.one_of(json_values, st.lists(st.fixed_dictionaries(
-        {"result": json_values, "was_cancelled": st.booleans()}), max_size=2))})
+    "annotations": st.one_of(json_values, annotations)})
 
 
 @FAST
@@ -147,12 +149,48 @@ tasks = st.fixed_dictionaries({"id": st.integers(-2**63, 2**63 - 1)}, optional={
     "project": st.one_of(st.just("1.1795813158"), projects),
     "tasks": st.one_of(st.lists(tasks, min_size=1, max_size=8), json_values)},
     optional={"label_config": st.one_of(st.just(CONFIG), st.text(max_size=100), json_values)}))
-def test_predict_with_generated_tasks_reaches_the_model_without_a_5xx(app, body):
+def test_predict_with_generated_tasks_never_answers_5xx(app, body):
     count_cases("predict payloads")
     response = app.test_client().post("/predict", json=body, headers=CREDENTIALS)
     check_answer(response, f"/predict {body}")
     if response.status_code == 200:
         assert len(response.get_json()["results"]) == len(body["tasks"])
+
+
+def test_predict_pre_annotates_generated_texts_with_the_fitted_model(app, monkeypatch):
+    """Unannotated tasks (none, or only skipped annotations with ids of any type) of project 1,
+    which has a fit: the model tags every text, and every region it proposes lies inside the
+    text, quotes it and carries a label of the config."""
+    from tokenlq.model import FittedModel
+
+    calls, tag = [], FittedModel.predict_probs
+    monkeypatch.setattr(FittedModel, "predict_probs",
+                        lambda self, *a, **k: calls.append(1) or tag(self, *a, **k))
+    skipped = st.lists(st.fixed_dictionaries({"result": st.just([]), "was_cancelled": st.just(True)},
+                                             optional={"id": json_values}), max_size=2)
+    fresh = st.fixed_dictionaries({"id": st.integers(0, 2**63 - 1), "data": st.fixed_dictionaries(
+        {"text": st.one_of(texts, st.just("Peter Novak visited Cairo ."))})},
+        optional={"annotations": skipped})
+
+    @FAST
+    @given(batch=st.lists(fresh, min_size=1, max_size=8, unique_by=lambda t: t["id"]))
+    def check(batch):
+        count_cases("predict pre-annotations")
+        response = app.test_client().post("/predict", headers=CREDENTIALS, json={
+            "project": "1.1795813158", "label_config": CONFIG, "tasks": batch})
+        check_answer(response, f"/predict {batch}")
+        results = response.get_json()["results"]
+        assert len(results) == len(batch)
+        for task, prediction in zip(batch, results):
+            text = task["data"]["text"]
+            for region in prediction["result"]:
+                value = region["value"]
+                assert 0 <= value["start"] < value["end"] <= len(text)
+                assert value["text"] == text[value["start"]:value["end"]]
+                assert value["labels"][0] in ("PER", "LOC", "ORG", "MISC")
+
+    check()
+    assert len(calls) >= EXAMPLES // 2, f"the model tagged only {len(calls)} batches"
 
 
 @FAST
@@ -180,6 +218,13 @@ def test_webhook_events_with_any_secret_and_project(app, event, secret):
     response = app.test_client().post("/webhook", json=event,
                                       headers={WEBHOOK_SECRET_HEADER: secret})
     check_answer(response, f"/webhook {event}")
+
+
+def test_chunked_bodies_are_refused_with_411(app):
+    for path in POSTS:
+        response = app.test_client().post(path, data=b"{}", headers={
+            **CREDENTIALS, "Transfer-Encoding": "chunked", "Content-Type": "application/json"})
+        assert response.status_code == 411 and "Content-Length" in response.get_json()["error"]
 
 
 def test_oversized_bodies_are_refused_on_every_post(app):
