@@ -8,6 +8,7 @@ import shlex
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -47,6 +48,20 @@ def wait_healthy(base: str, process=None, *, seconds: float = 60) -> None:
         assert process is None or process.poll() is None, "the backend process exited"
         time.sleep(0.5)
     raise AssertionError(f"{base} did not become healthy in {seconds:.0f} s")
+
+
+def serve(env: dict, log, *, port: int | None = None, new_session: bool = False):
+    """`tokenlq serve` on 127.0.0.1 (``port`` or a free one) with ``env``, its output appended
+    to ``log``; returns ``(base URL, process)`` once it answers /health. ``new_session``: its own
+    process group, so that a kill of the group takes its run processes too."""
+    port = port or free_port()
+    with open(log, "a") as out:
+        process = subprocess.Popen([sys.executable, "-m", "tokenlq.cli", "serve", "--host",
+                                    "127.0.0.1", "--port", str(port)], env=env, stdout=out,
+                                   stderr=subprocess.STDOUT, start_new_session=new_session)
+    base = f"http://127.0.0.1:{port}"
+    wait_healthy(base, process)
+    return base, process
 
 
 def free_port() -> int:

@@ -2,9 +2,6 @@
 through the HTTP call, a webhook (an annotation saved in Label Studio) and the Train button."""
 
 import os
-import socket
-import subprocess
-import sys
 import time
 
 import pytest
@@ -16,32 +13,20 @@ from backend.runs import MODEL_VERSION
 from tokenlq.synthetic import make_ner_corpus
 
 from .chromium import render
-from .conftest import wait_healthy
+from .conftest import serve
 
 WEBHOOK_SECRET = "e2e-webhook-secret"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def backend(labelstudio, tmp_path_factory):
     url, token = labelstudio
-    port = free_port()
     log = tmp_path_factory.mktemp("backend") / "backend.log"
     env = dict(os.environ, LABEL_STUDIO_URL=url, LABEL_STUDIO_API_KEY=token, TOKENLQ_PROBS="crf",
                TOKENLQ_DATA_DIR=str(log.parent / "data"), THREADS="4",
                TOKENLQ_WEBHOOK_SECRET=WEBHOOK_SECRET)
-    with open(log, "w") as out:
-        process = subprocess.Popen([sys.executable, "-m", "tokenlq.cli", "serve", "--host",
-                                    "127.0.0.1", "--port", str(port)], env=env, stdout=out,
-                                   stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
+    base, process = serve(env, log)
     try:
-        wait_healthy(base, process)
         yield base, log
     finally:
         process.terminate()

@@ -8,8 +8,6 @@ every annotation as the people left it. The backend is told another Label Studio
 
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -23,7 +21,7 @@ from backend.runs import MODEL_VERSION
 from tokenlq.ls_tasks import given_annotation
 from tokenlq.synthetic import make_ner_corpus
 
-from .conftest import free_port, wait_healthy
+from .conftest import free_port, serve
 from .faulty_proxy import FaultyProxy
 
 TIMEOUT = 3  # LABEL_STUDIO_TIMEOUT of the backend under test
@@ -40,12 +38,7 @@ class Backend:
         self.process = None
 
     def start(self):
-        with open(self.log, "a") as out:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "tokenlq.cli", "serve", "--host", "127.0.0.1", "--port",
-                 str(self.port)], env=self.env, stdout=out, stderr=subprocess.STDOUT,
-                start_new_session=True)
-        wait_healthy(self.base, self.process)
+        _, self.process = serve(self.env, self.log, port=self.port, new_session=True)
 
     def kill(self):
         os.killpg(self.process.pid, signal.SIGKILL)
@@ -224,26 +217,20 @@ def test_faults_during_pull_and_write_back_then_convergence(setting, labelstudio
           edited_then(lambda: proxy.fail("PATCH", r"^/api/dm/views/\d+/", "500", times=10), count=2),
           reason="500")
 
-    def new_tasks_then_dropped_import():
-        nonlocal annotations
-        extra = make_ner_corpus(5, error_rate=0.0, seed=72)
-        client.projects.import_tasks(id=project.id, request=corpus_tasks(extra))
-        annotations = {t["id"]: t["annotations"] for t in ls.tasks()}
-        proxy.fail("POST", r"/import/predictions", "drop", times=10)
+    def new_tasks_then(fault_kind, seed):
+        def inject():
+            nonlocal annotations
+            extra = make_ner_corpus(5, error_rate=0.0, seed=seed)
+            client.projects.import_tasks(id=project.id, request=corpus_tasks(extra))
+            annotations = {t["id"]: t["annotations"] for t in ls.tasks()}
+            proxy.fail("POST", r"/import/predictions", fault_kind, times=10)
+        return inject
 
-    fault("dropped connections on the predictions import, write", new_tasks_then_dropped_import,
+    fault("dropped connections on the predictions import, write", new_tasks_then("drop", 72),
           reason="RemoteProtocolError")
-
-    def new_tasks_then_lost_answer():
-        nonlocal annotations
-        extra = make_ner_corpus(5, error_rate=0.0, seed=73)
-        client.projects.import_tasks(id=project.id, request=corpus_tasks(extra))
-        annotations = {t["id"]: t["annotations"] for t in ls.tasks()}
-        proxy.fail("POST", r"/import/predictions", "lost")
-
     # Label Studio imports the predictions but its answer is lost: the run fails, and the next
     # finds them in place (never a second copy).
-    fault("predictions imported, the answer lost, write", new_tasks_then_lost_answer,
+    fault("predictions imported, the answer lost, write", new_tasks_then("lost", 73),
           reason="RemoteProtocolError")
 
     def down_mid_write():

@@ -9,22 +9,16 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .conftest import free_port, wait_healthy
+from .conftest import free_port, serve
 
 
 def test_schemathesis_finds_no_server_error_in_the_running_backend(tmp_path):
-    port = free_port()
     env = dict(os.environ, LABEL_STUDIO_URL=f"http://127.0.0.1:{free_port()}",  # nobody there
                LABEL_STUDIO_API_KEY="live-fuzz-key", BASIC_AUTH_USER="u", BASIC_AUTH_PASS="live-pass",
                TOKENLQ_WEBHOOK_SECRET="live-secret", TOKENLQ_DATA_DIR=str(tmp_path / "data"))
     log = tmp_path / "backend.log"
-    with open(log, "w") as out:
-        backend = subprocess.Popen([sys.executable, "-m", "tokenlq.cli", "serve", "--host",
-                                    "127.0.0.1", "--port", str(port)], env=env, stdout=out,
-                                   stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
+    base, backend = serve(env, log)
     try:
-        wait_healthy(base, backend)
         st = shutil.which("schemathesis", path=str(Path(sys.executable).parent)) or "schemathesis"
         done = subprocess.run([st, "run", f"{base}/openapi.json", "--checks", "not_a_server_error",
                                "--max-examples", "60", "--auth", "u:live-pass", "--seed", "7",
