@@ -16,7 +16,8 @@ from itertools import combinations
 import numpy as np
 
 from tokenlq import confident_joint, find_label_issues
-from tokenlq.model import merge_classes
+
+from .scoring import off_diagonal_share, type_view
 
 __all__ = ["ANNOTATOR_FIELDS", "annotator_summary"]
 
@@ -30,12 +31,13 @@ ANNOTATOR_FIELDS = {
 }
 
 
-def annotator_summary(project, result) -> dict:
-    """``{"overlap_tasks", "disagreeing_tasks", "token_agreement", "annotators": [rows]}``."""
+def annotator_summary(project, result, *, view=None) -> dict:
+    """``{"overlap_tasks", "disagreeing_tasks", "token_agreement", "annotators": [rows]}``;
+    ``view``: the run's :class:`backend.scoring.TypeView` (computed when not given)."""
+    view = view or type_view(result)
     index = {c: k for k, c in enumerate(result.class_names)}
-    _, types = merge_classes(result.pred_probs, result.class_names)
-    to_type = np.array([types.index(c[2:] if c[1:2] == "-" else c) for c in result.class_names])
-    rows = defaultdict(lambda: {"labels": [], "probs": [], "lengths": [], "disagree": 0})
+    rows = defaultdict(lambda: {"labels": [], "probs": [], "type_probs": [], "lengths": [],
+                                "disagree": 0})
     overlap = disagreeing = 0
     agreement = []
     for i, every in enumerate(project.annotations):
@@ -44,6 +46,7 @@ def annotator_summary(project, result) -> dict:
             row = rows[who]
             row["labels"].append([index[t] for t in tags])
             row["probs"].append(result.pred_probs[a:b])
+            row["type_probs"].append(view.probs[a:b])
             row["lengths"].append(len(tags))
         if len(every) < 2:
             continue
@@ -61,11 +64,9 @@ def annotator_summary(project, result) -> dict:
         offsets = np.concatenate(([0], np.cumsum(row["lengths"]))).astype(np.int64)
         issues = find_label_issues(labels, probs, offsets, renormalize=True,
                                    return_indices_ranked_by=None)
-        joint = confident_joint(to_type[labels], merge_classes(probs, result.class_names)[0], offsets)
-        total = joint.sum()
+        joint = confident_joint(view.to_type[labels], np.concatenate(row["type_probs"]), offsets)
         out.append({"annotator": who, "annotations": len(row["lengths"]), "tokens": int(offsets[-1]),
-                    "flagged_tokens": len(issues),
-                    "estimated_error_rate": float(1 - np.trace(joint) / total) if total else None,
+                    "flagged_tokens": len(issues), "estimated_error_rate": off_diagonal_share(joint),
                     "disagreeing_tasks": row["disagree"]})
     return {"overlap_tasks": overlap, "disagreeing_tasks": disagreeing,
             "token_agreement": float(np.mean(agreement)) if agreement else None, "annotators": out}

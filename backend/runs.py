@@ -228,7 +228,7 @@ def rescore(ls: LabelStudioProject, options: RunOptions | None = None, **overrid
         summary.error_rate, summary.confusions = facts["error_rate"], facts["confusions"]
         summary.suspicious_tokens = facts["suspicious_tokens"]
         summary.suspicious_entities = facts["suspicious_entities"]
-        summary.annotators = annotator_summary(project, result)
+        summary.annotators = annotator_summary(project, result, view=view)
         summary.reviews = dict(Counter(s["status"] for s in states.values()),
                                suppressed=len(suppressed))
         review_states = states

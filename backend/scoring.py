@@ -16,7 +16,7 @@ from tokenlq.audit import AuditResult, audit
 from tokenlq.spans import decode_spans
 from tokenlq.io import Corpus
 from tokenlq.ls_tasks import given_annotation, span_labels, task_tokens
-from tokenlq.model import merge_classes
+from tokenlq.model import _entity_type, merge_classes
 
 from .label_config import NerConfig
 
@@ -102,6 +102,7 @@ class TypeView:
     """A run's tokens at entity-type level (B-/I- merged), computed once per run for the
     predictions, the per-type summary and the findings."""
     types: list  # "O" and the entity types
+    to_type: np.ndarray  # (K,) the type of each class of the result
     probs: np.ndarray  # (n, T) probabilities summed per type
     given: np.ndarray  # (n,) each token's given type
     joint: np.ndarray  # (T, T) calibrated confident joint of given and true type
@@ -111,9 +112,16 @@ def type_view(result: AuditResult) -> TypeView:
     from tokenlq import confident_joint
 
     probs, types = merge_classes(result.pred_probs, result.class_names)
-    to_type = np.array([types.index(c[2:] if c[1:2] == "-" else c) for c in result.class_names])
+    to_type = np.array([types.index(_entity_type(c)) for c in result.class_names])
     given = to_type[result.labels]
-    return TypeView(types, probs, given, confident_joint(given, probs, result.offsets))
+    return TypeView(types, to_type, probs, given, confident_joint(given, probs, result.offsets))
+
+
+def off_diagonal_share(joint: np.ndarray) -> float | None:
+    """The estimated error rate of a confident joint: its share off the diagonal (None when
+    empty)."""
+    total = joint.sum()
+    return float(1 - np.trace(joint) / total) if total else None
 
 
 def predictions(project: ProjectCorpus, result: AuditResult, config: NerConfig,
@@ -267,7 +275,6 @@ def findings(project: ProjectCorpus, result: AuditResult, *, skip=(), top: int =
                          "suggested": row.suggested, "kind": row.kind, "score": float(row.score)})
         if len(entities) == top:
             break
-    joint = view.joint
-    return {"error_rate": float(1 - np.trace(joint) / joint.sum()) if joint.sum() else None,
+    return {"error_rate": off_diagonal_share(view.joint),
             "confusions": [[g, s, n] for (g, s), n in confusions.most_common()],
             "suspicious_tokens": tokens, "suspicious_entities": entities}
