@@ -81,11 +81,13 @@ def run_job(settings, job: dict, submit=None) -> None:
                 summary = dataclasses.asdict(run)
         finally:
             close(client)
-        store.finish(job["id"], summary=summary)
+        # The follow-up is queued before this job is marked done, so that the project never
+        # looks idle while it is still owed a run.
         if job["kind"] == "refit" and "skipped" not in summary:
             submit(project, "refit", "update")  # write back what the new fit says
         elif summary.get("refit"):
             submit(project, job["trigger"], "refit")
+        store.finish(job["id"], summary=summary)
     except Exception as err:  # the job fails with its reason; the backend stays up
         reason = f"{type(err).__name__}: {err}"
         # Never a secret in a reason: the key is the only one this process holds.

@@ -43,3 +43,22 @@ def test_a_run_interrupted_by_a_restart_is_failed_with_the_reason(tmp_path):
     store.next_queued()  # running when the backend "dies"
     create_app(Settings(data_dir=tmp_path), start_queue=False)
     assert store.job(job_id)["reason"].startswith("interrupted")
+
+
+def test_a_follow_up_is_queued_before_its_job_is_done(tmp_path, monkeypatch):
+    """Never a moment where every job of the project has ended while a run is still owed (a
+    client polling for "idle" once saw the refit done and its update not yet queued)."""
+    store = Store(tmp_path)
+    job_id, _ = store.enqueue(3, "setup", "refit")
+    monkeypatch.setattr("backend.labelstudio.connect", lambda *args, **kwargs: object())
+    monkeypatch.setattr("backend.labelstudio.close", lambda client: None)
+    monkeypatch.setattr("backend.labelstudio.LabelStudioProject", lambda client, project: project)
+    monkeypatch.setattr("backend.runs.refit", lambda ls, options: {"model": "crf"})
+    seen = []
+
+    def submit(project, trigger, kind):
+        seen.append((project, trigger, kind, store.job(job_id)["status"]))
+
+    run_job(unreachable(tmp_path), store.next_queued("fit"), submit=submit)
+    assert seen == [(3, "refit", "update", "running")]
+    assert store.job(job_id)["status"] == "done"

@@ -4,6 +4,7 @@ With LS_URL and LS_TOKEN already set (a server you started yourself) that server
 """
 
 import os
+import random
 import shlex
 import shutil
 import socket
@@ -65,9 +66,17 @@ def serve(env: dict, log, *, port: int | None = None, new_session: bool = False)
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free port below the kernel's range for outgoing connections, so that no client socket
+    takes it between now and the server's bind (or while a test keeps a server down)."""
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    while True:
+        port = random.randrange(max(1024, low - 12000), low)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
 
 
 @pytest.fixture(scope="session")
@@ -89,6 +98,9 @@ def redis_url(tmp_path_factory):
                 break
         except redis.ConnectionError:
             time.sleep(0.1)
+    else:
+        process.terminate()
+        pytest.fail(f"redis-server did not answer on port {port} within 10 s")
     yield url
     process.terminate()
     process.wait(timeout=10)

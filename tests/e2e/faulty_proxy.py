@@ -67,7 +67,15 @@ class FaultyProxy:
         self.injected.append(("*", "*", "down"))
 
     def up(self) -> None:
-        self._server = self._serve(self.port)
+        deadline = time.time() + 30
+        while True:  # the port may linger a moment after close
+            try:
+                self._server = self._serve(self.port)
+                return
+            except OSError:
+                if time.time() > deadline:
+                    raise
+                time.sleep(0.5)
 
     def close(self) -> None:
         self.clear()

@@ -58,7 +58,6 @@ def idle(base, project):
     def settled():
         jobs = jobs_of(base, project)
         return jobs if jobs and all(j["status"] in ("done", "failed") for j in jobs) else None
-    time.sleep(1.5)  # a follow-up is queued by the run process as it finishes
     try:
         return wait_for(settled, f"project {project}'s jobs to finish")
     except AssertionError:

@@ -24,7 +24,7 @@ from tokenlq.synthetic import make_ner_corpus
 from .conftest import free_port, serve
 from .faulty_proxy import FaultyProxy
 
-TIMEOUT = 3  # LABEL_STUDIO_TIMEOUT of the backend under test
+TIMEOUT = 10  # LABEL_STUDIO_TIMEOUT of the backend under test
 SECRETS = {"BASIC_AUTH_PASS": "fault-basic-pass", "TOKENLQ_WEBHOOK_SECRET": "fault-hook-secret"}
 AUTH = ("faults", SECRETS["BASIC_AUTH_PASS"])
 

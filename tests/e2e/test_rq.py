@@ -180,7 +180,9 @@ def test_a_killed_worker_leaves_its_job_to_the_other_and_a_web_restart_loses_not
         services.start_web()
         survivor = "w2" if holder == "w1" else "w1"
         done = None
-        while time.time() < killed_at + 120:
+        # RQ finds the dead worker's job once its heartbeat lapses (job_monitoring_interval + 60 s)
+        # at the survivor's next cleanup, then retries it after RETRY_INTERVALS[0].
+        while time.time() < killed_at + 240:
             done = requests.get(f"{services.base}/jobs/{job_id}", timeout=5).json()
             if done["status"] == "done":
                 break

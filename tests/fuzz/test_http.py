@@ -241,7 +241,9 @@ def test_jobs_queued_while_label_studio_is_down_fail_with_a_reason(app):
     store = app.extensions["tokenlq.store"]
     client = app.test_client()
     job = client.post("/projects/1/rescore", headers=CREDENTIALS).get_json()["job"]
-    deadline = time.time() + 120
+    # One job at a time, each a few seconds of the SDK's own retries: wait by the queue's length.
+    ahead = sum(row["n"] for row in store.counts() if row["status"] in ("queued", "running"))
+    deadline = time.time() + 60 + 10 * ahead
     while store.job(job)["status"] in ("queued", "running") and time.time() < deadline:
         time.sleep(0.5)
     found = client.get(f"/jobs/{job}", headers=CREDENTIALS).get_json()
