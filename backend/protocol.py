@@ -78,8 +78,7 @@ def predict():
     for number, task in enumerate(tasks):
         problem = task_shape_error(task)
         task_id = task.get("id") if problem is None else None
-        if problem is None and (not isinstance(task_id, int) or isinstance(task_id, bool)
-                                or not 0 <= task_id <= MAX_ID):
+        if problem is None and not (type(task_id) is int and 0 <= task_id <= MAX_ID):  # noqa: E721 (not bool)
             problem = f"every task must be an object with an integer 'id' (0 to 2^63-1); got {task_id!r}"
         if problem:
             raise BadRequest(f"tasks[{number}]: {problem}")

@@ -54,7 +54,9 @@ def test_bad_project_and_tasks_are_400():
     c = client()
     assert c.post("/setup", json={"project": "abc", "schema": CONFIG}).status_code == 400
     assert c.post("/predict", json={"tasks": []}).status_code == 400
-    assert c.post("/predict", json={"tasks": [{"id": "x"}]}).status_code == 400
+    for task_id in ("x", True, 1.0, -1, 2**63):
+        answer = c.post("/predict", json={"tasks": [{"id": task_id}]})
+        assert answer.status_code == 400 and "integer 'id'" in answer.get_json()["error"], task_id
 
 
 def test_predict_takes_annotations_with_ids_of_any_type():  # was a 500 (found in review)

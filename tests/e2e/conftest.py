@@ -51,6 +51,36 @@ def wait_healthy(base: str, process=None, *, seconds: float = 60) -> None:
     raise AssertionError(f"{base} did not become healthy in {seconds:.0f} s")
 
 
+def wait_for(condition, what, timeout=180):
+    """``condition()``'s first true value, polled every second."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def jobs_of(base, project):
+    import requests
+
+    return requests.get(f"{base}/projects/{project}/jobs", timeout=5).json()["jobs"]
+
+
+def idle(base, project, *, timeout=180):
+    """The project's jobs once none is queued or running (a follow-up is queued before its job
+    ends, so an all-ended list owes no run)."""
+    def settled():
+        jobs = jobs_of(base, project)
+        return jobs if jobs and all(j["status"] in ("done", "failed") for j in jobs) else None
+    try:
+        return wait_for(settled, f"project {project}'s jobs to finish", timeout)
+    except AssertionError:
+        raise AssertionError([(j["id"], j["kind"], j["trigger"], j["status"], j["reason"])
+                              for j in jobs_of(base, project)]) from None
+
+
 def serve(env: dict, log, *, port: int | None = None, new_session: bool = False):
     """`tokenlq serve` on 127.0.0.1 (``port`` or a free one) with ``env``, its output appended
     to ``log``; returns ``(base URL, process)`` once it answers /health. ``new_session``: its own

@@ -13,7 +13,7 @@ from backend.runs import MODEL_VERSION
 from tokenlq.synthetic import make_ner_corpus
 
 from .chromium import render
-from .conftest import serve
+from .conftest import idle, jobs_of, serve, wait_for
 
 WEBHOOK_SECRET = "e2e-webhook-secret"
 
@@ -35,34 +35,8 @@ def backend(labelstudio, tmp_path_factory):
     assert token not in text and WEBHOOK_SECRET not in text  # secrets never reach the log
 
 
-def wait_for(condition, what, timeout=180):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def ours(task):
     return [p for p in task["predictions"] if p["model_version"] == MODEL_VERSION]
-
-
-def jobs_of(base, project):
-    return requests.get(f"{base}/projects/{project}/jobs", timeout=5).json()["jobs"]
-
-
-def idle(base, project):
-    """The project's jobs once none is queued or running (follow-ups included)."""
-    def settled():
-        jobs = jobs_of(base, project)
-        return jobs if jobs and all(j["status"] in ("done", "failed") for j in jobs) else None
-    try:
-        return wait_for(settled, f"project {project}'s jobs to finish")
-    except AssertionError:
-        raise AssertionError([(j["kind"], j["trigger"], j["status"], j["reason"])
-                              for j in jobs_of(base, project)]) from None
 
 
 def test_rescore_by_http_webhook_and_train_button(labelstudio, backend):

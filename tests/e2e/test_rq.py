@@ -17,7 +17,7 @@ from backend.labelstudio import LabelStudioProject, close, connect
 from backend.runs import MODEL_VERSION
 from tokenlq.synthetic import make_ner_corpus
 
-from .conftest import free_port, wait_healthy
+from .conftest import free_port, idle, serve
 
 
 class Services:
@@ -30,11 +30,7 @@ class Services:
         self.web = None
 
     def start_web(self):
-        with open(self.folder / "web.log", "a") as log:  # the child keeps its own descriptor
-            self.web = subprocess.Popen([sys.executable, "-m", "tokenlq.cli", "serve", "--host",
-                                         "127.0.0.1", "--port", str(self.port)], env=self.env,
-                                        stdout=log, stderr=subprocess.STDOUT)
-        wait_healthy(self.base, self.web)
+        _, self.web = serve(self.env, self.folder / "web.log", port=self.port)
 
     def stop_web(self):
         self.web.terminate()
@@ -96,21 +92,6 @@ def services(labelstudio, redis_url, tmp_path_factory):
     running.stop()
 
 
-def jobs_of(base, project):
-    return requests.get(f"{base}/projects/{project}/jobs", timeout=5).json()["jobs"]
-
-
-def settle(base, project, timeout=240):
-    deadline = time.time() + timeout
-    time.sleep(2)
-    while time.time() < deadline:
-        jobs = jobs_of(base, project)
-        if jobs and all(j["status"] in ("done", "failed") for j in jobs):
-            return jobs
-        time.sleep(1)
-    raise AssertionError([(j["id"], j["kind"], j["status"], j["reason"]) for j in jobs_of(base, project)])
-
-
 def one_each(ls):
     tasks = ls.tasks()
     return all(len([p for p in t["predictions"] if p["model_version"] == MODEL_VERSION])
@@ -136,7 +117,7 @@ def test_two_workers_three_projects_and_bursts(labelstudio, services):
                 answer = session.post(services.base + "/webhook", timeout=5, json={
                     "action": "ANNOTATION_UPDATED", "project": {"id": project}})
                 assert answer.json()["status"] == "queued"
-        jobs = {p: settle(services.base, p) for p in projects}
+        jobs = {p: idle(services.base, p, timeout=240) for p in projects}
         for project, listed in jobs.items():
             assert all(j["status"] == "done" for j in listed), listed
             assert len(listed) <= 4 and sum(j["events"] for j in listed) == 31  # setup + 30
@@ -163,7 +144,7 @@ def test_a_killed_worker_leaves_its_job_to_the_other_and_a_web_restart_loses_not
     client = connect(url, token)
     try:
         project = new_project(client, services.base, 1500, 64)
-        first = settle(services.base, project)
+        first = idle(services.base, project, timeout=240)
         assert first[0]["status"] == "done"
         job_id = requests.post(f"{services.base}/projects/{project}/rescore", timeout=5).json()["job"]
         connection = redis.Redis.from_url(redis_url)
@@ -191,7 +172,7 @@ def test_a_killed_worker_leaves_its_job_to_the_other_and_a_web_restart_loses_not
         print(f"job {job_id}: worker {holder} killed, done by {survivor} after {recovered:.0f} s")
         assert done["status"] == "done", done
         assert Job.fetch(f"tokenlq-{job_id}", connection=connection).worker_name == survivor
-        settle(services.base, project)
+        idle(services.base, project, timeout=240)
         assert one_each(LabelStudioProject(client, project))  # no duplicate predictions
         services.start_worker(holder)
     finally:
