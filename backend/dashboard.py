@@ -6,6 +6,7 @@ CDN, no build step); figure data is built here and embedded as escaped JSON.
 
 from __future__ import annotations
 
+import calendar
 import csv
 import io
 import json
@@ -16,8 +17,45 @@ from flask import Blueprint, Response, current_app, jsonify, render_template, re
 
 from .errors import BadRequest
 from .labelstudio import ISSUES_VIEW_TITLE
+from .scoring import top_text
 
 bp = Blueprint("dashboard", __name__)
+
+
+# One number format on every page: rates (shares of tokens) as percentages with 2 decimals,
+# scores (lower = more suspect) with 3 decimals. JSON and CSV keep the raw numbers.
+@bp.app_template_filter("percent")
+def percent(value) -> str:
+    return "n/a" if value is None else f"{100 * value:.2f}%"
+
+
+@bp.app_template_filter("score")
+def score(value) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+@bp.app_template_filter("when")
+def when(timestamp) -> str:
+    """A run's time as people read it: ``2024-05-01 14:03:27 UTC``."""
+    return "n/a" if timestamp is None else \
+        time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(timestamp))
+
+
+def project_name(project: int, summary: dict | None) -> str:
+    """The project's name as the latest run read it from Label Studio (no request while a page
+    is served), else ``Project <id>``."""
+    return (summary or {}).get("project_title") or f"Project {project}"
+
+
+def task_link(project: int, view, task) -> str | None:
+    """The task in Label Studio's labeling view, inside the run's Label issues tab."""
+    settings = current_app.config["TOKENLQ"]
+    ls_url = settings.public_url or settings.label_studio_url
+    if not ls_url:
+        return None
+    tab = f"tab={view}&" if view is not None else ""
+    return f"{ls_url}/projects/{project}/data?{tab}task={task}"
+
 
 HISTORY_FIELDS = {
     "run": "job id of the run",
@@ -40,9 +78,11 @@ HISTORY_FIELDS = {
 }
 
 
-def _records(project: int) -> list:
+def _records(project: int, jobs: list | None = None) -> list:
     out = []
-    for job in current_app.extensions["tokenlq.store"].history(project):
+    if jobs is None:
+        jobs = current_app.extensions["tokenlq.store"].history(project)
+    for job in jobs:
         s = job["summary"] or {}
         reviews = s.get("reviews") or {}
         record = {
@@ -85,23 +125,45 @@ def _safe_json(value) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
+# The least span of the time axis: runs seconds apart (or a single run) get ticks every few
+# seconds, not fractions of one. Wider spans are left to plotly's date ticks, which pick the
+# unit (seconds to years) and print the date once under the time of day.
+MIN_SPAN = 12.0
+
+
+def _time_axis(stamps: list) -> dict:
+    axis = {"type": "date", "title": {"text": "run finished (UTC)"}}
+    seconds = [calendar.timegm(time.strptime(t, "%Y-%m-%d %H:%M:%S")) for t in stamps]
+    if seconds and max(seconds) - min(seconds) < MIN_SPAN:
+        middle = (max(seconds) + min(seconds)) / 2
+        axis["range"] = [time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(middle + d))
+                         for d in (-MIN_SPAN / 2, MIN_SPAN / 2)]
+    return axis
+
+
 def _figures(records: list, latest: dict) -> dict:
-    x = [r["finished"] for r in records]
+    # UTC without the zone suffix: plotly draws date strings as they are, in no local zone.
+    x = [r["finished"].replace("T", " ").rstrip("Z") for r in records]
+    hover = "%{x|%Y-%m-%d %H:%M:%S} UTC: %{y:.2%}<extra>%{fullData.name}</extra>"
     lines = [{"type": "scatter", "mode": "lines+markers", "name": "all tokens", "x": x,
-              "y": [r["error_rate"] for r in records], "line": {"width": 3}}]
+              "y": [r["error_rate"] for r in records], "line": {"width": 3},
+              "hovertemplate": hover}]
     for kind in sorted({t for r in records for t in r["classes"]}):
         lines.append({"type": "scatter", "mode": "lines+markers", "name": kind, "x": x,
-                      "y": [r["classes"].get(kind) for r in records]})
+                      "y": [r["classes"].get(kind) for r in records], "hovertemplate": hover})
     rates = {"data": lines, "layout": {
-        "title": {"text": "Estimated error rate per run"}, "yaxis": {"tickformat": ".1%",
-                                                                       "rangemode": "tozero"},
-        "xaxis": {"title": {"text": "run finished (UTC)"}}, "height": 380}}
+        "title": {"text": "Estimated error rate per run"},
+        "yaxis": {"tickformat": ".2%", "rangemode": "tozero"},
+        "xaxis": _time_axis(x),
+        "height": 380}}
     confusions = latest.get("confusions") or []
     names = sorted({g for g, _, _ in confusions} | {s for _, s, _ in confusions})
     z = [[0] * len(names) for _ in names]
     for g, s, n in confusions:
         z[names.index(g)][names.index(s)] = n
+    text = [[str(n) if n else "" for n in row] for row in z]  # each cell shows its count
     heat = {"data": [{"type": "heatmap", "x": names, "y": names, "z": z, "colorscale": "Reds",
+                      "text": text, "texttemplate": "%{text}", "textfont": {"size": 14},
                       "hovertemplate": "given %{y}, suggested %{x}: %{z} tokens<extra></extra>"}],
             "layout": {"title": {"text": "Flagged tokens: given (rows) -> suggested (columns)"},
                        "xaxis": {"title": {"text": "suggested"}},
@@ -112,24 +174,34 @@ def _figures(records: list, latest: dict) -> dict:
 
 @bp.get("/projects/<id:project>/dashboard")
 def dashboard(project: int):
-    records = _records(project)
+    store = current_app.extensions["tokenlq.store"]
+    jobs = store.history(project)
+    records = _records(project, jobs)
     if not records:
         raise BadRequest(f"project {project} has not been scored yet (POST /projects/{project}/rescore)", 404)
-    store = current_app.extensions["tokenlq.store"]
-    job = store.latest_done(project)
-    summary = job["summary"]
+    job = jobs[-1]  # the latest run (history is ordered by when runs finished)
+    summary = job["summary"] or {}
     settings = current_app.config["TOKENLQ"]
     ls_url = settings.public_url or settings.label_studio_url
+    view = summary.get("view")
     reviews = summary.get("reviews") or {}
     progress = {"flagged": summary.get("flagged", 0), "pending": reviews.get("pending", 0),
                 "fixed": reviews.get("fixed", 0), "confirmed": reviews.get("confirmed", 0)}
     progress["reviewed"] = progress["fixed"] + progress["confirmed"]
+    classes = [dict(c, top_confusions=top_text(c.get("top_confusions"), "top_confusions"))
+               for c in summary.get("classes") or ()]
+    table = [dict(r, when=when(j["finished"])) for r, j in zip(records, jobs)]
     return render_template(
-        "dashboard.html", project=project, run=job, summary=summary, progress=progress,
+        "dashboard.html", project=project, name=project_name(project, summary), run=job,
+        summary=summary, classes=classes, progress=progress,
         figures=_safe_json(_figures(records, records[-1])), runs=len(records),
-        tab_url=f"{ls_url}/projects/{project}/data?tab={summary['view']}" if ls_url and summary.get("view") else None,
-        task_url=(lambda task: f"{ls_url}/projects/{project}/data?task={task}") if ls_url else None,
-        view_title=ISSUES_VIEW_TITLE, finished=records[-1]["finished"])
+        history=table[::-1][:RUNS_SHOWN], runs_shown=RUNS_SHOWN,
+        tab_url=f"{ls_url}/projects/{project}/data?tab={view}" if ls_url and view is not None else None,
+        task_url=(lambda task: task_link(project, view, task)) if ls_url else None,
+        view_title=ISSUES_VIEW_TITLE)
+
+
+RUNS_SHOWN = 20  # runs in the dashboard's table, newest first (all of them: /history)
 
 
 @bp.get("/assets/plotly.min.js")

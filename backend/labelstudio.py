@@ -69,14 +69,6 @@ class LabelStudioProject:
         response.raise_for_status()
         return response.json()
 
-    def settings(self) -> dict:
-        """``label_config`` and ``model_version`` of the project."""
-        project = self._get(f"api/projects/{self.id}/")
-        if project is None:
-            raise LookupError(f"Label Studio has no project {self.id}")
-        return {"label_config": project.get("label_config", ""),
-                "model_version": project.get("model_version")}
-
     def tasks(self, *, timeout: float = 1800.0) -> list:
         """Every task with its full annotations and predictions, as dicts.
 
@@ -156,22 +148,39 @@ class LabelStudioProject:
     def set_model_version(self, model_version: str) -> None:
         self.client.projects.update(id=self.id, model_version=model_version)
 
-    def show_issues_view(self, task_ids) -> int:
-        """The ``Label issues`` tab listing ``task_ids`` by prediction score, most suspect first;
-        created once, then updated (its full data resent: a partial update drops keys)."""
-        data = {"title": ISSUES_VIEW_TITLE,
-                "filters": {"conjunction": "and", "items": [
-                    {"filter": "filter:tasks:id", "operator": "in_list", "type": "Number",
-                     "value": [int(t) for t in task_ids] or [0]}]},
-                "ordering": ["tasks:predictions_score"],
-                "hiddenColumns": {"explore": [], "labeling": []}}
+    def settings(self) -> dict:
+        """``title``, ``label_config`` and ``model_version`` of the project."""
+        project = self._get(f"api/projects/{self.id}/")
+        if project is None:
+            raise LookupError(f"Label Studio has no project {self.id}")
+        return {"title": project.get("title") or "", "label_config": project.get("label_config", ""),
+                "model_version": project.get("model_version")}
+
+    def columns(self) -> list:
+        """The ids of the Data Manager's task columns (``tasks:<name>``, ``tasks:data.<key>``)."""
+        columns = (self._get("api/dm/columns/", project=self.id) or {}).get("columns", [])
+        return [f"tasks:{c['parent']}.{c['id']}" if c.get("parent") else f"tasks:{c['id']}"
+                for c in columns if c.get("id") and not c.get("children")]
+
+    def show_issues_view(self, filters: dict, layout: dict) -> int:
+        """The ``Label issues`` tab with ``filters``, ordered by prediction score (most suspect
+        first). ``layout`` (``hiddenColumns``, ``columnsWidth``) is the tab's look when it is
+        created; later runs resend its full data (a partial update drops keys) with filters and
+        ordering renewed and the look as the tab has it, so a reviewer's columns survive. A tab
+        whose columns were never chosen (both lists empty, as tokenlq wrote them before) gets
+        ``layout``."""
         views = self._get("api/dm/views/", project=self.id) or []
         ours = [v for v in views if (v.get("data") or {}).get("title") == ISSUES_VIEW_TITLE]
+        data = {"title": ISSUES_VIEW_TITLE, "filters": filters, "ordering": ["tasks:predictions_score"]}
         if ours:
+            kept = ours[0].get("data") or {}
+            hidden = kept.get("hiddenColumns") or {}
+            chosen = any(hidden.get(part) for part in ("explore", "labeling"))
+            data = {**kept, **({} if chosen else layout), **data}
             self.client.views.update(id=str(ours[0]["id"]), project=self.id, data=data)
             return int(ours[0]["id"])
         # Not retried after a lost answer: it could make a second tab (the next run finds it).
-        return int(self.client.views.create(project=self.id, data=data,
+        return int(self.client.views.create(project=self.id, data={**data, **layout},
                                             request_options={"max_retries": 0}).id)
 
     def secure_webhooks(self, model_version: str, header: str, secret: str) -> int:

@@ -26,6 +26,13 @@ def _errors(*codes):
     return {str(c): _answer(text[c], _ERROR) for c in codes}
 
 
+def _top(key, description):
+    """A top list of the summary: ``[{<key>: ..., "count": n}]``."""
+    return {"type": "array", "description": f"[{{{key}, count}}]: {description}", "items": {
+        "type": "object", "required": [key, "count"],
+        "properties": {key: {"type": "string"}, "count": {"type": "integer", "minimum": 1}}}}
+
+
 def _body(schema):
     return {"required": True, "content": {"application/json": {"schema": schema}}}
 
@@ -114,7 +121,19 @@ SPEC = {
         "/projects/{project}/summary": {"get": {
             "parameters": [_PROJECT, {"name": "format", "in": "query", "required": False,
                                       "schema": {"enum": ["json", "csv"]}}],
-            "responses": {"200": _answer("per entity type of the latest run", {"type": "object"}),
+            "responses": {"200": _answer(
+                "per entity type of the latest run (every field described in the answer's "
+                "`fields`); as CSV, the top lists are text: 'LOC (3), PER (1)'", {
+                    "type": "object", "properties": {
+                        "project": {"type": "integer"}, "job": {"type": "integer"},
+                        "finished": {"type": "number"}, "fields": {"type": "object"},
+                        "warnings": {"type": "object"},
+                        "classes": {"type": "array", "items": {"type": "object", "properties": {
+                            "type": {"type": "string"},
+                            "top_confusions": _top("suggested", "suggested type of the "
+                                                   "flagged tokens, most frequent first"),
+                            "top_flagged_tokens": _top("token", "flagged word of this type, "
+                                                       "most frequent first")}}}}}),
                           **_errors(401, 404)}}},
         "/projects/{project}/summary.html": {"get": {"parameters": [_PROJECT], "responses": {
             "200": _answer("the summary page", {"type": "string"}, "text/html"),

@@ -1,28 +1,32 @@
-"""Review outcomes of flagged tasks, from one run to the next (pure: states in, states out).
+"""The review queue and the outcomes of its findings, from one run to the next (pure: states
+in, states out).
 
-A task flagged by a run becomes a *finding*, ``pending`` until its annotation changes:
+The queue (the ``Label issues`` tab) holds as many tasks as confident learning flags (tasks
+with a flagged token), taken in score order among the tasks not reviewed: the ``k`` lowest
+sentence scores. Each task in it is a *finding*, ``pending`` until a reviewer acts on it in
+Label Studio's labeling view:
 
-- ``fixed``: the labels of its flagged tokens changed and the task is no longer flagged;
-- ``confirmed``: its annotation was saved again after it was flagged (its ``updated_at`` moved)
-  without changing the labels of the flagged tokens: a reviewer looked and kept them. A confirmed
-  finding is not flagged again (left out of the ``Label issues`` tab and of the flagged counts)
-  unless the evidence gets clearly stronger: a sentence score below half the one it was
-  confirmed at;
-- ``pending``: otherwise; changing the flagged labels while the task stays flagged keeps the
-  finding pending, now about the new labels.
+- ``fixed``: the labels of its flagged tokens changed and confident learning flags none of its
+  tokens any more. It leaves the queue whatever its score, until a token of it is flagged again;
+- ``confirmed``: its annotation carries the confirmation mark (the project's
+  ``<Choices name="tokenlq_confirm">`` ticked, see :mod:`backend.label_config`): a reviewer
+  looked and says the labels are right. It stays out of the queue while the mark stays, whatever
+  the model says; unticking it closes the finding (the task may be queued anew);
+- ``pending``: otherwise; changing the flagged labels while a token stays flagged keeps the
+  finding pending, now about the new labels. A pending finding whose task drops out of the queue
+  (other tasks' scores moved) is closed.
 
-A fixed task flagged again, or a confirmed one with clearly stronger evidence, opens a new
-pending finding. Tasks that are gone (deleted, or no longer annotated) lose their finding.
+Tasks that are gone (deleted, or no longer annotated) lose their finding. The service only reads
+the mark: ticking it is the reviewer's own edit of the annotation.
 """
 
 from __future__ import annotations
 
 import hashlib
 
-__all__ = ["STRONGER", "STATUSES", "update_reviews"]
+__all__ = ["STATUSES", "update_reviews"]
 
 STATUSES = ("pending", "fixed", "confirmed")
-STRONGER = 0.5  # a confirmed finding returns when its score falls below this share of the old
 
 
 def _key(tags, positions) -> str:
@@ -30,65 +34,73 @@ def _key(tags, positions) -> str:
     return hashlib.sha1(picked.encode("utf-8")).hexdigest()
 
 
-def update_reviews(states: dict, current: dict, flagged: dict, now: float):
-    """New review states and the tasks to leave unflagged.
+def update_reviews(states: dict, current: dict, issues: dict, now: float):
+    """The run's queue, the new review states, and the reviewed tasks.
 
     Parameters
     ----------
     states : {task id: state}
-        The previous run's states (``status``, ``positions``, ``labels``, ``updated``, ``score``,
+        The previous run's states (``status``, ``positions``, ``labels``, ``score``,
         ``flagged_at``, ``decided_at``).
-    current : {task id: (tags, annotation updated_at)}
-        Every scored task as this run read it.
-    flagged : {task id: (sentence score, [flagged token positions])}
-        The tasks this run flags.
+    current : {task id: (tags, confirmed, score, weakest)}
+        Every scored task as this run read it: its given BIO tags, whether its annotation
+        carries the confirmation mark, its sentence score and its lowest-scoring token.
+    issues : {task id: [flagged token positions]}
+        The tasks in which confident learning flags a token.
     now : float
         The run's time (seconds since the epoch).
 
     Returns
     -------
-    (states, suppressed) : (dict, set)
-        ``suppressed`` holds the flagged tasks whose confirmed finding stands.
+    (queue, states, reviewed) : (list, dict, set)
+        ``queue``: the queued task ids, most suspect first; ``reviewed``: the fixed and the
+        confirmed tasks, kept out of the queue.
 
     Examples
     --------
-    >>> states, _ = update_reviews({}, {7: (["B-PER", "O"], "t1")}, {7: (0.1, [0])}, 1.0)
-    >>> states[7]["status"]
-    'pending'
-    >>> states, hidden = update_reviews(states, {7: (["B-PER", "O"], "t2")}, {7: (0.1, [0])}, 2.0)
-    >>> states[7]["status"], hidden
-    ('confirmed', {7})
+    >>> current = {7: (["B-PER", "O"], False, 0.1, 0), 8: (["O"], False, 0.9, 0)}
+    >>> queue, states, _ = update_reviews({}, current, {7: [0]}, 1.0)
+    >>> queue, states[7]["status"]
+    ([7], 'pending')
+    >>> current[7] = (["B-PER", "O"], True, 0.1, 0)
+    >>> queue, states, reviewed = update_reviews(states, current, {7: [0]}, 2.0)
+    >>> queue, states[7]["status"], reviewed
+    ([], 'confirmed', {7})
     """
-    out, suppressed = {}, set()
-
     def opened(task):
-        tags, updated = current[task]
-        score, positions = flagged[task]
-        return {"status": "pending", "positions": list(positions), "labels": _key(tags, positions),
-                "updated": updated, "score": float(score), "flagged_at": now, "decided_at": None}
+        tags, _, score, weakest = current[task]
+        positions = sorted(issues.get(task) or [weakest])
+        return {"status": "pending", "positions": positions, "labels": _key(tags, positions),
+                "score": float(score), "flagged_at": now, "decided_at": None}
 
+    out = {}
     for task, state in states.items():
         if task not in current:
             continue  # deleted or no longer annotated
-        tags, updated = current[task]
+        tags, marked, score, _ = current[task]
         state = dict(state)
-        if state["status"] == "pending":
-            changed = _key(tags, state["positions"]) != state["labels"]
-            if changed and task not in flagged:
-                state.update(status="fixed", decided_at=now)
-            elif changed:
-                state = opened(task)
-            elif updated != state["updated"]:
-                state.update(status="confirmed", decided_at=now)
-        if state["status"] == "confirmed" and task in flagged:
-            if flagged[task][0] < STRONGER * state["score"]:
-                state = opened(task)
+        if marked:
+            if state["status"] != "confirmed":
+                state.update(status="confirmed", decided_at=now,
+                             labels=_key(tags, state["positions"]))
+        elif state["status"] == "confirmed":
+            continue  # the reviewer took the mark back: the finding is closed
+        elif state["status"] == "pending" and _key(tags, state["positions"]) != state["labels"]:
+            if task in issues:
+                state = opened(task)  # still flagged: pending, about the new labels
             else:
-                suppressed.add(task)
-        elif state["status"] == "fixed" and task in flagged:
-            state = opened(task)
+                state.update(status="fixed", decided_at=now)
+        elif state["status"] == "fixed" and task in issues:
+            state = opened(task)  # flagged again
         out[task] = state
-    for task in flagged:
+    reviewed = {t for t, s in out.items() if s["status"] != "pending"}
+    candidates = {t: c[2] for t, c in current.items() if t not in reviewed and not c[1]}
+    size = sum(1 for t in issues if t in candidates)
+    queue = sorted(candidates, key=lambda t: (candidates[t], t))[:size]
+    chosen = set(queue)
+    for task in [t for t, s in out.items() if s["status"] == "pending" and t not in chosen]:
+        del out[task]  # out of the queue untouched: closed
+    for task in queue:
         if task not in out:
             out[task] = opened(task)
-    return out, suppressed
+    return queue, out, reviewed

@@ -25,6 +25,7 @@ from .label_config import NerConfig, parse_label_config
 from .labelstudio import LabelStudioProject, prediction_content
 from .probs import prediction_probs, task_probs, tasks_with_probs
 from .annotators import annotator_summary
+from .issues_view import mark_reviewed, view_filters, view_layout
 from .reviews import update_reviews
 from .scoring import (ProjectCorpus, findings, predictions, project_classes, read_tasks,
                       score_tasks, type_summary, type_view, words)
@@ -52,6 +53,7 @@ class RunOptions:
 @dataclass
 class RunSummary:
     project: int
+    project_title: str = ""  # the project's name in Label Studio when the run read it
     mode: str = "rescore"
     probs: str = ""  # where the probabilities came from
     tasks: int = 0
@@ -199,6 +201,7 @@ def rescore(ls: LabelStudioProject, options: RunOptions | None = None, **overrid
     summary = RunSummary(ls.id, mode=options.mode)
     clock = _Clock(summary, options.progress)
     settings, config, tasks = _pull(ls)
+    summary.project_title = str(settings.get("title") or "")
     summary.tasks = len(tasks)
     clock.lap("pull", "read")
     project = read_tasks(tasks, config)
@@ -217,11 +220,16 @@ def rescore(ls: LabelStudioProject, options: RunOptions | None = None, **overrid
         positions: dict = {}
         for i, j in result.issues:
             positions.setdefault(project.task_ids[i], []).append(j)
-        current = {t: (project.labels[i], project.updated[i]) for i, t in enumerate(project.task_ids)}
-        states, suppressed = update_reviews(
-            options.reviews or {}, current,
-            {t: (new[t]["score"], sorted(js)) for t, js in positions.items()}, time.time())
-        flagged = sorted(set(positions) - suppressed, key=lambda t: new[t]["score"])
+        offsets = result.offsets
+        sentence = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
+        weakest = np.lexsort((result.token_scores, sentence))[offsets[:-1]] - offsets[:-1]
+        current = {t: (project.labels[i], project.confirmed[i], new[t]["score"], int(weakest[i]))
+                   for i, t in enumerate(project.task_ids)}
+        flagged, states, reviewed = update_reviews(options.reviews or {}, current, positions,
+                                                   time.time())
+        for t in reviewed:
+            mark_reviewed(new[t], REVIEW_NOTES[states[t]["status"]])
+        suppressed = {t for t in reviewed if states[t]["status"] == "confirmed"}
         summary.tokens, summary.flagged = int(result.offsets[-1]), len(flagged)
         summary.classes = type_summary(project, result, view=view)
         facts = findings(project, result, skip=suppressed, view=view)
@@ -241,7 +249,9 @@ def rescore(ls: LabelStudioProject, options: RunOptions | None = None, **overrid
     cleared = _write(ls, tasks, new, summary)
     if new and (cleared or settings["model_version"] != MODEL_VERSION):
         ls.set_model_version(MODEL_VERSION)  # only after our predictions exist (else 400)
-    summary.view = ls.show_issues_view(flagged)
+    threshold = max((new[t]["score"] for t in flagged), default=None)
+    summary.view = ls.show_issues_view(view_filters(threshold),
+                                       view_layout(ls.columns(), config.value_key))
     if options.webhook_secret:
         ls.secure_webhooks(MODEL_VERSION, WEBHOOK_SECRET_HEADER, options.webhook_secret)
     clock.lap("write")
@@ -249,6 +259,9 @@ def rescore(ls: LabelStudioProject, options: RunOptions | None = None, **overrid
         options.reviews.clear()
         options.reviews.update(review_states)
     return summary, new
+
+
+REVIEW_NOTES = {"fixed": "A reviewer fixed these labels", "confirmed": "A reviewer marked these labels right"}
 
 
 # Label Studio 1.23.2 on SQLite updates or deletes single predictions at about 17 per second,

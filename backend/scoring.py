@@ -7,6 +7,7 @@ input problem, see :mod:`tokenlq.ls_tasks`); :func:`score_tasks` audits it with 
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -20,8 +21,9 @@ from tokenlq.model import _entity_type, merge_classes
 
 from .label_config import NerConfig
 
-__all__ = ["SUMMARY_FIELDS", "ProjectCorpus", "entities_by_sentence", "findings", "labelling", "predictions",
-           "project_classes", "read_tasks", "score_tasks", "type_summary", "words"]
+__all__ = ["SUMMARY_FIELDS", "ProjectCorpus", "carries_mark", "entities_by_sentence", "findings", "labelling", "predictions",
+           "project_classes", "read_tasks", "score_tasks", "top_items", "top_text", "type_summary",
+           "words"]
 
 
 @dataclass
@@ -30,7 +32,7 @@ class ProjectCorpus:
     texts: list = field(default_factory=list)
     tokens: list = field(default_factory=list)  # per task: [(token, start, end)]
     labels: list = field(default_factory=list)  # per task: BIO tags
-    updated: list = field(default_factory=list)  # per task: its given annotation's updated_at
+    confirmed: list = field(default_factory=list)  # per task: its given annotation carries the mark
     # per task: (annotator id, BIO tags) of every non-cancelled annotation (overlap > 1)
     annotations: list = field(default_factory=list)
     warnings: Counter = field(default_factory=Counter)
@@ -52,7 +54,7 @@ def read_tasks(tasks, config: NerConfig) -> ProjectCorpus:
         out.task_ids.append(task["id"])
         out.texts.append(text)
         out.tokens.append(tokens)
-        out.updated.append(str(annotation.get("updated_at") or ""))
+        out.confirmed.append(carries_mark(annotation, config.confirm_name))
         every = []
         for other in task.get("annotations") or ():
             if other.get("was_cancelled"):
@@ -67,6 +69,23 @@ def read_tasks(tasks, config: NerConfig) -> ProjectCorpus:
                 out.labels.append(tags)
         out.annotations.append(every)
     return out
+
+
+def carries_mark(annotation: dict, control: str | None) -> bool:
+    """Whether ``annotation`` has a choice ticked in the confirmation control ``control``.
+
+    >>> carries_mark({"result": [{"from_name": "tokenlq_confirm", "type": "choices",
+    ...                           "value": {"choices": ["Labels are right"]}}]}, "tokenlq_confirm")
+    True
+    """
+    if control is None:
+        return False
+    for item in annotation.get("result") or ():
+        if isinstance(item, dict) and item.get("from_name") == control:
+            choices = (item.get("value") or {}).get("choices") if isinstance(item.get("value"), dict) else None
+            if isinstance(choices, list) and choices:
+                return True
+    return False
 
 
 def project_classes(config: NerConfig) -> list:
@@ -144,7 +163,8 @@ def predictions(project: ProjectCorpus, result: AuditResult, config: NerConfig,
         tokens, a0 = project.tokens[i], int(result.offsets[i])
         proposed = {(s, e): (t, None) for s, e, t in given.get(i, [])}
         for row in findings.get(i, []):
-            note = _explain(row, tokens, type_probs[a0:a0 + len(tokens)], types)
+            note = _explain(row, tokens, type_probs[a0:a0 + len(tokens)], types,
+                            float(result.sentence_scores[i]))
             if not row.suggested_spans:  # spurious: keep the given entity, say why it is suspect
                 for s, e, t in row.given_spans:
                     proposed[(s, e)] = (t, (float(row.score), note))
@@ -154,7 +174,8 @@ def predictions(project: ProjectCorpus, result: AuditResult, config: NerConfig,
             for s, e, t in row.suggested_spans:
                 proposed[(s, e)] = (t, (float(row.score), note))
         regions = []
-        for (s, e), (kind, suspect) in sorted(proposed.items()):
+        # Suspect regions first: they lead Label Studio's region list, with their score.
+        for (s, e), (kind, suspect) in sorted(proposed.items(), key=lambda item: (item[1][1] is None, item[0])):
             start, end = tokens[s][1], tokens[e - 1][2]
             region = {"id": f"tlq-{task_id}-{s}-{e}", "from_name": config.from_name,
                       "to_name": config.to_name, "type": "labels",
@@ -182,24 +203,38 @@ def labelling(text: str, tokens, tags, config: NerConfig, model_version: str) ->
     return {"model_version": model_version, "score": None, "result": regions}
 
 
-def _explain(row, tokens, type_probs, types) -> str:
-    """"'New York': given LOC (p=0.04), suggested ORG (p=0.91); kind wrong_type." """
+KIND_NAMES = {"missing": "missed entity", "spurious": "spurious entity",
+              "wrong_type": "wrong type", "boundary": "wrong boundary"}
+
+
+def _explain(row, tokens, type_probs, types, task_score: float) -> str:
+    """What a reviewer reads on a suspect region: the kind, the given and the suggested spans
+    with their labels, the model's probabilities, and which score is which.
+
+    "tokenlq - wrong boundary: given 'United' ORG; suggested 'United Nations' ORG (model:
+    'United Nations' ORG 93%, 'United' ORG 95%). Region score 0.041; task score 0.012, the prediction's score (1.20% on its tab).
+    Lower = more suspect."
+    """
+    def side(spans, fallback):
+        if not spans:
+            return f"no entity over '{fallback}'"
+        return ", ".join(f"'{' '.join(t for t, _, _ in tokens[s:e])}' {kind}" for s, e, kind in spans)
+
+    def model(spans):  # the model's probability of each span's type, averaged over its tokens
+        return [f"'{' '.join(t for t, _, _ in tokens[s:e])}' {kind} "
+                f"{100 * type_probs[s:e, types.index(kind)].mean():.0f}%"
+                for s, e, kind in spans if kind in types]
+
     a, b = int(row.start_token), int(row.end_token)
-    span_probs = type_probs[a:b].mean(axis=0)
-
-    def p(kind):
-        return span_probs[types.index(kind)] if kind in types else float("nan")
-
-    text = " ".join(t for t, _, _ in tokens[a:b])
-    given = row.given.split("|")
-    suggested = row.suggested.split("|")
-    given_text = ", ".join(f"{g} (p={p(g):.2f})" for g in given)
-    suggested_text = ", ".join(f"{s} (p={p(s):.2f})" for s in suggested)
-    if not row.suggested_spans:
-        return (f"tokenlq: '{text}' is labelled {given_text}; the model suggests no entity here "
-                f"(O p={p('O'):.2f}). Suspect score {row.score:.3f}.")
-    return (f"tokenlq: '{text}' is labelled {given_text}; suggested {suggested_text} "
-            f"({row.kind.replace('_', ' ')}). Suspect score {row.score:.3f}.")
+    region = " ".join(t for t, _, _ in tokens[a:b])
+    outside = [(a, b, "O")]
+    given = side(row.given_spans, region)
+    suggested = side(row.suggested_spans, region) if row.suggested_spans else "no entity"
+    odds = ", ".join(dict.fromkeys(model(row.suggested_spans or outside) + model(row.given_spans or outside)))
+    return (f"tokenlq - {KIND_NAMES.get(row.kind, row.kind.replace('_', ' '))}: given {given}; "
+            f"suggested {suggested} (model: {odds}). Region score {row.score:.3f}; task score "
+            f"{task_score:.3f}, the prediction's score ({100 * task_score:.2f}% on its tab). "
+            "Lower = more suspect.")
 
 
 SUMMARY_FIELDS = {
@@ -210,9 +245,33 @@ SUMMARY_FIELDS = {
     "flagged_spans": "entity findings whose given side has this type (for O: missing entities)",
     "estimated_error_rate": "estimated share of this type's tokens whose true type is another "
                             "(calibrated confident joint over entity types)",
-    "top_confusions": "most frequent suggested types of the flagged tokens: 'TYPE (count)'",
-    "top_flagged_tokens": "most often flagged words of this type: 'word (count)'",
+    "top_confusions": "most frequent suggested types of the flagged tokens, most frequent first: "
+                      "[{suggested, count}] (CSV: 'TYPE (count), ...')",
+    "top_flagged_tokens": "most often flagged words of this type, most frequent first: "
+                          "[{token, count}] (CSV: 'word (count), ...')",
 }
+# The key naming the item of each top list of SUMMARY_FIELDS.
+TOP_KEYS = {"top_confusions": "suggested", "top_flagged_tokens": "token"}
+
+
+def top_text(items, field: str) -> str:
+    """A top list of :data:`SUMMARY_FIELDS` as text, ``'LOC (3), PER (1)'`` (runs stored
+    before the lists were structured hold that text already)."""
+    if isinstance(items, str) or items is None:
+        return items or ""
+    return ", ".join(f"{item[TOP_KEYS[field]]} ({item['count']})" for item in items)
+
+
+def top_items(value, field: str) -> list:
+    """A top list of :data:`SUMMARY_FIELDS` as ``[{<key>: ..., "count": n}]``, also from the
+    text form of runs stored before the lists were structured."""
+    if not isinstance(value, str):
+        return list(value or [])
+    key = TOP_KEYS[field]
+    return [{key: name, "count": int(n)} for name, n in _TOP_ITEM.findall(value)]
+
+
+_TOP_ITEM = re.compile(r"(.+?) \((\d+)\)(?:, |$)")
 
 
 def type_summary(project: ProjectCorpus, result: AuditResult, *, top: int = 3,
@@ -241,8 +300,9 @@ def type_summary(project: ProjectCorpus, result: AuditResult, *, top: int = 3,
             "entities": None if kind == "O" else entity_counts.get(kind, 0),
             "flagged_tokens": int(len(mine)), "flagged_spans": span_counts.get(kind, 0),
             "estimated_error_rate": None if np.isnan(rates[k]) else float(rates[k]),
-            "top_confusions": ", ".join(f"{t} ({n})" for t, n in confusions.most_common(top)),
-            "top_flagged_tokens": ", ".join(f"{t} ({n})" for t, n in tokens.most_common(top)),
+            "top_confusions": [{"suggested": t, "count": int(n)}
+                               for t, n in confusions.most_common(top)],
+            "top_flagged_tokens": [{"token": t, "count": int(n)} for t, n in tokens.most_common(top)],
         })
     return rows
 

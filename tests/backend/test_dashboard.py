@@ -1,7 +1,13 @@
 """Review outcomes, annotator statistics, the run history, the dashboard page and /metrics."""
 
+import calendar
+import csv
+import io
+import json
+import re
 import tempfile
 import time
+from contextlib import closing
 from pathlib import Path
 
 import numpy as np
@@ -9,37 +15,7 @@ import pytest
 
 from backend import create_app
 from backend.annotators import annotator_summary
-from backend.reviews import update_reviews
 from backend.settings import Settings
-
-
-def test_review_outcomes_fixed_confirmed_pending():
-    tags = {1: ["B-PER", "O", "O"], 2: ["B-LOC", "O"], 3: ["O", "O"], 4: ["B-ORG"]}
-    current = {t: (x, "t0") for t, x in tags.items()}
-    states, hidden = update_reviews({}, current, {1: (0.1, [0]), 2: (0.2, [0]), 3: (0.3, [1])}, 1.0)
-    assert {t: s["status"] for t, s in states.items()} == {1: "pending", 2: "pending", 3: "pending"}
-    assert not hidden
-    # 1: its flagged label changed and it is no longer flagged -> fixed.
-    # 2: saved again, flagged label kept -> confirmed, and not flagged although the model insists.
-    # 3: nothing changed, not saved again -> still pending.
-    current = {1: (["O", "O", "O"], "t1"), 2: (["B-LOC", "O"], "t1"), 3: (["O", "O"], "t0"),
-               4: (["B-ORG"], "t0")}
-    states, hidden = update_reviews(states, current, {2: (0.2, [0]), 3: (0.3, [1])}, 2.0)
-    assert {t: s["status"] for t, s in states.items()} == {1: "fixed", 2: "confirmed", 3: "pending"}
-    assert hidden == {2} and states[1]["decided_at"] == 2.0
-    # Clearly stronger evidence (score below half) reopens a confirmed finding; weaker does not.
-    states, hidden = update_reviews(states, current, {2: (0.11, [0])}, 3.0)
-    assert states[2]["status"] == "confirmed" and hidden == {2}
-    states, hidden = update_reviews(states, current, {2: (0.09, [0])}, 4.0)
-    assert states[2]["status"] == "pending" and states[2]["flagged_at"] == 4.0 and not hidden
-    # A fixed task flagged again is a new finding; a task that is gone loses its finding.
-    del current[3]
-    states, _ = update_reviews(states, current, {1: (0.05, [1])}, 5.0)
-    assert states[1]["status"] == "pending" and 3 not in states
-    # Changing the flagged label while the task stays flagged keeps it pending, about the new one.
-    current[1] = (["O", "B-PER", "O"], "t2")
-    states, _ = update_reviews(states, current, {1: (0.05, [1])}, 6.0)
-    assert states[1]["status"] == "pending" and states[1]["flagged_at"] == 6.0
 
 
 def test_annotator_statistics_and_disagreement():
@@ -64,17 +40,19 @@ def test_annotator_statistics_and_disagreement():
     assert two["flagged_tokens"] == 6 and two["estimated_error_rate"] > one["estimated_error_rate"]
 
 
-def summary(error_rate, flagged, *, token="Paris", reviews=None):
-    return {"model_version": "tokenlq-x", "probs": "embedded", "fit": {"model": "crf"},
+def summary(error_rate, flagged, *, token="Paris", reviews=None, title="Acme news NER"):
+    return {"project_title": title, "model_version": "tokenlq-x", "probs": "embedded", "fit": {"model": "crf"},
             "tasks": 10, "scored": 9, "tokens": 90, "flagged": flagged, "error_rate": error_rate,
             "reviews": reviews or {"pending": flagged}, "warnings": {"partial_token_overlap": 2},
             "seconds": {"pull": 1.0, "score": 0.5}, "view": 4,
             "classes": [{"type": "O", "tokens": 70, "entities": None, "flagged_tokens": 1,
                          "flagged_spans": 1, "estimated_error_rate": error_rate / 2,
-                         "top_confusions": "PER (1)", "top_flagged_tokens": "x (1)"},
+                         "top_confusions": [{"suggested": "PER", "count": 1}],
+                         "top_flagged_tokens": [{"token": "x", "count": 1}]},
                         {"type": "PER", "tokens": 20, "entities": 10, "flagged_tokens": 2,
                          "flagged_spans": 2, "estimated_error_rate": error_rate * 2,
-                         "top_confusions": "LOC (2)", "top_flagged_tokens": "y (2)"}],
+                         "top_confusions": [{"suggested": "LOC", "count": 2}, {"suggested": "O", "count": 1}],
+                         "top_flagged_tokens": [{"token": "y", "count": 2}]}],
             "confusions": [["PER", "LOC", 2], ["O", "PER", 1]],
             "suspicious_tokens": [{"task": 3, "token": token, "given": "PER", "suggested": "LOC",
                                    "score": 0.01}],
@@ -116,7 +94,9 @@ def test_dashboard_page_escapes_user_text_and_embeds_the_runs(app):
     page = c.get("/projects/2/dashboard").get_data(as_text=True)
     assert "<script>alert(1)</script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert 'href="http://ls.example/projects/2/data?tab=4"' in page
-    assert 'href="http://ls.example/projects/2/data?task=3"' in page
+    # The task in the labeling view, inside the run's Label issues tab (& escaped in HTML).
+    assert 'href="http://ls.example/projects/2/data?tab=4&amp;task=3"' in page
+    assert "data?task=" not in page
     assert "/assets/plotly.min.js" in page and '"y": [0.08, 0.05]' in page
     assert c.get("/projects/9/dashboard").status_code == 404
     js = c.get("/assets/plotly.min.js")
@@ -147,3 +127,176 @@ def test_managers_pages_take_the_same_basic_auth(app):
     c = create_app(settings, start_queue=False).test_client()
     for path in ("/projects/2/history", "/projects/2/dashboard", "/metrics", "/assets/plotly.min.js"):
         assert c.get(path).status_code == 401, path
+
+
+def finish_run(app, project, run, *, at=None, kind="rescore", trigger="api"):
+    """A done run of ``project`` with summary ``run``, finished at ``at`` (epoch seconds)."""
+    store = app.extensions["tokenlq.store"]
+    job, _ = store.enqueue(project, trigger, kind)
+    store.claim(job)
+    store.finish(job, summary=run)
+    if at is not None:
+        with closing(store._connect()) as db, db:
+            db.execute("UPDATE jobs SET finished = ? WHERE id = ?", (at, job))
+    return job
+
+
+def utc(text):
+    return calendar.timegm(time.strptime(text, "%Y-%m-%d %H:%M:%S"))
+
+
+def figures(page):
+    return json.loads(re.search(r'<script id="figures" type="application/json">(.*?)</script>',
+                                page, re.S).group(1))
+
+
+def test_a_run_records_the_project_title_and_top_lists_as_objects():
+    from backend.demo import corpus_tasks, label_config
+    from backend.runs import rescore
+    from tokenlq.synthetic import make_ner_corpus
+
+    corpus = make_ner_corpus(60, error_rate=0.1, seed=3)
+    tasks = [dict(t, id=100 + i) for i, t in enumerate(corpus_tasks(corpus))]
+
+    class Project:  # what rescore asks of Label Studio, answered offline
+        id = 7
+        settings = staticmethod(lambda: {"title": "Acme news NER", "model_version": None,
+                                         "label_config": label_config(corpus)})
+        tasks = staticmethod(lambda: tasks)
+        columns = staticmethod(lambda: [])
+        show_issues_view = staticmethod(lambda filters, layout: 11)
+        set_model_version = staticmethod(lambda version: None)
+        create_predictions = staticmethod(lambda predictions: len(predictions))
+        delete_predictions = update_predictions = staticmethod(lambda anything: None)
+
+    summary, _ = rescore(Project(), probs="crf", folds=3)
+    assert summary.project_title == "Acme news NER" and summary.view == 11
+    rows = {r["type"]: r for r in summary.classes}
+    for row in rows.values():
+        for field, key in (("top_confusions", "suggested"), ("top_flagged_tokens", "token")):
+            assert all(set(item) == {key, "count"} for item in row[field]), row[field]
+            counts = [item["count"] for item in row[field]]
+            assert counts == sorted(counts, reverse=True) and len(counts) <= 3
+    assert sum(item["count"] for item in rows["O"]["top_flagged_tokens"]) <= rows["O"]["flagged_tokens"]
+    assert any(row["top_confusions"] for row in rows.values())
+    assert all(item["suggested"] != kind for kind, row in rows.items() for item in row["top_confusions"])
+
+
+def test_pages_show_the_project_name_of_the_latest_run(app):
+    c = app.test_client()
+    for path in ("/projects/2/dashboard", "/projects/2/summary.html"):
+        page = c.get(path).get_data(as_text=True)
+        assert re.search(r'<h1 id=.project-name.>Acme news NER', page), path
+        assert "<title>tokenlq: Acme news NER" in page, path
+    finish_run(app, 3, summary(0.1, 1, title=""))  # a run that read no name
+    for path in ("/projects/3/dashboard", "/projects/3/summary.html"):
+        assert re.search(r"<h1 id=.project-name.>Project 3", c.get(path).get_data(as_text=True)), path
+    time.sleep(0.01)
+    finish_run(app, 3, summary(0.1, 1, title="Renamed <b>"))  # renamed since: the latest name
+    for path in ("/projects/3/dashboard", "/projects/3/summary.html"):
+        page = c.get(path).get_data(as_text=True)
+        assert re.search(r"<h1 id=.project-name.>Renamed &lt;b&gt;", page), path
+
+
+def test_rates_are_percentages_with_two_decimals_and_scores_with_three_on_both_pages(app):
+    run = summary(0.005183788784165885, 1)
+    run["classes"][1]["estimated_error_rate"] = 0.012345678
+    run["suspicious_tokens"][0]["score"] = run["suspicious_entities"][0]["score"] = 0.0123456
+    run["annotators"] = {"overlap_tasks": 4, "disagreeing_tasks": 1, "token_agreement": 0.9876543,
+                         "annotators": [{"annotator": 1, "annotations": 4, "tokens": 40,
+                                         "flagged_tokens": 1, "estimated_error_rate": 0.0456789,
+                                         "disagreeing_tasks": 1}]}
+    finish_run(app, 3, run)
+    c = app.test_client()
+    table = c.get("/projects/3/summary.html").get_data(as_text=True)
+    assert "<td>0.26%</td>" in table and "<td>1.23%</td>" in table  # O: rate / 2
+    assert "0.0025" not in table and "0.0123" not in table
+    page = c.get("/projects/3/dashboard").get_data(as_text=True)
+    assert '<b id="error-rate">0.52%</b>' in page  # was 0.5%
+    assert ">1.23%</td>" in page and ">0.26%</td>" in page and ">4.57%</td>" in page
+    assert "token agreement 98.77%" in page
+    shown = page.split('<script id="figures"')[0]  # the chart data keep raw numbers
+    assert shown.count('<td class="score">0.012</td>') == 2 and "0.0123" not in shown
+    assert not re.search(r"\d\.\d{4}", shown)
+    assert figures(page)["rates"]["layout"]["yaxis"]["tickformat"] == ".2%"
+    assert all(".2%" in trace["hovertemplate"] for trace in figures(page)["rates"]["data"])
+    # JSON keeps the raw numbers.
+    classes = c.get("/projects/3/summary").get_json()["classes"]
+    assert classes[1]["estimated_error_rate"] == 0.012345678
+    assert c.get("/projects/3/history").get_json()["runs"][-1]["error_rate"] == 0.005183788784165885
+
+
+def test_heat_map_cells_show_their_counts(app):
+    page = app.test_client().get("/projects/2/dashboard").get_data(as_text=True)
+    heat = figures(page)["confusions"]["data"][0]
+    names = heat["x"]
+    assert names == ["LOC", "O", "PER"] and heat["texttemplate"] == "%{text}"
+    cell = {(g, s): heat["text"][names.index(g)][names.index(s)] for g in names for s in names}
+    assert cell.pop(("PER", "LOC")) == "2" and cell.pop(("O", "PER")) == "1"
+    assert set(cell.values()) == {""}  # no count, no text
+
+
+@pytest.mark.parametrize("apart", [1, 45 * 86400])  # seconds apart, or weeks to months apart
+def test_the_runs_are_on_a_date_axis_and_in_a_table_with_their_dates(app, apart):
+    start = utc("2024-01-15 09:30:00")
+    for i, rate in enumerate([0.2, 0.1, 0.05]):
+        finish_run(app, 3, summary(rate, 4 - i), at=start + i * apart,
+                   trigger="ANNOTATION_UPDATED" if i else "setup")
+    page = app.test_client().get("/projects/3/dashboard").get_data(as_text=True)
+    axis = figures(page)["rates"]["layout"]["xaxis"]
+    assert axis["type"] == "date" and "tickformat" not in axis  # plotly picks the unit
+    # Runs seconds apart: an axis some seconds wide (ticks in seconds, not fractions of one).
+    assert axis.get("range") == (["2024-01-15 09:29:55", "2024-01-15 09:30:07"] if apart == 1 else None)
+    stamps = [time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(start + i * apart)) for i in range(3)]
+    assert figures(page)["rates"]["data"][0]["x"] == stamps  # UTC, in a form plotly reads as a date
+    rows = re.findall(r"<tr><td>([^<]+ UTC)</td><td class=\"num\">\d+</td><td>(\w+)</td><td>(\w+)</td>"
+                      r".*?<td class=\"num\">(\d+)</td><td class=\"num\">([\d.]+%)</td></tr>",
+                      page.split('id="runs"')[1].split("</table>")[0], re.S)
+    assert rows == [(f"{stamps[2]} UTC", "rescore", "ANNOTATION_UPDATED", "2", "5.00%"),
+                    (f"{stamps[1]} UTC", "rescore", "ANNOTATION_UPDATED", "3", "10.00%"),
+                    (f"{stamps[0]} UTC", "rescore", "setup", "4", "20.00%")]  # newest first
+    assert f'<time id="finished">{stamps[2]} UTC</time>' in page
+    assert f"<time id='finished'>{stamps[2]} UTC</time>" in \
+        app.test_client().get("/projects/3/summary.html").get_data(as_text=True)
+
+
+def test_summary_page_and_dashboard_link_to_each_other(app):
+    c = app.test_client()
+    assert "<a id='dashboard-link' href='/projects/2/dashboard'>" in \
+        c.get("/projects/2/summary.html").get_data(as_text=True)
+    assert 'id="summary-link" href="/projects/2/summary.html"' in \
+        c.get("/projects/2/dashboard").get_data(as_text=True)
+
+
+def test_summary_json_gives_the_top_lists_as_objects_and_csv_as_text(app):
+    c = app.test_client()
+    answer = c.get("/projects/2/summary").get_json()
+    per = answer["classes"][1]
+    assert per["top_confusions"] == [{"suggested": "LOC", "count": 2}, {"suggested": "O", "count": 1}]
+    assert per["top_flagged_tokens"] == [{"token": "y", "count": 2}]
+    assert "[{suggested, count}]" in answer["fields"]["top_confusions"]
+    assert "[{token, count}]" in answer["fields"]["top_flagged_tokens"]
+    rows = list(csv.DictReader(io.StringIO(c.get("/projects/2/summary?format=csv").get_data(as_text=True))))
+    assert (rows[1]["top_confusions"], rows[1]["top_flagged_tokens"]) == ("LOC (2), O (1)", "y (2)")
+    page = c.get("/projects/2/dashboard").get_data(as_text=True)
+    assert "<td>LOC (2), O (1)</td>" in page and "suggested&#39;" not in page
+    assert "<td>LOC (2), O (1)</td>" in c.get("/projects/2/summary.html").get_data(as_text=True)
+    # A run stored before the lists were structured holds their text: the JSON has the same shape.
+    old = summary(0.1, 1)
+    old["classes"][1].update(top_confusions="ORG (4), Person Name (2)", top_flagged_tokens=", (3), x (1)")
+    finish_run(app, 3, old)
+    per = c.get("/projects/3/summary").get_json()["classes"][1]
+    assert per["top_confusions"] == [{"suggested": "ORG", "count": 4}, {"suggested": "Person Name", "count": 2}]
+    assert per["top_flagged_tokens"] == [{"token": ",", "count": 3}, {"token": "x", "count": 1}]
+    rows = list(csv.DictReader(io.StringIO(c.get("/projects/3/summary?format=csv").get_data(as_text=True))))
+    assert rows[1]["top_confusions"] == "ORG (4), Person Name (2)"
+
+
+def test_openapi_describes_the_summary_top_lists():
+    from backend.openapi import SPEC
+
+    schema = SPEC["paths"]["/projects/{project}/summary"]["get"]["responses"]["200"]["content"][
+        "application/json"]["schema"]
+    row = schema["properties"]["classes"]["items"]["properties"]
+    assert row["top_confusions"]["items"]["required"] == ["suggested", "count"]
+    assert row["top_flagged_tokens"]["items"]["required"] == ["token", "count"]

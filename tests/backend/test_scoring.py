@@ -6,7 +6,7 @@ import pytest
 from backend.demo import corpus_tasks
 
 from backend.label_config import parse_label_config
-from backend.scoring import (SUMMARY_FIELDS, entities_by_sentence, predictions, read_tasks,
+from backend.scoring import (SUMMARY_FIELDS, _explain, entities_by_sentence, predictions, read_tasks,
                              score_tasks, type_summary)
 from tokenlq.synthetic import make_ner_corpus
 
@@ -57,12 +57,41 @@ def test_every_scored_task_gets_one_prediction_with_its_score(scored):
 def test_suspect_regions_are_explained_and_injected_errors_come_first(scored):
     corpus, project, result, preds = scored
     explained = [r for p in preds.values() for r in p["result"] if "meta" in r]
-    assert explained and all(r["meta"]["text"][0].startswith("tokenlq: '") for r in explained)
+    assert explained and all(r["meta"]["text"][0].startswith("tokenlq - ") for r in explained)
     assert all(0 <= r["score"] <= 1 for r in explained)
     wrong = {100 + i for i, _ in corpus.error_tokens}
     order = sorted(project.task_ids, key=lambda t: preds[t]["score"])
     k = len(wrong)
     assert len(wrong & set(order[:k])) / k > 0.6  # precision at k
+
+
+@pytest.mark.parametrize("kind, given, suggested, expected", [
+    ("boundary", [(0, 1, "ORG")], [(0, 2, "ORG")],
+     "tokenlq - wrong boundary: given 'United' ORG; suggested 'United Nations' ORG (model: 'United Nations'"
+     " ORG 90%, 'United' ORG 90%)."
+     " Region score 0.041; task score 0.012, the prediction's score (1.23% on its tab)"),
+    ("missing", [], [(3, 4, "LOC")],
+     "tokenlq - missed entity: given no entity over 'Paris'; suggested 'Paris' LOC (model: 'Paris' LOC 80%,"
+     " 'Paris' O 10%)"),
+    ("spurious", [(3, 4, "LOC")], [],
+     "tokenlq - spurious entity: given 'Paris' LOC; suggested no entity (model: 'Paris' O 10%,"
+     " 'Paris' LOC 80%)"),
+    ("wrong_type", [(0, 2, "LOC")], [(0, 2, "ORG")],
+     "tokenlq - wrong type: given 'United Nations' LOC; suggested 'United Nations' ORG (model: 'United"
+     " Nations' ORG 90%, 'United Nations' LOC 5%)"),
+])
+def test_every_kind_of_finding_names_given_and_suggested_span(kind, given, suggested, expected):
+    from types import SimpleNamespace
+
+    tokens = [("United", 0, 6), ("Nations", 7, 14), ("in", 15, 17), ("Paris", 18, 23)]
+    types = ["O", "ORG", "LOC"]
+    probs = np.array([[.05, .9, .05], [.05, .9, .05], [.9, .05, .05], [.1, .1, .8]])
+    spans = given + suggested
+    row = SimpleNamespace(start_token=min(s for s, _, _ in spans), end_token=max(e for _, e, _ in spans),
+                          kind=kind, score=0.0412, given_spans=given, suggested_spans=suggested)
+    note = _explain(row, tokens, probs, types, 0.0123)
+    assert note.startswith(expected), note
+    assert note.endswith("on its tab). Lower = more suspect.")
 
 
 def test_clean_tasks_keep_their_given_spans(scored):

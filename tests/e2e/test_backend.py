@@ -225,12 +225,16 @@ def test_reviews_history_dashboard_and_metrics(labelstudio, backend):
         for task_id in to_fix:  # the reviewer corrects the labels
             client.annotations.update(id=tasks[task_id]["annotations"][0]["id"],
                                       result=truth[ids.index(task_id)]["annotations"][0]["result"])
-        # The reviewer opens the other one and saves it unchanged.
+        # The reviewer opens the other one and ticks the confirmation mark.
         kept = tasks[to_confirm]["annotations"][0]
-        client.annotations.update(id=kept["id"], result=kept["result"])
+        client.annotations.update(id=kept["id"], result=kept["result"] + [
+            {"from_name": "tokenlq_confirm", "to_name": "text", "type": "choices",
+             "value": {"choices": ["Reviewed: the labels are right"]}}])
         jobs = idle(base, project.id)
         latest = next(j for j in jobs if j["kind"] != "refit")["summary"]
-        assert latest["reviews"]["fixed"] >= 1 and latest["reviews"]["confirmed"] == 1, latest["reviews"]
+        now = ls.view_task_ids(latest["view"])
+        assert latest["reviews"].get("fixed", 0) >= 1 and latest["reviews"]["confirmed"] == 1, \
+            (latest["reviews"], [(t, t in now) for t in to_fix], len(now), len(first))
         assert latest["reviews"]["suppressed"] == 1
         assert to_confirm not in ls.view_task_ids(latest["view"])
 

@@ -52,11 +52,40 @@ def test_rescore_writes_scores_the_tab_and_touches_no_annotation(project):
     listed = ls.view_task_ids(summary.view)
     scores = [mine[i][0]["score"] for i in listed]
     assert len(listed) == summary.flagged and scores == sorted(scores)
+    outside = [mine[i][0]["score"] for i in ids[:-1] if i not in set(listed)]
+    assert max(scores) <= min(outside)  # the tab agrees with the column it sorts by
     assert annotations_of(ls) == before  # byte for byte, ids and timestamps included
     k = len(wrong)
     precision_at_k = len(set(listed[:k]) & wrong) / k
     print(f"precision at k={k}: {precision_at_k:.2f}")
     assert precision_at_k > 0.6
+
+
+PAGE_OPERATORS = {"equal", "not_equal", "less", "greater", "less_or_equal", "greater_or_equal",
+                  "in", "not_in", "empty", "contains", "not_contains", "regex"}
+
+
+def test_a_tab_with_the_old_filter_is_repaired_and_a_reviewers_columns_kept(project):
+    client, ls, _, ids, options = project
+    view = next(v for v in ls._get("api/dm/views/", project=ls.id) if v["data"]["title"] == "Label issues")
+    old = {"title": "Label issues", "ordering": ["tasks:predictions_score"],
+           "hiddenColumns": {"explore": [], "labeling": []},
+           "filters": {"conjunction": "and", "items": [
+               {"filter": "filter:tasks:id", "operator": "in_list", "type": "Number", "value": ids[:3]}]}}
+    client.views.update(id=str(view["id"]), project=ls.id, data=old)
+    summary, _ = rescore(ls, options, mode="update")
+    data = ls._get(f"api/dm/views/{summary.view}/")["data"]
+    assert summary.view == view["id"]
+    assert {f["operator"] for f in data["filters"]["items"]} <= PAGE_OPERATORS
+    hidden = data["hiddenColumns"]
+    assert "tasks:annotations_results" in hidden["explore"] and "tasks:data.text" not in hidden["explore"]
+    assert "tasks:predictions_score" not in hidden["explore"]
+    # A reviewer shows the upload names again: the next run keeps the tab's columns.
+    chosen = {"explore": [c for c in hidden["explore"] if c != "tasks:file_upload"],
+              "labeling": hidden["labeling"]}
+    client.views.update(id=str(view["id"]), project=ls.id, data=dict(data, hiddenColumns=chosen))
+    rescore(ls, options, mode="update")
+    assert ls._get(f"api/dm/views/{summary.view}/")["data"]["hiddenColumns"] == chosen
 
 
 def test_a_rerun_changes_nothing_and_an_update_reuses_the_fit(project):
