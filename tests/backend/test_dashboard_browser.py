@@ -6,19 +6,17 @@ the two pages. Screenshots go to ``screenshots/`` (git-ignored)."""
 
 import calendar
 import re
-import shutil
 import threading
 import time
 from contextlib import closing
-from pathlib import Path
 
 import pytest
 from werkzeug.serving import make_server
 
 from backend import create_app
 from backend.settings import Settings
+from tests.browser import SHOTS, chromium
 
-SHOTS = Path(__file__).resolve().parents[2] / "screenshots"
 LS = "http://ls.example"  # Label Studio's public URL: the links are checked, not followed
 VIEW = 14  # the run's "Label issues" tab
 TYPES = ["O", "PER", "ORG", "LOC", "MISC"]
@@ -74,18 +72,10 @@ def base(tmp_path_factory):
     thread.join(timeout=10)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def browser():
-    from playwright.sync_api import sync_playwright
-
-    binary = shutil.which("chromium") or shutil.which("chromium-browser")
-    if binary is None:
-        pytest.fail("headless Chromium is needed: apt-get install chromium")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=binary, headless=True,
-                                    args=["--no-sandbox", "--disable-gpu"])
-        yield browser
-        browser.close()
+    with chromium(1400, 1000) as session:
+        yield session
 
 
 def texts(page, selector: str) -> list:
@@ -99,11 +89,7 @@ def stamp(seconds: float) -> str:
 @pytest.mark.parametrize("history", list(HISTORIES))
 def test_dashboard_and_summary_page_in_chromium(base, browser, history):
     project, apart = HISTORIES[history]
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    errors = []
-    page.on("pageerror", lambda error: errors.append(f"page error: {error}"))
-    page.on("console", lambda m: errors.append(f"console: {m.text}") if m.type == "error" else None)
-    page.set_default_timeout(30_000)
+    page = browser.page
     try:
         dashboard = f"{base}/projects/{project}/dashboard"
         page.goto(dashboard)
@@ -166,6 +152,6 @@ def test_dashboard_and_summary_page_in_chromium(base, browser, history):
         page.wait_for_url(dashboard)
         page.wait_for_selector("#chart-confusions .heatmap-label text")
         assert page.locator("#project-name").inner_text().startswith("Acme news NER")
-        assert errors == []
+        assert browser.errors() == []
     finally:
         page.close()

@@ -12,7 +12,7 @@ from backend.labelstudio import LabelStudioProject, close, connect
 from backend.runs import MODEL_VERSION
 from tokenlq.synthetic import make_ner_corpus
 
-from .chromium import render
+from tests.browser import chromium
 from .conftest import idle, jobs_of, serve, wait_for
 
 WEBHOOK_SECRET = "e2e-webhook-secret"
@@ -190,17 +190,22 @@ def test_first_annotations_fit_quickly_then_refit_in_the_background(labelstudio,
         close(client)
 
 
-def test_a_console_error_is_caught_by_the_page_check(tmp_path):
-    # The check below would be worthless if it could not see a broken page.
+def test_page_and_console_errors_are_caught_by_the_page_check(tmp_path):
+    # The page checks would be worthless if they could not see a broken page: an uncaught
+    # exception arrives only as a page error, console.error only on the console.
     page = tmp_path / "broken.html"
-    page.write_text("<html><body><script>notDefined();</script></body></html>")
-    _, console = render(page.as_uri())
-    assert any("notDefined is not defined" in line for line in console)
+    page.write_text("<html><body><script>console.error('logged'); notDefined();</script></body></html>")
+    with chromium() as session:
+        session.page.goto(page.as_uri())
+        session.page.wait_for_timeout(200)
+        errors = session.errors()
+    assert any("notDefined is not defined" in e for e in errors if e.startswith("page error"))
+    assert any("logged" in e for e in errors if e.startswith("console error"))
 
 
 def test_reviews_history_dashboard_and_metrics(labelstudio, backend):
     """Fixed and confirmed findings are told apart, a confirmed task leaves the tab, and the
-    dashboard renders the runs in headless Chromium without a console message."""
+    dashboard renders the runs in headless Chromium without a page or console error."""
     from types import SimpleNamespace
 
     url, token = labelstudio
@@ -244,8 +249,11 @@ def test_reviews_history_dashboard_and_metrics(labelstudio, backend):
         assert f'tokenlq_findings{{project="{project.id}",status="confirmed"}} 1.0' in metrics
         assert f'tokenlq_estimated_error_rate{{class="all",project="{project.id}"}}' in metrics
 
-        dom, console = render(f"{base}/projects/{project.id}/dashboard")
-        assert console == []
+        with chromium() as session:
+            session.page.goto(f"{base}/projects/{project.id}/dashboard")
+            session.page.wait_for_selector("#chart-confusions .heatmap-label text")
+            dom = session.page.content()
+            assert session.errors() == []
         charts = {name: dom.split(f'id="chart-{name}"')[1].split('id="chart-')[0]
                   for name in ("rates", "confusions")}
         types = {c["type"] for c in latest["classes"]}

@@ -17,7 +17,7 @@ from backend.runs import MODEL_VERSION
 from backend.scoring import entities_by_sentence
 from tokenlq.synthetic import make_ner_corpus
 
-from .browser import chromium
+from tests.browser import chromium
 from .conftest import idle, jobs_of, serve, wait_for
 
 EMAIL = os.environ.get("LS_EMAIL", "admin@example.com")

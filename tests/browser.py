@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-SHOTS = Path(__file__).resolve().parents[2] / "screenshots"
+SHOTS = Path(__file__).resolve().parents[1] / "screenshots"
 # Label Studio 1.23.2's own page asks its server for product tips that the open-source server
 # does not serve (GET /heidi-tips answers 404) on every page, tokenlq or not: the one error
 # allowed, and only with that address.
