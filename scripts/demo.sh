@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job: a real Label Studio 1.23.2 (SQLite, loopback) with a demo NER project holding
-# injected label errors, scored by the tokenlq backend on embedded defaults. Prints the URL and
-# login of the `Label issues` tab; both servers keep running until `scripts/demo.sh stop`.
+# injected label errors, scored by the tokenlq backend on embedded defaults. Prints the
+# `Label issues` tab's precision and recall against the injected errors, its URL and the login;
+# both servers keep running until `scripts/demo.sh stop`.
 #
 #   scripts/demo.sh [start]      needs tokenlq installed with the backend extra in .venv
 #   scripts/demo.sh stop

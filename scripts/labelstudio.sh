@@ -31,7 +31,7 @@ install() {
   if "$LS_HOME/venv/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('label-studio') != '$VERSION')" 2>/dev/null; then
     return
   fi
-  say "installing label-studio $VERSION into $LS_HOME/venv (about a minute)"
+  say "installing label-studio $VERSION into $LS_HOME/venv (about 2 minutes)"
   python3 -m venv "$LS_HOME/venv"
   if ! "$LS_HOME/venv/bin/pip" install --quiet "label-studio==$VERSION" >"$LS_HOME/pip-install.log" 2>&1; then
     tail -30 "$LS_HOME/pip-install.log" >&2
