@@ -47,14 +47,16 @@ def project_name(project: int, summary: dict | None) -> str:
     return (summary or {}).get("project_title") or f"Project {project}"
 
 
-def task_link(project: int, view, task) -> str | None:
-    """The task in Label Studio's labeling view, inside the run's Label issues tab."""
+def ls_link(project: int, view, task=None) -> str | None:
+    """The run's Label issues tab in Label Studio, or ``task`` in its labeling view inside
+    that tab; None without a Label Studio URL."""
     settings = current_app.config["TOKENLQ"]
     ls_url = settings.public_url or settings.label_studio_url
     if not ls_url:
         return None
-    tab = f"tab={view}&" if view is not None else ""
-    return f"{ls_url}/projects/{project}/data?{tab}task={task}"
+    query = "&".join(part for part in (f"tab={view}" if view is not None else "",
+                                       f"task={task}" if task is not None else "") if part)
+    return f"{ls_url}/projects/{project}/data?{query}"
 
 
 HISTORY_FIELDS = {
@@ -181,9 +183,8 @@ def dashboard(project: int):
         raise BadRequest(f"project {project} has not been scored yet (POST /projects/{project}/rescore)", 404)
     job = jobs[-1]  # the latest run (history is ordered by when runs finished)
     summary = job["summary"] or {}
-    settings = current_app.config["TOKENLQ"]
-    ls_url = settings.public_url or settings.label_studio_url
     view = summary.get("view")
+    linked = ls_link(project, view) is not None  # a Label Studio URL is configured
     reviews = summary.get("reviews") or {}
     progress = {"flagged": summary.get("flagged", 0), "pending": reviews.get("pending", 0),
                 "fixed": reviews.get("fixed", 0), "confirmed": reviews.get("confirmed", 0)}
@@ -196,8 +197,8 @@ def dashboard(project: int):
         summary=summary, classes=classes, progress=progress,
         figures=_safe_json(_figures(records, records[-1])), runs=len(records),
         history=table[::-1][:RUNS_SHOWN], runs_shown=RUNS_SHOWN,
-        tab_url=f"{ls_url}/projects/{project}/data?tab={view}" if ls_url and view is not None else None,
-        task_url=(lambda task: task_link(project, view, task)) if ls_url else None,
+        tab_url=ls_link(project, view) if view is not None else None,
+        task_url=(lambda task: ls_link(project, view, task)) if linked else None,
         view_title=ISSUES_VIEW_TITLE)
 
 

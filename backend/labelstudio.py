@@ -162,13 +162,13 @@ class LabelStudioProject:
         return [f"tasks:{c['parent']}.{c['id']}" if c.get("parent") else f"tasks:{c['id']}"
                 for c in columns if c.get("id") and not c.get("children")]
 
-    def show_issues_view(self, filters: dict, layout: dict) -> int:
+    def show_issues_view(self, filters: dict, layout) -> int:
         """The ``Label issues`` tab with ``filters``, ordered by prediction score (most suspect
-        first). ``layout`` (``hiddenColumns``, ``columnsWidth``) is the tab's look when it is
-        created; later runs resend its full data (a partial update drops keys) with filters and
-        ordering renewed and the look as the tab has it, so a reviewer's columns survive. A tab
-        whose columns were never chosen (both lists empty, as tokenlq wrote them before) gets
-        ``layout``."""
+        first). ``layout(columns)`` gives the tab's look (``hiddenColumns``, ``columnsWidth``)
+        from the ids of :meth:`columns`, asked for only when the tab is created or its columns
+        were never chosen (both lists empty, as tokenlq wrote them before). Later runs resend
+        its full data (a partial update drops keys) with filters and ordering renewed and the
+        look as the tab has it, so a reviewer's columns survive."""
         views = self._get("api/dm/views/", project=self.id) or []
         ours = [v for v in views if (v.get("data") or {}).get("title") == ISSUES_VIEW_TITLE]
         data = {"title": ISSUES_VIEW_TITLE, "filters": filters, "ordering": ["tasks:predictions_score"]}
@@ -176,11 +176,11 @@ class LabelStudioProject:
             kept = ours[0].get("data") or {}
             hidden = kept.get("hiddenColumns") or {}
             chosen = any(hidden.get(part) for part in ("explore", "labeling"))
-            data = {**kept, **({} if chosen else layout), **data}
+            data = {**kept, **({} if chosen else layout(self.columns())), **data}
             self.client.views.update(id=str(ours[0]["id"]), project=self.id, data=data)
             return int(ours[0]["id"])
         # Not retried after a lost answer: it could make a second tab (the next run finds it).
-        return int(self.client.views.create(project=self.id, data={**data, **layout},
+        return int(self.client.views.create(project=self.id, data={**data, **layout(self.columns())},
                                             request_options={"max_retries": 0}).id)
 
     def secure_webhooks(self, model_version: str, header: str, secret: str) -> int:

@@ -251,7 +251,7 @@ def rescore(ls: LabelStudioProject, options: RunOptions | None = None, **overrid
         ls.set_model_version(MODEL_VERSION)  # only after our predictions exist (else 400)
     threshold = max((new[t]["score"] for t in flagged), default=None)
     summary.view = ls.show_issues_view(view_filters(threshold),
-                                       view_layout(ls.columns(), config.value_key))
+                                       lambda columns: view_layout(columns, config.value_key))
     if options.webhook_secret:
         ls.secure_webhooks(MODEL_VERSION, WEBHOOK_SECRET_HEADER, options.webhook_secret)
     clock.lap("write")

@@ -212,21 +212,23 @@ def _explain(row, tokens, type_probs, types, task_score: float) -> str:
     with their labels, the model's probabilities, and which score is which.
 
     "tokenlq - wrong boundary: given 'United' ORG; suggested 'United Nations' ORG (model:
-    'United Nations' ORG 93%, 'United' ORG 95%). Region score 0.041; task score 0.012, the prediction's score (1.20% on its tab).
-    Lower = more suspect."
+    'United Nations' ORG 93%, 'United' ORG 95%). Region score 0.041; task score 0.012, the
+    prediction's score (1.20% on its tab). Lower = more suspect."
     """
+    def text(s, e):
+        return " ".join(t for t, _, _ in tokens[s:e])
+
     def side(spans, fallback):
         if not spans:
             return f"no entity over '{fallback}'"
-        return ", ".join(f"'{' '.join(t for t, _, _ in tokens[s:e])}' {kind}" for s, e, kind in spans)
+        return ", ".join(f"'{text(s, e)}' {kind}" for s, e, kind in spans)
 
     def model(spans):  # the model's probability of each span's type, averaged over its tokens
-        return [f"'{' '.join(t for t, _, _ in tokens[s:e])}' {kind} "
-                f"{100 * type_probs[s:e, types.index(kind)].mean():.0f}%"
+        return [f"'{text(s, e)}' {kind} {100 * type_probs[s:e, types.index(kind)].mean():.0f}%"
                 for s, e, kind in spans if kind in types]
 
     a, b = int(row.start_token), int(row.end_token)
-    region = " ".join(t for t, _, _ in tokens[a:b])
+    region = text(a, b)
     outside = [(a, b, "O")]
     given = side(row.given_spans, region)
     suggested = side(row.suggested_spans, region) if row.suggested_spans else "no entity"
