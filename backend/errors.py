@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, jsonify
+from flask import Flask, current_app, jsonify
 from werkzeug.exceptions import HTTPException
 
 __all__ = ["BadRequest", "register"]
@@ -25,7 +25,7 @@ def register(app: Flask) -> None:
     def http_error(err: HTTPException):
         response = jsonify(error=f"{err.name}: {err.description}")
         response.status_code = err.code or 500
-        if err.code == 401:
+        if err.code == 401 and current_app.config["TOKENLQ"].basic_auth_user:
             response.headers["WWW-Authenticate"] = 'Basic realm="tokenlq"'
         return response
 

@@ -3,20 +3,30 @@ that model fitting never holds up the request threads.
 
 Two lanes, each a thread starting one run process at a time: the write lane (``rescore`` and
 ``update`` jobs, the only ones that write to Label Studio, so writes never race) and the fit lane
-(background ``refit`` jobs), so that an update after an annotation never waits for a refit.
+(background ``refit`` jobs), so that an update after an annotation never waits for a refit. A
+lane survives a failing store (say, SQLite's "database is locked"): it retries with backoff and
+reports the failure to /health meanwhile.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import functools
+import logging
 import multiprocessing
+import os
 import threading
 import traceback
+import weakref
+from pathlib import Path
 
 from .store import LANES, Store
 
 __all__ = ["PROJECT_PARAMS", "JobQueue", "check_params", "run_job", "run_options"]
+
+log = logging.getLogger(__name__)
+RETRY_SECONDS = (0.5, 30.0)  # a lane's first and longest wait before it retries the store
 
 # Per-project settings accepted in the ML backend's extra_params (sent to /setup).
 PROJECT_PARAMS = {"probs": "probability source: auto, task, crf or prediction:<model_version>",
@@ -46,17 +56,20 @@ def check_params(params) -> dict:
 
 
 def run_options(settings, params: dict, mode: str):
+    from .auth import webhook_headers
     from .runs import RunOptions
 
     return RunOptions(probs=params.get("probs", settings.probs), mode=mode,
                       data_dir=settings.data_dir,
                       refit_fraction=params.get("refit_fraction", settings.refit_fraction),
-                      webhook_secret=settings.webhook_secret)
+                      webhook_headers=webhook_headers(settings))
 
 
-def run_job(settings, job: dict, submit=None) -> None:
+def run_job(settings, job: dict, submit=None, *, before_write=None) -> None:
     """Body of a run process: run ``job`` and record its outcome; its follow-up job goes to
-    ``submit(project, trigger, kind)`` (default: the store, where the embedded queue finds it)."""
+    ``submit(project, trigger, kind)`` (default: the store, where the embedded queue finds it).
+    ``before_write()`` is called before each write to Label Studio; what it raises fails the
+    job."""
     from .labelstudio import LabelStudioProject, close, connect
     from .runs import refit, rescore
 
@@ -71,7 +84,7 @@ def run_job(settings, job: dict, submit=None) -> None:
         client = connect(settings.label_studio_url, settings.label_studio_api_key,
                          timeout=settings.label_studio_timeout)
         try:
-            ls = LabelStudioProject(client, project)
+            ls = LabelStudioProject(client, project, before_write=before_write)
             if job["kind"] == "refit":
                 summary = refit(ls, options)
             else:
@@ -97,19 +110,42 @@ def run_job(settings, job: dict, submit=None) -> None:
         traceback.print_exc()
 
 
+def _own_queue(data_dir) -> int:
+    """An exclusive lock on ``data_dir``'s embedded queue, held while the returned descriptor is
+    open: a second process would mark the first one's running jobs interrupted and run jobs
+    beside it, so it is refused (RuntimeError)."""
+    fd = os.open(Path(data_dir) / "queue.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.read(fd, 32).decode("ascii", "replace").strip() or "?"
+        os.close(fd)
+        raise RuntimeError(
+            f"another process (pid {holder}) runs the embedded job queue of {data_dir}: one "
+            "process must own it. Run one web process (WORKERS=1; THREADS serves concurrent "
+            "requests), or set REDIS_URL and run `tokenlq worker`") from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, str(os.getpid()).encode("ascii"), 0)
+    return fd
+
+
 class JobQueue:
-    """Jobs wait in SQLite; a thread per lane starts their run processes."""
+    """Jobs wait in SQLite; a thread per lane starts their run processes. One process per data
+    folder owns the queue."""
 
     def __init__(self, settings, store: Store, *, start: bool = True):
         self.settings, self.store = settings, store
+        # Before any job is touched; given up by stop() or when the queue is collected.
+        self._release = weakref.finalize(self, os.close, _own_queue(store.path.parent))
         self._wake = {lane: threading.Event() for lane in LANES}
         self._stop = threading.Event()
+        self._failing = {}  # lane -> what its last store call raised, while it retries
         self._context = multiprocessing.get_context("spawn")  # no threads of ours in the child
         self.store.fail_interrupted()
-        self._threads = [threading.Thread(target=self._loop, args=(lane,), daemon=True,
-                                          name=f"tokenlq-{lane}") for lane in LANES]
+        self._threads = {lane: threading.Thread(target=self._loop, args=(lane,), daemon=True,
+                                                name=f"tokenlq-{lane}") for lane in LANES}
         if start:
-            for thread in self._threads:
+            for thread in self._threads.values():
                 thread.start()
 
     def submit(self, project: int, trigger: str, kind: str = "rescore") -> int:
@@ -119,13 +155,42 @@ class JobQueue:
         return job_id
 
     def stop(self) -> None:
+        """Stop the lanes (a running job's process finishes) and give up the data folder."""
         self._stop.set()
         for event in self._wake.values():
             event.set()
+        self._release()
+
+    def problems(self) -> list:
+        """Why jobs would not run now (empty: they would), for /health: cheap, no I/O."""
+        out = []
+        for lane, thread in self._threads.items():
+            if self._stop.is_set() or not thread.is_alive():
+                out.append(f"the job queue's {lane} lane is not running")
+            elif lane in self._failing:
+                out.append(f"the job queue's {lane} lane cannot use the job store; retrying")
+        return out
+
+    def _store(self, lane: str, call):
+        """``call()``'s value, retried with backoff while the store raises (None if stopped)."""
+        wait = RETRY_SECONDS[0]
+        while not self._stop.is_set():
+            try:
+                value = call()
+            except Exception as err:  # noqa: BLE001 (any failure of the store; the lane lives on)
+                self._failing[lane] = err
+                log.warning("job queue, %s lane: %s: %s; retrying in %.1f s",
+                            lane, type(err).__name__, err, wait)
+                self._stop.wait(wait)
+                wait = min(2 * wait, RETRY_SECONDS[1])
+                continue
+            self._failing.pop(lane, None)
+            return value
+        return None
 
     def _loop(self, lane: str) -> None:
         while not self._stop.is_set():
-            job = self.store.next_queued(lane)
+            job = self._store(lane, lambda: self.store.next_queued(lane))
             if job is None:
                 # Follow-up jobs are queued by run processes: poll as well as wait for a wake.
                 self._wake[lane].wait(timeout=0.5)
@@ -135,5 +200,8 @@ class JobQueue:
                                             args=(self.settings, job))
             process.start()
             process.join()
-            if process.exitcode != 0 and self.store.job(job["id"])["status"] == "running":
-                self.store.finish(job["id"], reason=f"the run process exited with {process.exitcode}")
+            if process.exitcode != 0:
+                # A run process that died could not record its end: the lane does, or the job
+                # would stay running and hold its project's lane.
+                self._store(lane, lambda: self.store.fail_if_running(
+                    job["id"], f"the run process exited with {process.exitcode}"))

@@ -58,9 +58,12 @@ def close(client) -> None:
 class LabelStudioProject:
     """Reads and writes of one project."""
 
-    def __init__(self, client, project_id: int):
+    def __init__(self, client, project_id: int, *, before_write=None):
+        """``before_write()`` is called before each write and may raise to stop the run's
+        writing (an RQ job that lost its project's lock)."""
         self.client, self.id = client, int(project_id)
         self._http = client._client_wrapper.httpx_client
+        self._before_write = before_write or (lambda: None)
 
     def _get(self, path: str, **params):
         response = self._http.request(path, method="GET", params=params)
@@ -106,6 +109,7 @@ class LabelStudioProject:
         items = [{"task": task_id, **prediction} for task_id, prediction in predictions.items()]
         created = 0
         for start in range(0, len(items), 5000):  # each call recounts the project: big chunks
+            self._before_write()
             # Never retried by the SDK: after a dropped answer Label Studio may have imported
             # them already, and a retry would double them. The run fails; the next converges.
             answer = self.client.projects.import_predictions(
@@ -118,6 +122,7 @@ class LabelStudioProject:
         requests at a time: Label Studio writes them one by one)."""
         def update(item):
             prediction_id, prediction = item
+            self._before_write()
             self.client.predictions.update(id=prediction_id, result=prediction["result"],
                                            score=prediction["score"],
                                            model_version=prediction["model_version"])
@@ -127,13 +132,18 @@ class LabelStudioProject:
     def delete_model_version(self, model_version: str) -> int:
         """Delete every prediction of ``model_version`` in the project in one request (Label
         Studio then clears the project's model version if it was that one). Returns how many."""
+        self._before_write()
         response = self._http.request(f"api/projects/{self.id}/model-versions/", method="DELETE",
                                       json={"model_version": model_version})
         response.raise_for_status()
         return int(response.json().get("deleted_predictions", 0))
 
     def delete_predictions(self, prediction_ids) -> None:
-        self._each(lambda i: self.client.predictions.delete(id=i), prediction_ids)
+        def delete(prediction_id):
+            self._before_write()
+            self.client.predictions.delete(id=prediction_id)
+
+        self._each(delete, prediction_ids)
 
     @staticmethod
     def _each(call, items) -> None:
@@ -146,6 +156,7 @@ class LabelStudioProject:
             list(pool.map(call, items))  # list(): the first error is raised here
 
     def set_model_version(self, model_version: str) -> None:
+        self._before_write()
         self.client.projects.update(id=self.id, model_version=model_version)
 
     def settings(self) -> dict:
@@ -172,6 +183,7 @@ class LabelStudioProject:
         views = self._get("api/dm/views/", project=self.id) or []
         ours = [v for v in views if (v.get("data") or {}).get("title") == ISSUES_VIEW_TITLE]
         data = {"title": ISSUES_VIEW_TITLE, "filters": filters, "ordering": ["tasks:predictions_score"]}
+        self._before_write()
         if ours:
             kept = ours[0].get("data") or {}
             hidden = kept.get("hiddenColumns") or {}
@@ -183,19 +195,21 @@ class LabelStudioProject:
         return int(self.client.views.create(project=self.id, data={**data, **layout(self.columns())},
                                             request_options={"max_retries": 0}).id)
 
-    def secure_webhooks(self, model_version: str, header: str, secret: str) -> int:
-        """Add ``header: secret`` to the webhooks Label Studio created for this backend: those
-        to ``<url>/webhook`` of the project's ML backends that report ``model_version``.
-        Returns how many webhooks were updated."""
+    def secure_webhooks(self, model_version: str, headers: dict) -> int:
+        """Give ``headers`` (the credential its events need) to the webhooks Label Studio
+        created for this backend: those to ``<url>/webhook`` of the project's ML backends that
+        report ``model_version``. Their other headers stay. Returns how many were updated."""
         backends = self._get("api/ml/", project=self.id) or []
         urls = {b["url"].rstrip("/") + "/webhook" for b in backends
                 if b.get("model_version") == model_version and b.get("url")}
         updated = 0
         for hook in self._get("api/webhooks/", project=self.id) or []:
+            present = hook.get("headers") or {}
             if hook.get("url", "").rstrip("/") in urls and \
-                    (hook.get("headers") or {}).get(header) != secret:
-                headers = dict(hook.get("headers") or {}, **{header: secret})
-                self.client.webhooks.update(id=hook["id"], url=hook["url"], headers=headers)
+                    any(present.get(name) != value for name, value in headers.items()):
+                self._before_write()
+                self.client.webhooks.update(id=hook["id"], url=hook["url"],
+                                            headers={**present, **headers})
                 updated += 1
         return updated
 

@@ -20,6 +20,8 @@ def _answer(description, schema=None, media="application/json"):
 
 def _errors(*codes):
     text = {400: "malformed request", 401: "authentication required or webhook secret wrong",
+            403: "the Train button's START_TRAINING with only a webhook secret configured "
+                 "(it cannot carry the secret: configure Basic auth)",
             404: "unknown project, job or route", 411: "a chunked body (send a Content-Length)",
             413: "request body too large",
             422: "labeling config or extra_params cannot be served"}
@@ -71,7 +73,12 @@ SPEC = {
     "paths": {
         "/health": {"get": {"security": [], "responses": {"200": _answer("up", {
             "type": "object", "properties": {"status": {"const": "UP"},
-                                             "model_version": {"type": "string"}}})}}},
+                                             "model_version": {"type": "string"}}}),
+            "503": _answer("jobs would not run: a lane of the embedded queue stopped or cannot "
+                           "use its store, Redis does not answer, or no worker runs", {
+                "type": "object", "properties": {
+                    "status": {"const": "DOWN"}, "model_version": {"type": "string"},
+                    "problems": {"type": "array", "items": {"type": "string"}}}})}}},
         "/setup": {"post": {
             "requestBody": _body({"type": "object", "required": ["project", "schema"], "properties": {
                 "project": _PROJECT_FIELD, "schema": {"type": "string"},
@@ -97,6 +104,8 @@ SPEC = {
                     "type": "array", "items": {"$ref": "#/components/schemas/Prediction"}}}}),
                 **_errors(400, 401, 411, 413)}}},
         "/webhook": {"post": {
+            # Checked by the view: events need the webhook secret when it is set (else Basic
+            # when set), START_TRAINING needs Basic (README: "Who may call /webhook").
             "security": [],
             "requestBody": _body({"type": "object", "required": ["action"], "properties": {
                 "action": {"type": "string"}, "project": {"type": ["object", "integer"]}}}),
@@ -104,7 +113,7 @@ SPEC = {
                 "type": "object", "properties": {"status": {"enum": ["queued", "ignored"]},
                                                  "action": {"type": "string"},
                                                  "job": {"type": "integer"}}}),
-                **_errors(400, 401, 411, 413)}}},
+                **_errors(400, 401, 403, 411, 413)}}},
         "/projects/{project}/rescore": {"post": {"parameters": [_PROJECT], "responses": {
             "202": _answer("queued", {"type": "object", "properties": {
                 "job": {"type": "integer"}, "status_url": {"type": "string"}}}),

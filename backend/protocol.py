@@ -3,28 +3,21 @@
 
 from __future__ import annotations
 
-import hmac
+import reprlib
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, current_app, jsonify
 
 from tokenlq.ls_tasks import given_annotation, task_shape_error
 
-from .auth import basic_auth_ok
+from .auth import TRAIN_ACTION, check_webhook
 from .errors import BadRequest
 from .label_config import ConfigError, parse_label_config
 from .jobs import check_params
-from .limits import MAX_ID
+from .limits import MAX_ID, json_body
 from .preannotate import pre_annotations
-from .runs import MODEL_VERSION, WEBHOOK_SECRET_HEADER
+from .runs import MODEL_VERSION
 
 bp = Blueprint("protocol", __name__)
-
-
-def json_body() -> dict:
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise BadRequest("the request body must be a JSON object")
-    return body
 
 
 def project_id(value) -> int:
@@ -32,12 +25,17 @@ def project_id(value) -> int:
     text = str(value) if type(value) is int else value  # noqa: E721 (True is no project)
     head = text.split(".")[0] if isinstance(text, str) else ""
     if not (head.isascii() and head.isdigit() and len(head) <= 19) or int(head) > MAX_ID:
-        raise BadRequest(f"'project' must be '<id>.<timestamp>' or an id; got {value!r}")
+        raise BadRequest(f"'project' must be '<id>.<timestamp>' or an id; got {reprlib.repr(value)}")
     return int(head)
 
 
 @bp.get("/health")
 def health():
+    """UP, or 503 when jobs would not run (Label Studio then shows the ML backend's error
+    state). Open to anyone, so it names what is wrong and nothing more; the log has details."""
+    problems = current_app.extensions["tokenlq.queue"].problems()
+    if problems:
+        return jsonify(status="DOWN", model_version=MODEL_VERSION, problems=problems), 503
     return jsonify(status="UP", model_version=MODEL_VERSION)
 
 
@@ -98,27 +96,18 @@ def predict():
 # and task events update the scores with the stored fit (a background refit may follow). The
 # backend's own writes (predictions, the project's model version, the view) emit none of
 # these, so they never start a run.
-TRIGGERS = {"START_TRAINING": "rescore", "ANNOTATION_CREATED": "update",
+TRIGGERS = {TRAIN_ACTION: "rescore", "ANNOTATION_CREATED": "update",
             "ANNOTATION_UPDATED": "update", "ANNOTATIONS_DELETED": "update",
             "TASKS_CREATED": "update", "TASKS_DELETED": "update"}
 
 
 @bp.post("/webhook")
 def webhook():
-    settings = current_app.config["TOKENLQ"]
     body = json_body()
     action = body.get("action")
+    check_webhook(current_app.config["TOKENLQ"], action)  # before anything else is told
     if not isinstance(action, str):
         raise BadRequest("a webhook event needs an 'action'")
-    if settings.webhook_secret and not hmac.compare_digest(
-            request.headers.get(WEBHOOK_SECRET_HEADER, "").encode("utf-8"),
-            settings.webhook_secret.encode("utf-8")):
-        # The Train button's START_TRAINING is not a webhook of Label Studio's and carries no
-        # secret header; it comes with the backend's Basic credentials (when configured).
-        training = action == "START_TRAINING" and (
-            basic_auth_ok(settings) if settings.basic_auth_user else True)
-        if not training:
-            raise BadRequest(f"missing or wrong {WEBHOOK_SECRET_HEADER} header", 401)
     if action not in TRIGGERS:
         return jsonify(status="ignored", action=action)
     project = body.get("project")

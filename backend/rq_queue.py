@@ -8,14 +8,19 @@ Redis while it runs a job, so one project is never scored by two workers at once
 expires ``LOCK_SECONDS`` after its holder stops renewing it (a killed worker), and RQ hands an
 abandoned job to another worker once the dead one's heartbeat lapses (a short
 ``job_monitoring_interval`` and ``worker_ttl`` bring that under a minute; see
-``../shared/reference/rq.md``).
+``../shared/reference/rq.md``). A job checks that it still holds the lock before each write to
+Label Studio; one that lost it (expired, deleted, Redis unreachable) stops writing and fails,
+and RQ retries it.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 
-__all__ = ["QUEUE_NAME", "RQJobQueue", "perform", "work"]
+__all__ = ["QUEUE_NAME", "LeaseLost", "RQJobQueue", "perform", "work"]
+
+log = logging.getLogger(__name__)
 
 QUEUE_NAME = "tokenlq"
 LOCK_SECONDS = 30  # a dead worker's project lock frees itself after this
@@ -61,18 +66,61 @@ class RQJobQueue:
     def stop(self) -> None:
         pass
 
+    def problems(self) -> list:
+        """Why jobs would not run now (empty: they would), for /health: Redis must answer
+        within half a second and at least one worker listen on the queue."""
+        import redis
+        from rq import Worker
+
+        connection = redis.Redis.from_url(self.settings.redis_url, socket_timeout=0.5,
+                                          socket_connect_timeout=0.5)
+        try:
+            if not Worker.count(connection=connection, queue=_queue(connection)):
+                return ["no tokenlq worker is running (start one with `tokenlq worker`)"]
+        except redis.RedisError:
+            return ["Redis (REDIS_URL) does not answer"]
+        finally:
+            connection.close()
+        return []
+
+
+class LeaseLost(RuntimeError):
+    """The job no longer holds its project's lock: another worker may be writing."""
+
 
 class _Lease:
-    """A Redis lock renewed in the background while held."""
+    """A Redis lock renewed in the background while held; :meth:`check` before each write."""
 
-    def __init__(self, connection, name: str):
-        self.lock = connection.lock(name, timeout=LOCK_SECONDS, sleep=0.5)
+    def __init__(self, connection, name: str, *, seconds: float = LOCK_SECONDS):
+        # Not thread-local: the renewal thread must see the token the job's thread acquired.
+        self.lock = connection.lock(name, timeout=seconds, sleep=0.5, thread_local=False)
+        self.name, self.seconds = name, seconds
+        self.lost = None  # why the lock was lost, once it is
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._renew, daemon=True)
 
     def _renew(self):
-        while not self._stop.wait(LOCK_SECONDS / 3):
-            self.lock.reacquire()
+        while not self._stop.wait(self.seconds / 3):
+            try:
+                self.lock.reacquire()
+            except Exception as err:  # noqa: BLE001 (whatever it is, the lock cannot be trusted)
+                self.lost = f"its renewal failed ({type(err).__name__}: {err})"
+                log.warning("lock %s: %s", self.name, self.lost)
+                return
+
+    def check(self) -> None:
+        """Raise :class:`LeaseLost` unless the lock is still held by this job."""
+        from redis import RedisError
+
+        if self.lost is None:
+            try:
+                if not self.lock.owned():
+                    self.lost = "it expired or was deleted"
+            except RedisError as err:
+                self.lost = f"Redis did not answer ({type(err).__name__}: {err})"
+        if self.lost is not None:
+            raise LeaseLost(f"the project's lock {self.name} is lost: {self.lost}; stopped "
+                            "writing (the job is retried)")
 
     def __enter__(self):
         self.lock.acquire(blocking=True)
@@ -80,12 +128,18 @@ class _Lease:
         return self
 
     def __exit__(self, *exc):
+        from redis import RedisError
+        from redis.exceptions import LockNotOwnedError
+
         self._stop.set()
         self._thread.join()
         try:
             self.lock.release()
-        except Exception:  # expired meanwhile: nothing to release  # noqa: BLE001
-            pass
+        except LockNotOwnedError:
+            log.warning("lock %s had expired or been taken before its release", self.name)
+        except RedisError as err:
+            log.error("lock %s could not be released (%s: %s); it expires within %.0f s",
+                      self.name, type(err).__name__, err, self.seconds)
 
 
 def perform(job_id: int) -> str:
@@ -111,9 +165,9 @@ def perform(job_id: int) -> str:
         if new:
             _push(queue, new_id)
 
-    with _Lease(connection, f"tokenlq:lock:{job['project']}:{lane}"):
+    with _Lease(connection, f"tokenlq:lock:{job['project']}:{lane}") as lease:
         job = store.claim(job_id)
-        run_job(settings, job, submit=submit)
+        run_job(settings, job, submit=submit, before_write=lease.check)
     finished = store.job(job_id)
     if finished["status"] == "failed":
         raise RuntimeError(f"tokenlq job {job_id} failed: {finished['reason']}")

@@ -30,11 +30,9 @@ from .reviews import update_reviews
 from .scoring import (ProjectCorpus, findings, predictions, project_classes, read_tasks,
                       score_tasks, type_summary, type_view, words)
 
-__all__ = ["MODEL_VERSION", "RunOptions", "RunSummary", "WEBHOOK_SECRET_HEADER",
-           "refit", "rescore"]
+__all__ = ["MODEL_VERSION", "RunOptions", "RunSummary", "refit", "rescore"]
 
 MODEL_VERSION = f"tokenlq-{__version__}"
-WEBHOOK_SECRET_HEADER = "X-Tokenlq-Webhook-Secret"
 
 
 @dataclass
@@ -45,7 +43,8 @@ class RunOptions:
     refit_fraction: float = 0.01  # an update asks for a refit once this share of tasks changed
     folds: int = 5
     seed: int = 0
-    webhook_secret: str = ""
+    # The credential header for the webhook Label Studio created for the backend (auth.py).
+    webhook_headers: dict = field(default_factory=dict, repr=False)
     reviews: dict | None = None  # the previous run's review states ({task id: state})
     progress: object = None  # called with each phase's name as the run enters it
 
@@ -252,8 +251,8 @@ def rescore(ls: LabelStudioProject, options: RunOptions | None = None, **overrid
     threshold = max((new[t]["score"] for t in flagged), default=None)
     summary.view = ls.show_issues_view(view_filters(threshold),
                                        lambda columns: view_layout(columns, config.value_key))
-    if options.webhook_secret:
-        ls.secure_webhooks(MODEL_VERSION, WEBHOOK_SECRET_HEADER, options.webhook_secret)
+    if options.webhook_headers:
+        ls.secure_webhooks(MODEL_VERSION, options.webhook_headers)
     clock.lap("write")
     if options.reviews is not None:  # hand the new states back to the caller that keeps them
         options.reviews.clear()

@@ -71,6 +71,15 @@ class Settings:
         refit_fraction = _number(env, "TOKENLQ_REFIT_FRACTION", 0.01, float)
         if not 0 <= refit_fraction <= 1:
             raise ValueError(f"TOKENLQ_REFIT_FRACTION must be between 0 and 1; got {refit_fraction}")
+        redis_url = env.get("REDIS_URL", "").strip()
+        workers = _number(env, "WORKERS", 1)
+        if workers < 1:
+            raise ValueError(f"WORKERS must be at least 1; got {workers}")
+        if workers > 1 and not redis_url:
+            raise ValueError(f"WORKERS={workers} needs REDIS_URL: without it jobs run in the web "
+                             "process's own queue, which one process must own. Set WORKERS=1 "
+                             "(THREADS serves concurrent requests), or set REDIS_URL and run "
+                             "`tokenlq worker`")
         timeout = _number(env, "LABEL_STUDIO_TIMEOUT", 60.0, float)
         if not (timeout > 0 and math.isfinite(timeout)):
             raise ValueError(f"LABEL_STUDIO_TIMEOUT must be a positive number of seconds; got {timeout}")
@@ -83,11 +92,11 @@ class Settings:
             webhook_secret=env.get("TOKENLQ_WEBHOOK_SECRET", ""),
             public_url=(env.get("LABEL_STUDIO_PUBLIC_URL", "").strip().rstrip("/") or url),
             data_dir=Path(env.get("TOKENLQ_DATA_DIR", "") or "tokenlq-data"),
-            redis_url=env.get("REDIS_URL", "").strip(),
+            redis_url=redis_url,
             probs=probs,
             refit_fraction=refit_fraction,
             port=_number(env, "PORT", 9090),
-            workers=_number(env, "WORKERS", 1),
+            workers=workers,
             threads=_number(env, "THREADS", 8),
             log_level=(env.get("LOG_LEVEL", "") or "INFO").upper(),
             max_request_bytes=_number(env, "TOKENLQ_MAX_REQUEST_BYTES", 32 * 1024 * 1024),

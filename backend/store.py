@@ -180,6 +180,13 @@ class Store:
                        "WHERE id = ?", (status, reason, time.time(),
                                         json.dumps(summary) if summary else None, status, job_id))
 
+    def fail_if_running(self, job_id: int, reason: str) -> bool:
+        """Fail ``job_id`` with ``reason`` unless it has ended already; whether it was running."""
+        with closing(self._connect()) as db, db:
+            return db.execute("UPDATE jobs SET status = 'failed', finished = ?, reason = ?, "
+                              "progress = 'failed' WHERE id = ? AND status = 'running'",
+                              (time.time(), reason, job_id)).rowcount > 0
+
     def fail_interrupted(self) -> int:
         """Jobs left running by a process that died: failed, with the reason."""
         with closing(self._connect()) as db, db:

@@ -12,7 +12,8 @@ every annotation unchanged. The script exits 1 when a check fails; --json writes
 
 Usage: python bench/load.py [--events 1000] [--seconds 10] [--tasks 300] [--clients 10]
        [--batches 20] [--ls-url URL --ls-token TOKEN] [--json FILE]
-(without a URL it starts Label Studio with scripts/labelstudio.sh on port 8091).
+(without a URL it starts a Label Studio of its own as bench/service.py does: a free port, its
+state in a temporary folder; never the demo's server).
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ import argparse
 import json
 import os
 import random
-import socket
 import subprocess
 import sys
 import tempfile
@@ -35,19 +35,13 @@ import requests
 from backend.demo import corpus_tasks, label_config
 from backend.labelstudio import LabelStudioProject, close, connect, prediction_content
 from backend.runs import MODEL_VERSION
-from service import label_studio
+from service import free_port, label_studio
 from tokenlq.ls_tasks import given_annotation
 from tokenlq.synthetic import make_ner_corpus
 
 SECRET = "load-webhook-secret"
 AUTH = ("load", "load-basic-pass")
 ACTIONS = ["ANNOTATION_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_DELETED", "TASKS_CREATED"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def percentile(values, q: float) -> float:

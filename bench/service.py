@@ -12,7 +12,8 @@ Tasks are WNUT-17 sentences (train, dev, test of ../shared/data/wnut17, cycled) 
 entities given a wrong type, or generated sentences when that folder is absent.
 
 Usage: python bench/service.py [--tasks 10000] [--ls-url URL --ls-token TOKEN]
-(without a URL it starts Label Studio with scripts/labelstudio.sh on port 8091).
+(without a URL it starts a Label Studio of its own with scripts/labelstudio.sh: a free port, its
+PID file, log and data directory in a temporary folder; never the demo's server).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import argparse
 import itertools
 import os
 import shlex
+import socket
 import subprocess
 import tempfile
 import time
@@ -88,10 +90,23 @@ def timed(call):
 def label_studio(args):
     if args.ls_url:
         return args.ls_url, args.ls_token, None
+    # Like the tests' server: the installed environment and migrated template in LS_HOME are
+    # shared, the PID file, log and data directory are this run's (LS_STATE), and stop stops
+    # only this server.
     script = ROOT / "scripts" / "labelstudio.sh"
-    out = subprocess.run([str(script), "start", "8091"], check=True, capture_output=True, text=True)
-    env = dict(pair.split("=", 1) for pair in shlex.split(out.stdout)[1:])
-    return env["LS_URL"], env["LS_TOKEN"], lambda: subprocess.run([str(script), "stop", "8091"])
+    port = str(free_port())
+    env = dict(os.environ, LS_STATE=tempfile.mkdtemp(prefix="tokenlq-bench-labelstudio-"))
+    out = subprocess.run([str(script), "start", port], check=True, capture_output=True, text=True,
+                         env=env)
+    exports = dict(pair.split("=", 1) for pair in shlex.split(out.stdout)[1:])
+    return (exports["LS_URL"], exports["LS_TOKEN"],
+            lambda: subprocess.run([str(script), "stop", port], env=env))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def main() -> int:

@@ -13,8 +13,9 @@ BACKEND_PORT=${BACKEND_PORT:-9090}
 PYTHON=${PYTHON:-$ROOT/.venv/bin/python}
 state=${TOKENLQ_DEMO_DIR:-$ROOT/.tokenlq-demo}
 mkdir -p "$state"
-# Python runs from the state folder: from the checkout, the source tree's tokenlq/ (without
-# its compiled kernels) would shadow the installed package.
+# Python runs from the state folder, so that the installed tokenlq is imported however it was
+# installed: from the checkout's root, the source tree's tokenlq/ comes first on sys.path, and
+# after a non-editable install it has no compiled kernels.
 cd "$state"
 
 if [ "${1:-start}" = stop ]; then
@@ -23,7 +24,9 @@ if [ "${1:-start}" = stop ]; then
   exit 0
 fi
 
-exports=$("$ROOT/scripts/labelstudio.sh" start "$LS_PORT")
+# --reuse: a second run hands out the Label Studio that an earlier run started (its PID file in
+# LS_HOME, the demo's state folder); the tests and benchmarks never reuse one.
+exports=$("$ROOT/scripts/labelstudio.sh" start --reuse "$LS_PORT")
 eval "$exports"
 if [ -f "$state/backend.pid" ] && kill -0 "$(cat "$state/backend.pid")" 2>/dev/null; then
   kill "$(cat "$state/backend.pid")"; sleep 1

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The README's test command: the system packages the tests need (Debian's chromium for the
 # dashboard's page test, redis-server for the RQ tests, docker-compose to validate the compose
-# file without a Docker engine), a virtual environment with every extra, then the whole suite.
+# file without a Docker engine), the core's tests on the newest and the oldest allowed numpy and
+# pandas (scripts/test-deps.sh), then a virtual environment with every extra and the whole suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,4 +20,14 @@ fi
 python3 -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e '.[test,encoder,backend]'
-exec .venv/bin/python -m pytest "$@"
+# The core on the newest and oldest dependencies first, so that the main run's summary (every
+# test, nothing skipped) is the last word.
+deps=0
+scripts/test-deps.sh || deps=$?
+# Every extra is installed: their tests must run, so a missing one fails instead of skipping.
+status=0
+TOKENLQ_TEST_ALL_EXTRAS=1 .venv/bin/python -m pytest "$@" || status=$?
+# pytest's own status first, so that .ci/run still tells "no tests collected" (5) apart.
+if [ "$status" -ne 0 ]; then exit "$status"; fi
+if [ "$deps" -ne 0 ]; then echo "scripts/test-deps.sh failed (above)" >&2; fi
+exit "$deps"

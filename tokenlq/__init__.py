@@ -6,9 +6,14 @@ Scores lie in [0, 1]; lower means more likely mislabeled. The public API mirrors
 (:mod:`tokenlq.spans`) and per-class summaries.
 """
 
+from . import _checkout
+
+# Before the first import of the compiled kernels, which in a source checkout without them fails
+# as a "circular import": say what happened and what to do instead.
+_checkout.check_kernels(__name__, __path__[0])
 from . import filter, rank, spans, summary  # noqa: A004 (module named after the reference)
 from ._data import flatten, labels_to_indices, offsets_from_lengths, to_sentence_token, unflatten
-from ._validation import TokenLQWarning
+from ._validation import TokenLQInputError, TokenLQWarning
 from .filter import confident_joint, estimated_error_rates, find_label_issues
 from .rank import (
     TokenScores,
@@ -23,6 +28,7 @@ from .summary import class_summary, common_label_issues, display_issues, filter_
 __version__ = "0.1.0"
 
 __all__ = [
+    "TokenLQInputError",
     "TokenLQWarning",
     "TokenScores",
     "class_summary",

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ._validation import check_token_data
+from ._validation import TokenLQInputError, check_token_data
 
 __all__ = [
     "flatten",
@@ -119,7 +119,7 @@ def labels_to_indices(label_names, class_names: Sequence[str]):
         try:
             return index[name]
         except KeyError:
-            raise ValueError(
+            raise TokenLQInputError(
                 f"labels_to_indices: unknown label {name!r} at {where}; known classes are "
                 f"{list(class_names)}."
             ) from None

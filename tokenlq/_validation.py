@@ -18,7 +18,8 @@ import numpy as np
 
 from . import _kernels
 
-__all__ = ["TokenLQWarning", "TokenData", "check_token_data"]
+__all__ = ["MissingExtraError", "TokenLQInputError", "TokenLQWarning", "TokenData",
+           "check_token_data"]
 
 #: Probabilities may stray this far outside [0, 1] (float rounding); such values are clipped.
 PROB_TOLERANCE = 1e-6
@@ -28,6 +29,62 @@ ROW_SUM_TOLERANCE = 1e-3
 
 class TokenLQWarning(UserWarning):
     """A result is computable but may not mean much (one class only, a class too small to prune)."""
+
+
+class TokenLQInputError(ValueError, TypeError):
+    """Bad input: data, a file or a parameter value the caller can fix.
+
+    Every check of tokenlq raises it, and nothing else does: an exception of another class is a
+    bug of tokenlq, not the caller's fault. It is a :class:`ValueError` (the type cleanlab and
+    earlier tokenlq raised) and, like scikit-learn's ``InvalidParameterError``, also a
+    :class:`TypeError`, so ``except ValueError`` and ``except TypeError`` clauses written for
+    either kind of check keep catching it.
+
+    Parameters
+    ----------
+    message : str
+        The whole message: where (function and parameter, or file and line), what is expected,
+        what was given, how to fix it.
+    parameter : str, optional
+        The parameter to blame, when one is.
+    reason : str, optional
+        The problem in words that name neither the function nor the parameter, e.g.
+        ``"2 sentences cannot make 5 folds"``.
+    accepted : str, optional
+        The values that would work, to follow "use <parameter>", e.g. ``"2 or fewer"``.
+
+    With ``parameter``, ``reason`` and ``accepted`` a caller that exposes the parameter under
+    another name (the command line's ``--folds``) can say what to do in its own terms.
+
+    Examples
+    --------
+    >>> err = TokenLQInputError("f: 2 sentences cannot make 5 folds; pass folds=2 or fewer.",
+    ...                         parameter="folds", reason="2 sentences cannot make 5 folds",
+    ...                         accepted="2 or fewer")
+    >>> isinstance(err, ValueError), f"{err.reason}; use --{err.parameter} {err.accepted}"
+    (True, '2 sentences cannot make 5 folds; use --folds 2 or fewer')
+    """
+
+    def __init__(self, message: str, *, parameter: str | None = None, reason: str | None = None,
+                 accepted: str | None = None):
+        super().__init__(message)
+        self.parameter, self.reason, self.accepted = parameter, reason, accepted
+
+
+class MissingExtraError(TokenLQInputError, ImportError):
+    """What was asked for needs an optional extra that is not installed; the message gives the
+    ``pip install`` command. Also an :class:`ImportError`, so ``except ImportError`` catches it."""
+
+
+def parameter_error(func: str, parameter: str, reason: str, accepted: str) -> TokenLQInputError:
+    """The input error of one parameter: ``"{func}: {reason}; pass {parameter}={accepted}."``
+
+    >>> str(parameter_error("cross_val_pred_probs", "folds", "2 sentences cannot make 5 folds",
+    ...                     "2 or fewer"))
+    'cross_val_pred_probs: 2 sentences cannot make 5 folds; pass folds=2 or fewer.'
+    """
+    return TokenLQInputError(f"{func}: {reason}; pass {parameter}={accepted}.", parameter=parameter,
+                             reason=reason, accepted=accepted)
 
 
 class TokenData(NamedTuple):
@@ -69,35 +126,43 @@ def _where(offsets: np.ndarray, flat_index: int) -> str:
 
 
 def check_option(value, name: str, allowed, func: str):
-    """Raise ValueError unless ``value`` is one of ``allowed``."""
+    """Raise TokenLQInputError unless ``value`` is one of ``allowed``."""
     if not isinstance(value, str) or value not in allowed:
-        raise ValueError(
-            f"The '{name}' parameter of {func} must be one of "
-            f"{', '.join(repr(a) for a in allowed)}; got {value!r}."
-        )
+        choices = ", ".join(repr(a) for a in allowed)
+        raise TokenLQInputError(
+            f"The '{name}' parameter of {func} must be one of {choices}; got {value!r}.",
+            parameter=name, reason=f"{value!r} is not a choice", accepted=f"one of {choices}")
     return value
 
 
 def check_bool(value, name: str, func: str) -> bool:
     if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"The '{name}' parameter of {func} must be a bool; got {value!r}.")
+        raise TokenLQInputError(f"The '{name}' parameter of {func} must be a bool; got {value!r}.",
+                                parameter=name)
     return bool(value)
 
 
 def check_number(value, name: str, func: str, *, low=None, high=None, integer=False,
                  allow_inf=False, low_open=False):
-    """Raise TypeError for a non-number, ValueError for a number out of range."""
+    """Raise TokenLQInputError for a non-number or a number out of range."""
     kind = numbers.Integral if integer else numbers.Real
+
+    def fail(must: str, problem: str, accepted: str):
+        raise TokenLQInputError(f"The '{name}' parameter of {func} must be {must}; got {value!r}.",
+                                parameter=name, reason=f"{name} {value!r} {problem}",
+                                accepted=accepted)
+
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, kind):
         what = "an integer" if integer else "a number"
-        raise TypeError(f"The '{name}' parameter of {func} must be {what}; got {value!r}.")
+        fail(what, f"is not {what}", f"with {what}")
     if math.isnan(value) or (math.isinf(value) and not allow_inf):
-        raise ValueError(f"The '{name}' parameter of {func} must be finite; got {value!r}.")
+        fail("finite", "is not finite", "with a finite value")
     if low is not None and (value < low or (low_open and value == low)):
-        op = ">" if low_open else ">="
-        raise ValueError(f"The '{name}' parameter of {func} must be {op} {low}; got {value!r}.")
+        if low_open:
+            fail(f"> {low}", f"is not above {low}", f"above {low}")
+        fail(f">= {low}", f"is below {low}", f"{low} or more")
     if high is not None and value > high:
-        raise ValueError(f"The '{name}' parameter of {func} must be <= {high}; got {value!r}.")
+        fail(f"<= {high}", f"is above {high}", f"{high} or less")
     return value
 
 
@@ -105,19 +170,19 @@ def check_temperature(temperature, sentence_score_kwargs, func: str) -> float:
     """Merge the plain ``temperature`` keyword with cleanlab's ``sentence_score_kwargs``."""
     if sentence_score_kwargs is not None:
         if not isinstance(sentence_score_kwargs, dict):
-            raise TypeError(
+            raise TokenLQInputError(
                 f"The 'sentence_score_kwargs' parameter of {func} must be a dict or None; "
-                f"got {type(sentence_score_kwargs).__name__}."
+                f"got {type(sentence_score_kwargs).__name__}.", parameter="sentence_score_kwargs"
             )
         unknown = sorted(set(sentence_score_kwargs) - {"temperature"})
         if unknown:
-            raise ValueError(
+            raise TokenLQInputError(
                 f"The 'sentence_score_kwargs' parameter of {func} accepts only the key "
-                f"'temperature'; got unknown key(s) {unknown}."
+                f"'temperature'; got unknown key(s) {unknown}.", parameter="sentence_score_kwargs"
             )
         if "temperature" in sentence_score_kwargs:
             if temperature is not None:
-                raise ValueError(
+                raise TokenLQInputError(
                     f"{func}: give the temperature either as 'temperature=' or inside "
                     "'sentence_score_kwargs', not both."
                 )
@@ -133,9 +198,9 @@ def check_class_names(class_names, n_classes: int | None, func: str):
         return None
     names = [str(c) for c in class_names]
     if n_classes is not None and len(names) < n_classes:
-        raise ValueError(
+        raise TokenLQInputError(
             f"The 'class_names' parameter of {func} must name all {n_classes} classes; "
-            f"got {len(names)} names."
+            f"got {len(names)} names.", parameter="class_names"
         )
     return names
 
@@ -143,8 +208,8 @@ def check_class_names(class_names, n_classes: int | None, func: str):
 # --------------------------------------------------------------------------- data
 
 
-def _fail(func: str, message: str, exc=ValueError):
-    raise exc(f"{func}: {message}")
+def _fail(func: str, message: str):
+    raise TokenLQInputError(f"{func}: {message}")
 
 
 def _is_flat_labels(labels) -> bool:
@@ -157,14 +222,13 @@ def _flatten_labels(labels, func: str) -> tuple[np.ndarray, np.ndarray]:
         lengths = np.full(labels.shape[0], labels.shape[1], dtype=np.int64)
         return _check_label_dtype(labels.reshape(-1), func), lengths
     if isinstance(labels, (str, bytes)) or not hasattr(labels, "__len__"):
-        _fail(func, f"'labels' must be a list of per-sentence label sequences; got {type(labels).__name__}.",
-              TypeError)
+        _fail(func, f"'labels' must be a list of per-sentence label sequences; got {type(labels).__name__}.")
     try:
         lengths = np.fromiter(map(len, labels), dtype=np.int64, count=len(labels))
     except TypeError:
         bad = next(i for i, s in enumerate(labels) if not hasattr(s, "__len__") or isinstance(s, str))
         _fail(func, f"'labels' must be a list of per-sentence label sequences; sentence {bad} is "
-                    f"{type(labels[bad]).__name__} {labels[bad]!r}.", TypeError)
+                    f"{type(labels[bad]).__name__} {labels[bad]!r}.")
     if len(labels) and all(isinstance(s, np.ndarray) for s in labels):
         flat = np.concatenate([s.reshape(-1) for s in labels])
         if flat.dtype == object or flat.dtype.kind not in "iub":
@@ -216,7 +280,7 @@ def _check_sentence_rows(pred_probs, lengths: np.ndarray, func: str) -> np.ndarr
     """Rows of every per-sentence array of a nested pred_probs, checked against the labels."""
     if isinstance(pred_probs, (str, bytes)) or not hasattr(pred_probs, "__len__"):
         _fail(func, f"'pred_probs' must be a list of per-sentence (T_i, K) arrays; got "
-                    f"{type(pred_probs).__name__}.", TypeError)
+                    f"{type(pred_probs).__name__}.")
     if len(pred_probs) != len(lengths):
         _fail(func, f"pred_probs and labels must have the same number of sentences; got "
                     f"{len(pred_probs)} and {len(lengths)}.")
@@ -316,7 +380,7 @@ def _check_scan(scan, pred_probs, offsets, func: str, renormalize: bool) -> str:
         values = pred_probs()
         f, k = np.argwhere((values < -PROB_TOLERANCE) | (values > 1 + PROB_TOLERANCE))[0]
         _fail(func, f"pred_probs must lie in [0, 1] (tolerance {PROB_TOLERANCE:g}); "
-                    f"{_where(offsets, f)} has {values[f, k]!r} for class {k}.")
+                    f"{_where(offsets, f)} has {float(values[f, k])!r} for class {k}.")
     rows_off = s_lo < 1 - ROW_SUM_TOLERANCE or s_hi > 1 + ROW_SUM_TOLERANCE
     if rows_off and not renormalize:
         sums = pred_probs().sum(axis=1)

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
+from ._validation import check_option
 from .filter import find_label_issues
 from .io import Corpus, DataError, read_pred_probs, select_classes, write_pred_probs
 from .model import _entity_type, merge_classes, out_of_sample_probs, resolve_model
@@ -54,8 +55,7 @@ def score_sentences(labels, pred_probs, offsets, class_names, *, level: str = "t
     sentence AP by 9-25% relative over scoring tags (bench/detection.py). ``'tag'`` scores the
     tags as given. Data without prefixed tags is scored as is.
     """
-    if level not in SCORE_LEVELS:
-        raise ValueError(f"score_sentences: 'level' must be one of {SCORE_LEVELS}; got {level!r}.")
+    check_option(level, "level", SCORE_LEVELS, "score_sentences")
     if level == "type" and any(_entity_type(c) != c for c in class_names):
         pred_probs, types = merge_classes(pred_probs, class_names)
         labels = np.array([types.index(_entity_type(c)) for c in class_names])[labels]
@@ -127,6 +127,8 @@ def audit(corpus: Corpus, *, pred_probs_path=None, pred_probs=None, pred_probs_c
                 str(pred_probs_path) if pred_probs_path else
                 f"cross-validated {'CRF' if model == 'crf' else 'CRF + encoder classifier (mean)'}",
                 "training data": f"{len(train)} extra sentences" if train is not None else "none"}
+    if corpus.column_note:
+        settings["columns"] = corpus.column_note
     return AuditResult(corpus, class_names, labels, pred_probs, offsets, sentence_scores,
                        token_scores, issues, spans, classes, confusions, settings)
 

@@ -37,11 +37,18 @@ class _Source:
         if isinstance(source, (str, bytes)) or hasattr(source, "__fspath__"):
             self.path = str(source)
             with open(self.path, "rb") as f:
+                # numpy's public reader of the file's header layout (numpy 2.4 removed the
+                # private one that took the version). Version 3.0 is 2.0's layout in UTF-8,
+                # written only for non-Latin-1 field names, which no labels or probabilities have.
                 version = np.lib.format.read_magic(f)
-                shape, fortran, dtype = np.lib.format._read_array_header(f, version)
+                read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                               else np.lib.format.read_array_header_2_0)
+                shape, fortran, dtype = read_header(f)
                 self.start = f.tell()
             if fortran:
-                raise ValueError(f"{self.path}: a Fortran-ordered array cannot be read in row chunks")
+                raise v.TokenLQInputError(f"{self.path}: a Fortran-ordered array cannot be read in "
+                                          "row chunks; save it in C order (np.save(path, "
+                                          "np.ascontiguousarray(array)))")
             self.shape, self.dtype = shape, dtype
             self.row = int(np.prod(shape[1:], dtype=np.int64)) if len(shape) > 1 else 1
         else:
@@ -54,6 +61,10 @@ class _Source:
         with open(self.path, "rb") as f:
             f.seek(self.start + a * self.row * self.dtype.itemsize)
             out = np.fromfile(f, dtype=self.dtype, count=(b - a) * self.row)
+        if out.size != (b - a) * self.row:
+            raise v.TokenLQInputError(f"{self.path}: the file ends before row {b} (its header "
+                                      f"promises {self.shape[0] if self.shape else 1} rows): the "
+                                      "offsets run past it or the file is truncated")
         return out.reshape((b - a,) + tuple(self.shape[1:]))
 
     def ref(self):
@@ -83,9 +94,9 @@ def _chunk(labels, pred_probs, offsets, s0, s1, renormalize):
     try:
         data = v.check_token_data(_Source(labels).rows(a, b), _Source(pred_probs).rows(a, b),
                                   offsets - a, func="find_label_issues", renormalize=renormalize)
-    except ValueError as err:  # the in-memory message, with sentences numbered in the corpus
-        raise ValueError(f"{err} (sentence numbers count from sentence {s0}, where this chunk "
-                         f"starts)") from None
+    except v.TokenLQInputError as err:  # the in-memory message, sentences numbered in the corpus
+        raise v.TokenLQInputError(f"{err} (sentence numbers count from sentence {s0}, where this "
+                                  "chunk starts)") from None
     return data, a
 
 

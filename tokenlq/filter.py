@@ -233,34 +233,39 @@ def _check_options(filter_by, return_indices_ranked_by, frac_noise, num_to_remov
         v.check_number(n_jobs, "n_jobs", func, low=1, integer=True)
     if filter_by not in _PRUNE_METHODS:
         if frac_noise != 1.0:
-            raise ValueError(f"{func}: 'frac_noise' applies only to filter_by in {_PRUNE_METHODS}; "
-                             f"got frac_noise={frac_noise} with filter_by={filter_by!r}.")
+            raise v.TokenLQInputError(
+                f"{func}: 'frac_noise' applies only to filter_by in {_PRUNE_METHODS}; "
+                f"got frac_noise={frac_noise} with filter_by={filter_by!r}.")
         if num_to_remove_per_class is not None:
-            raise ValueError(f"{func}: 'num_to_remove_per_class' applies only to filter_by in "
-                             f"{_PRUNE_METHODS}; got filter_by={filter_by!r}.")
+            raise v.TokenLQInputError(f"{func}: 'num_to_remove_per_class' applies only to filter_by in "
+                                      f"{_PRUNE_METHODS}; got filter_by={filter_by!r}.")
         if confident_joint is not None:
-            raise ValueError(f"{func}: 'confident_joint' applies only to filter_by in "
-                             f"{_PRUNE_METHODS}; with filter_by={filter_by!r} it is re-estimated.")
+            raise v.TokenLQInputError(
+                f"{func}: 'confident_joint' applies only to filter_by in "
+                f"{_PRUNE_METHODS}; with filter_by={filter_by!r} it is re-estimated.")
     if num_to_remove_per_class is not None:
         to_remove = np.asarray(num_to_remove_per_class)
         if to_remove.shape != (n_classes,) or to_remove.dtype.kind not in "iu" or (to_remove < 0).any():
-            raise ValueError(f"{func}: 'num_to_remove_per_class' must be {n_classes} non-negative "
-                             f"integers (one per class); got {num_to_remove_per_class!r}.")
+            raise v.TokenLQInputError(
+                f"{func}: 'num_to_remove_per_class' must be {n_classes} non-negative "
+                f"integers (one per class); got {num_to_remove_per_class!r}.")
     if confident_joint is not None:
         joint = np.asarray(confident_joint)
         if joint.shape != (n_classes, n_classes) or joint.dtype.kind not in "iuf" or \
                 not np.all(np.isfinite(joint)) or (joint < 0).any():
-            raise ValueError(f"{func}: 'confident_joint' must be a ({n_classes}, {n_classes}) matrix "
-                             f"of non-negative counts; got {np.shape(confident_joint)}.")
+            raise v.TokenLQInputError(
+                f"{func}: 'confident_joint' must be a ({n_classes}, {n_classes}) matrix "
+                f"of non-negative counts; got {np.shape(confident_joint)}.")
     adjust = False
     if rank_by_kwargs:
         if not isinstance(rank_by_kwargs, dict) or set(rank_by_kwargs) - {"adjust_pred_probs"}:
-            raise ValueError(f"{func}: 'rank_by_kwargs' accepts only {{'adjust_pred_probs': bool}}; "
-                             f"got {rank_by_kwargs!r}.")
+            raise v.TokenLQInputError(
+                f"{func}: 'rank_by_kwargs' accepts only {{'adjust_pred_probs': bool}}; "
+                f"got {rank_by_kwargs!r}.")
         adjust = v.check_bool(rank_by_kwargs.get("adjust_pred_probs", False), "adjust_pred_probs", func)
         if adjust and return_indices_ranked_by == "confidence_weighted_entropy":
-            raise ValueError(f"{func}: adjust_pred_probs cannot be used with "
-                             "return_indices_ranked_by='confidence_weighted_entropy'.")
+            raise v.TokenLQInputError(f"{func}: adjust_pred_probs cannot be used with "
+                                      "return_indices_ranked_by='confidence_weighted_entropy'.")
     return adjust
 
 
@@ -456,7 +461,8 @@ def _issues_to_flat(issues, offsets, func: str) -> np.ndarray:
         bad = (j < 0) | (j >= offsets[i + 1] - offsets[i])
     if bad.any():
         k = int(np.flatnonzero(bad)[0])
-        raise ValueError(f"{func}: issue {k} = ({i[k]}, {j[k]}) does not name a token of the data.")
+        raise v.TokenLQInputError(
+            f"{func}: issue {k} = ({i[k]}, {j[k]}) does not name a token of the data.")
     return offsets[i] + j
 
 

@@ -1,18 +1,20 @@
 """Reading labelled token data from files: CoNLL, JSONL and Label Studio exports.
 
 Every reader returns a :class:`Corpus` (tokens and label names per sentence) and raises
-:class:`DataError` naming the file and line of the first malformed input.
+:class:`DataError` (a :class:`tokenlq.TokenLQInputError`) naming the file and line of the first
+malformed input, or the file when it is missing, a directory or unreadable.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from ._validation import TokenLQInputError, check_token_data
 
 __all__ = ["FORMATS", "Corpus", "DataError", "detect_format", "read_corpus", "read_pred_probs",
            "select_classes", "write_pred_probs"]
@@ -24,8 +26,8 @@ _SEPARATORS = re.compile(r"^[\s\ufeff\u200b\u200c\u200d\u2060]*$")
 _TOKEN_SPLIT = re.compile(r"\S+")
 
 
-class DataError(ValueError):
-    """Malformed input data; the message names the file and line."""
+class DataError(TokenLQInputError):
+    """Malformed or unreadable input file; the message names the file (and line)."""
 
 
 @dataclass
@@ -36,6 +38,7 @@ class Corpus:
     labels: list[list[str]]
     documents: list[int] = field(default_factory=list)  # document index of every sentence
     sources: list[str] = field(default_factory=list)  # "file:line" (or task id) of every sentence
+    columns: int | None = None  # CoNLL: columns per token line (token first, label last)
 
     def __len__(self) -> int:
         return len(self.tokens)
@@ -43,6 +46,13 @@ class Corpus:
     @property
     def n_tokens(self) -> int:
         return sum(map(len, self.tokens))
+
+    @property
+    def column_note(self) -> str | None:
+        """Which columns of a CoNLL file of 3 or more columns were read, else None."""
+        if not self.columns or self.columns < 3:
+            return None
+        return f"tokens from column 1, labels from column {self.columns} of {self.columns} (the last)"
 
     def class_names(self, extra=()) -> list[str]:
         """'O' first, then entity classes grouped by type (B- before I-), then anything else."""
@@ -68,29 +78,51 @@ def detect_format(path) -> str:
     return "conll"
 
 
+def _check_file(path: Path, expected: str) -> None:
+    """DataError unless ``path`` names an existing regular file (``expected`` says which)."""
+    if path.is_dir():
+        raise DataError(f"{path}: is a directory; expected {expected}")
+    if not path.exists():
+        raise DataError(f"{path}: no such file")
+    if not path.is_file():
+        raise DataError(f"{path}: not a regular file; expected {expected}")
+
+
 def read_corpus(path, *, format: str | None = None) -> Corpus:  # noqa: A002 (CLI vocabulary)
     """Read a labelled corpus; ``format`` is detected from the content when None."""
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
-    fmt = format or detect_format(path)
-    if fmt not in FORMATS:
-        raise DataError(f"{path}: unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
-    reader = {"conll": _read_conll, "jsonl": _read_jsonl, "labelstudio": _read_labelstudio}[fmt]
+    _check_file(path, "a CoNLL, JSONL or Label Studio JSON export file")
+    if format is not None and format not in FORMATS:
+        raise DataError(f"{path}: unknown format {format!r}; expected one of {', '.join(FORMATS)}")
     try:
+        fmt = format or detect_format(path)
+        reader = {"conll": _read_conll, "jsonl": _read_jsonl, "labelstudio": _read_labelstudio}[fmt]
         corpus = reader(path)
     except UnicodeDecodeError as err:
         raise DataError(f"{path}: not UTF-8 text (byte {err.start}: {err.reason})") from None
+    except OSError as err:
+        raise DataError(f"{path}: cannot be read ({err.strerror or type(err).__name__})") from None
     if not len(corpus):
         raise DataError(f"{path}: no labelled sentences found (format {fmt})")
     return corpus
 
 
 def _read_conll(path: Path) -> Corpus:
-    """Token first, label last, separated by tabs or spaces; blank (or separator-only) lines,
-    and lines whose label field is empty, end a sentence; -DOCSTART- lines start a document."""
+    """CoNLL: one token per line, a blank line after each sentence.
+
+    The column rule: a line holding a tab is split at tabs, a line without one at runs of
+    whitespace; the token is the first column and the label the last (CoNLL-2003's fourth, its
+    NER tag), and every token line of a file has as many columns as its first one (recorded in
+    ``Corpus.columns``). Lines that are blank or hold only whitespace, byte-order marks or
+    zero-width characters end a sentence; a line starting with ``-DOCSTART-`` starts a document.
+    Refused with file and line, the line shown: a single column; an empty token or label; a
+    number of columns other than the first token line's; whitespace inside a column of a
+    tab-separated line (``Anna B-PER extra junk<TAB>X``: which part is the token, which the
+    label?).
+    """
     corpus = Corpus([], [])
     tokens, labels, start, document = [], [], 0, 0
+    first = None  # (line number, columns) of the first token line
 
     def flush():
         nonlocal tokens, labels
@@ -107,23 +139,40 @@ def _read_conll(path: Path) -> Corpus:
             if _SEPARATORS.match(line):
                 flush()
                 continue
-            fields = line.split("\t") if "\t" in line else line.split()
-            fields = [f.strip() for f in fields]
-            if fields[0] == _DOCSTART:
+            if line.split(maxsplit=1)[0] == _DOCSTART:
                 flush()
                 document += 1 if corpus.tokens else 0
                 continue
+            fields = line.split("\t") if "\t" in line else line.split()
+            fields = [f.strip() for f in fields]
             if len(fields) < 2 or not fields[0]:
                 raise DataError(f"{path}:{number}: expected a token and a label separated by a "
                                 f"tab or spaces; got {line!r}")
             if not fields[-1]:
                 raise DataError(f"{path}:{number}: the label (last column) is empty in {line!r}")
+            spaced = next((k for k, f in enumerate(fields) if len(f.split()) > 1), None)
+            if spaced is not None:
+                raise DataError(f"{path}:{number}: ambiguous columns in {line!r}: the line is "
+                                f"tab-separated but column {spaced + 1} {fields[spaced]!r} holds "
+                                "spaces (one token, or a token and a label?); separate every "
+                                "column by a tab, or every column by spaces")
+            if first is None:
+                first = (number, len(fields))
+            elif len(fields) != first[1]:
+                raise DataError(f"{path}:{number}: {len(fields)} columns in {line!r}, but line "
+                                f"{first[0]} has {first[1]}; the label is the last column, so "
+                                "every token line needs the same columns")
             if not tokens:
                 start = number
             tokens.append(fields[0])
             labels.append(fields[-1])
     flush()
+    corpus.columns = first[1] if first else None
     return corpus
+
+
+# json.loads recurses once per level of nesting: thousands of levels exhaust Python's stack.
+_TOO_DEEP = "malformed JSON (arrays or objects nested too deeply to parse)"
 
 
 def _read_jsonl(path: Path) -> Corpus:
@@ -136,6 +185,8 @@ def _read_jsonl(path: Path) -> Corpus:
                 record = json.loads(line)
             except json.JSONDecodeError as err:
                 raise DataError(f"{path}:{number}: malformed JSON ({err.msg})") from None
+            except RecursionError:
+                raise DataError(f"{path}:{number}: {_TOO_DEEP}") from None
             if not isinstance(record, dict) or not isinstance(record.get("tokens"), list) or \
                     not isinstance(record.get("labels"), list):
                 raise DataError(f"{path}:{number}: expected an object with lists 'tokens' and "
@@ -172,6 +223,8 @@ def _read_labelstudio(path: Path) -> Corpus:
         tasks = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as err:
         raise DataError(f"{path}:{err.lineno}: malformed JSON ({err.msg})") from None
+    except RecursionError:
+        raise DataError(f"{path}: {_TOO_DEEP}") from None
     if not isinstance(tasks, list):
         raise DataError(f"{path}:1: a Label Studio export is a JSON list of tasks")
     from .ls_tasks import given_annotation, span_labels, task_shape_error, task_tokens
@@ -202,19 +255,75 @@ def write_pred_probs(path, pred_probs: np.ndarray, offsets: np.ndarray, class_na
                         class_names=np.asarray(class_names, dtype=str))
 
 
+_PRED_PROBS_ARRAYS = ("pred_probs", "offsets", "class_names")
+_PRED_PROBS_FORMAT = ("a .npz archive of arrays pred_probs (n, K), offsets (N+1,) and class_names "
+                      "(K,), as tokenlq audit writes it (pred_probs.npz; "
+                      "tokenlq.io.write_pred_probs)")
+
+
+def _read_npz(path: Path) -> tuple:
+    """The three arrays of a pred_probs file, or DataError saying what the file is instead."""
+    _check_file(path, _PRED_PROBS_FORMAT)
+    try:
+        with open(path, "rb") as handle:  # ours to close, even when numpy fails on the bytes
+            return _npz_arrays(path, handle)
+    except OSError as err:
+        raise DataError(f"{path}: cannot be read ({err.strerror or type(err).__name__})") from None
+
+
+def _npz_arrays(path: Path, handle) -> tuple:
+    head = handle.read(512)
+    if head.startswith(b"\x93NUMPY"):
+        raise DataError(f"{path}: a .npy file holds a single array; expected {_PRED_PROBS_FORMAT}")
+    if not head.startswith(b"PK"):
+        try:
+            head.decode("utf-8")
+            text = b"\x00" not in head
+        except UnicodeDecodeError as err:  # text, unless the bad byte is not a cut-off last one
+            text = b"\x00" not in head and err.start >= len(head) - 3
+        what = "an empty file" if not head else \
+            "a text file (CSV, JSON, ...), not a .npz archive" if text else "not a .npz archive"
+        raise DataError(f"{path}: {what}; expected {_PRED_PROBS_FORMAT}")
+    handle.seek(0)
+    # Whatever numpy or zipfile raise on these bytes is about the file; their messages are not
+    # shown (numpy's would suggest loading pickles, which a probability file never needs).
+    try:
+        archive = np.load(handle, allow_pickle=False)
+    except Exception as err:  # noqa: BLE001 (the file's bytes, see above)
+        raise DataError(f"{path}: a damaged .npz archive ({type(err).__name__}); expected "
+                        f"{_PRED_PROBS_FORMAT}") from None
+    with archive:
+        missing = [key for key in _PRED_PROBS_ARRAYS if key not in archive.files]
+        if missing:
+            raise DataError(f"{path}: no array {', '.join(missing)} in the archive (it holds "
+                            f"{', '.join(archive.files) or 'nothing'}); expected "
+                            f"{_PRED_PROBS_FORMAT}")
+        arrays = []
+        for key in _PRED_PROBS_ARRAYS:
+            try:
+                arrays.append(archive[key])
+            except ValueError as err:
+                if "pickle" not in str(err):
+                    raise DataError(f"{path}: array {key} cannot be read ({type(err).__name__}); "
+                                    f"expected {_PRED_PROBS_FORMAT}") from None
+                raise DataError(f"{path}: array {key} holds Python objects; store numbers "
+                                "(pred_probs, offsets) and strings (class_names), e.g. "
+                                "np.asarray(class_names, dtype=str)") from None
+            except Exception as err:  # noqa: BLE001 (the file's bytes)
+                raise DataError(f"{path}: array {key} cannot be read, the archive is damaged "
+                                f"({type(err).__name__})") from None
+    return tuple(arrays)
+
+
 def read_pred_probs(path, corpus: Corpus, class_names: list[str] | None = None):
     """Flat pred_probs (n, K) and their class names from an .npz, checked against the corpus.
 
     With ``class_names``, the columns are reordered to them (every one must be present).
-    Raises DataError on any mismatch.
+    Raises DataError on any mismatch, and for a file that is no such .npz (a CSV, a .npy, a
+    directory), saying what is expected.
     """
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            pred_probs, offsets, names = (archive["pred_probs"], archive["offsets"],
-                                          archive["class_names"])
-    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as err:
-        raise DataError(f"{path}: not a tokenlq pred_probs .npz with pred_probs, offsets and "
-                        f"class_names ({str(err) or type(err).__name__})") from None
+    path = Path(path)
+    pred_probs, offsets, names = _read_npz(path)
     if names.ndim != 1:
         raise DataError(f"{path}: class_names must be one row of names; got shape {names.shape}")
     names = [str(c) for c in names]
@@ -233,6 +342,11 @@ def read_pred_probs(path, corpus: Corpus, class_names: list[str] | None = None):
         raise DataError(f"{path}: its sentences do not match the data (first difference at "
                         f"sentence {bad}; {len(lengths)} sentences in the file, {len(expected)} in "
                         "the data)")
+    try:  # the values, by the checks of every public function (rows are renormalized later)
+        check_token_data(np.zeros(len(pred_probs), dtype=np.int64), pred_probs, offsets,
+                         func=str(path), renormalize=True)
+    except TokenLQInputError as err:
+        raise DataError(str(err)) from None
     if class_names is None:
         return pred_probs, names
     return select_classes(pred_probs, names, class_names, path), list(class_names)

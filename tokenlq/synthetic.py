@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import _validation as v
+
 __all__ = ["CLASS_NAMES", "SyntheticCorpus", "make_ner_corpus"]
 
 CLASS_NAMES = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC", "B-ORG", "I-ORG", "B-MISC", "I-MISC"]
@@ -269,6 +271,11 @@ def make_ner_corpus(n_sentences: int = 500, *, error_rate: float = 0.05, model_e
     >>> len(corpus.tokens), len(corpus.pred_probs[0]) == len(corpus.tokens[0])
     (50, True)
     """
+    func = "make_ner_corpus"
+    v.check_number(n_sentences, "n_sentences", func, integer=True, low=1)
+    v.check_number(error_rate, "error_rate", func, low=0, high=1)
+    v.check_number(model_error, "model_error", func, low=0, high=1)
+    v.check_number(seed, "seed", func, integer=True, low=0)
     rng = np.random.default_rng(seed)
     K = len(CLASS_NAMES)
     tokens, truth, entity_spans = [], [], []

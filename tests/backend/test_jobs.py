@@ -1,6 +1,12 @@
 """Jobs: an unreachable Label Studio fails the job with its reason; nothing answers 5xx."""
 
+import os
+import sqlite3
+import subprocess
+import sys
 import time
+
+import pytest
 
 from backend import create_app
 from backend.jobs import run_job
@@ -52,7 +58,7 @@ def test_a_follow_up_is_queued_before_its_job_is_done(tmp_path, monkeypatch):
     job_id, _ = store.enqueue(3, "setup", "refit")
     monkeypatch.setattr("backend.labelstudio.connect", lambda *args, **kwargs: object())
     monkeypatch.setattr("backend.labelstudio.close", lambda client: None)
-    monkeypatch.setattr("backend.labelstudio.LabelStudioProject", lambda client, project: project)
+    monkeypatch.setattr("backend.labelstudio.LabelStudioProject", lambda client, project, **kw: project)
     monkeypatch.setattr("backend.runs.refit", lambda ls, options: {"model": "crf"})
     seen = []
 
@@ -62,3 +68,76 @@ def test_a_follow_up_is_queued_before_its_job_is_done(tmp_path, monkeypatch):
     run_job(unreachable(tmp_path), store.next_queued("fit"), submit=submit)
     assert seen == [(3, "refit", "update", "running")]
     assert store.job(job_id)["status"] == "done"
+
+
+def wait_until(condition, seconds=30):
+    deadline = time.time() + seconds
+    while not (value := condition()):
+        assert time.time() < deadline, "timed out"
+        time.sleep(0.05)
+    return value
+
+
+def test_a_lane_survives_a_failing_store_and_health_says_so_meanwhile(tmp_path, monkeypatch):
+    """One "database is locked" used to kill the lane's thread: /health said UP, jobs stayed
+    queued forever."""
+    monkeypatch.setattr("backend.jobs.RETRY_SECONDS", (0.05, 0.2))
+    app = create_app(unreachable(tmp_path))
+    c = app.test_client()
+    queue, store = app.extensions["tokenlq.queue"], app.extensions["tokenlq.store"]
+    assert c.get("/health").status_code == 200
+    healthy_next_queued, failures = store.next_queued, []
+
+    def locked(lane="write"):
+        if lane == "write" and len(failures) < 20:
+            failures.append(lane)
+            raise sqlite3.OperationalError("database is locked")
+        return healthy_next_queued(lane)
+
+    monkeypatch.setattr(store, "next_queued", locked)
+    down = wait_until(lambda: (a := c.get("/health")).status_code == 503 and a)
+    assert down.get_json()["status"] == "DOWN"
+    assert down.get_json()["problems"] == ["the job queue's write lane cannot use the job store; retrying"]
+    job = c.post("/projects/4/rescore").get_json()["job"]
+    # The store heals: the lane takes the job (its run fails, Label Studio being down) and
+    # /health is UP again.
+    wait_until(lambda: store.job(job)["status"] == "failed")
+    assert len(failures) == 20 and c.get("/health").status_code == 200
+    queue.stop()
+    stopped = c.get("/health")
+    assert stopped.status_code == 503 and len(stopped.get_json()["problems"]) == 2
+
+
+def test_a_run_process_that_dies_has_its_job_failed_by_the_lane(tmp_path, monkeypatch):
+    app = create_app(unreachable(tmp_path))
+    store = app.extensions["tokenlq.store"]
+    monkeypatch.setattr("backend.jobs.run_job", os._exit)  # the child exits at once, with code 1
+    job, _ = store.enqueue(5, "api")
+    app.extensions["tokenlq.queue"].submit(6, "api")
+    wait_until(lambda: store.job(job)["status"] == "failed")
+    assert store.job(job)["reason"] == "the run process exited with 1"
+    app.extensions["tokenlq.queue"].stop()
+
+
+def test_one_process_owns_the_embedded_queue_of_a_data_folder(tmp_path):
+    """Each gunicorn worker process built its own queue, and its start marked the running jobs
+    of the others interrupted."""
+    first = create_app(Settings(data_dir=tmp_path), start_queue=False)
+    with pytest.raises(RuntimeError, match=rf"another process \(pid {os.getpid()}\) runs the "
+                                           "embedded job queue .* one process must own it"):
+        create_app(Settings(data_dir=tmp_path), start_queue=False)
+    first.extensions["tokenlq.queue"].stop()  # gives the folder up
+    create_app(Settings(data_dir=tmp_path), start_queue=False).extensions["tokenlq.queue"].stop()
+
+
+def test_several_web_processes_without_redis_are_refused_at_start(tmp_path):
+    with pytest.raises(ValueError, match="WORKERS=3 needs REDIS_URL"):
+        Settings.from_env({"WORKERS": "3"})
+    assert Settings.from_env({"WORKERS": "3", "REDIS_URL": "redis://r:6379/0"}).workers == 3
+    with pytest.raises(ValueError, match="WORKERS must be at least 1"):
+        Settings.from_env({"WORKERS": "0"})
+    env = {**os.environ, "WORKERS": "2", "TOKENLQ_DATA_DIR": str(tmp_path)}
+    env.pop("REDIS_URL", None)
+    served = subprocess.run([sys.executable, "-m", "tokenlq.cli", "serve"], env=env, cwd=tmp_path,
+                            capture_output=True, text=True, timeout=60)
+    assert served.returncode == 2 and "WORKERS=2 needs REDIS_URL" in served.stderr

@@ -1,6 +1,7 @@
 """The ML backend protocol endpoints, authentication and error answers (Flask test client)."""
 
 import base64
+import logging
 import tempfile
 from pathlib import Path
 
@@ -8,7 +9,8 @@ import numpy as np
 import pytest
 
 from backend import create_app
-from backend.protocol import MODEL_VERSION, WEBHOOK_SECRET_HEADER
+from backend.auth import WEBHOOK_SECRET_HEADER
+from backend.protocol import MODEL_VERSION
 from backend.settings import Settings
 
 CONFIG = ('<View><Labels name="label" toName="text"><Label value="PER"/><Label value="LOC"/>'
@@ -24,9 +26,8 @@ def basic(user, password):
     return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
 
 
-def test_health_setup_versions():
+def test_setup_versions():
     c = client()
-    assert c.get("/health").get_json()["status"] == "UP"
     answer = c.post("/setup", json={"project": "3.1795813158", "schema": CONFIG})
     assert answer.status_code == 200 and answer.get_json() == {"model_version": MODEL_VERSION}
     assert c.get("/versions").get_json() == {"versions": [MODEL_VERSION]}
@@ -44,10 +45,21 @@ def test_setup_rejects_configs_it_cannot_serve_with_the_reason(schema, message):
     assert answer.status_code == 422 and message in answer.get_json()["error"]
 
 
-@pytest.mark.parametrize("body", ['{"project": ', "[1, 2]", '"text"'])
+@pytest.mark.parametrize("body", ['{"project": ', "[1, 2]", '"text"', b"\xff\xfe{"])
 def test_malformed_json_is_a_400_with_a_message(body):
     answer = client().post("/setup", data=body, content_type="application/json")
     assert answer.status_code == 400 and "JSON object" in answer.get_json()["error"]
+
+
+@pytest.mark.parametrize("path", ["/setup", "/predict", "/webhook"])
+@pytest.mark.parametrize("body", ["[" * 100_000, '{"a":' * 100_000, "[" * 100_000 + "]" * 100_000,
+                                  '{"tasks": ' + "[" * 5_000])
+def test_json_nested_at_any_depth_is_a_400_not_a_server_error(path, body, caplog):
+    # Was a 500: json.loads raised RecursionError, which no handler took for the client's.
+    answer = client().post(path, data=body, content_type="application/json")
+    assert answer.status_code == 400, answer.get_data(as_text=True)[:300]
+    assert "nested too deeply" in answer.get_json()["error"]
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]  # no traceback logged
 
 
 def test_bad_project_and_tasks_are_400():
@@ -77,10 +89,12 @@ def test_oversized_bodies_are_refused():
     assert answer.status_code == 413 and "error" in answer.get_json()
 
 
-def test_basic_auth_protects_everything_but_health_and_webhook():
+def test_basic_auth_protects_everything_but_health():
     c = client(basic_auth_user="ls", basic_auth_pass="s3cret")
-    assert c.get("/health").status_code == 200
-    assert c.post("/webhook", json={"action": "ANNOTATION_CREATED", "project": {"id": 1}}).status_code == 200
+    assert c.get("/health").status_code != 401
+    event = {"action": "ANNOTATION_CREATED", "project": {"id": 1}}
+    assert c.post("/webhook", json=event).status_code == 401
+    assert c.post("/webhook", json=event, headers=basic("ls", "s3cret")).status_code == 200
     for method, path in (("post", "/setup"), ("post", "/predict"), ("get", "/versions")):
         call = getattr(c, method)
         assert call(path, json={}).status_code == 401
@@ -99,16 +113,54 @@ def test_webhook_secret_is_required_when_set():
                   headers={WEBHOOK_SECRET_HEADER: "hook-secret"}).status_code == 400
 
 
-def test_the_train_button_passes_with_basic_auth_instead_of_the_webhook_secret():
-    # Label Studio's START_TRAINING is no webhook of its own: it never carries the secret header.
-    train = {"action": "START_TRAINING", "project": {"id": 1}}
-    c = client(webhook_secret="hook-secret", basic_auth_user="u", basic_auth_pass="p")
-    assert c.post("/webhook", json=train).status_code == 401
-    assert c.post("/webhook", json=train, headers=basic("u", "wrong")).status_code == 401
-    assert c.post("/webhook", json=train, headers=basic("u", "p")).get_json()["status"] == "queued"
-    other = {"action": "ANNOTATION_CREATED", "project": {"id": 1}}  # Basic auth is not the secret
-    assert c.post("/webhook", json=other, headers=basic("u", "p")).status_code == 401
-    assert client(webhook_secret="hook-secret").post("/webhook", json=train).status_code == 200
+# Who may call /webhook (README, "Who may call /webhook"): for each configuration, the
+# credentials that let an event through and those that let the Train button's call through.
+CONFIGURATIONS = {
+    "neither": ({}, {"none", "basic", "wrong basic", "secret", "wrong secret", "both"},
+                {"none", "basic", "wrong basic", "secret", "wrong secret", "both"}),
+    "basic only": ({"basic_auth_user": "u", "basic_auth_pass": "p"}, {"basic", "both"},
+                   {"basic", "both"}),
+    "secret only": ({"webhook_secret": "hook-secret"}, {"secret", "both"}, set()),
+    "both": ({"basic_auth_user": "u", "basic_auth_pass": "p", "webhook_secret": "hook-secret"},
+             {"secret", "both"}, {"basic", "both"}),
+}
+CREDENTIALS = {"none": {}, "basic": basic("u", "p"), "wrong basic": basic("u", "q"),
+               "secret": {WEBHOOK_SECRET_HEADER: "hook-secret"},
+               "wrong secret": {WEBHOOK_SECRET_HEADER: "hook-secreT"},
+               "both": {**basic("u", "p"), WEBHOOK_SECRET_HEADER: "hook-secret"}}
+
+
+@pytest.mark.parametrize("configured", CONFIGURATIONS)
+@pytest.mark.parametrize("action", ["ANNOTATION_CREATED", "START_TRAINING"])
+@pytest.mark.parametrize("credential", CREDENTIALS)
+def test_who_may_call_the_webhook(configured, action, credential):
+    settings, events, training = CONFIGURATIONS[configured]
+    c = client(**settings)
+    answer = c.post("/webhook", json={"action": action, "project": {"id": 1}},
+                    headers=CREDENTIALS[credential])
+    passes = credential in (training if action == "START_TRAINING" else events)
+    if passes:
+        assert answer.status_code == 200 and answer.get_json()["status"] == "queued"
+    elif configured == "secret only" and action == "START_TRAINING":
+        assert answer.status_code == 403
+        assert "BASIC_AUTH_USER and BASIC_AUTH_PASS" in answer.get_json()["error"]
+    else:
+        assert answer.status_code == 401 and "error" in answer.get_json()
+    assert len(c.application.extensions["tokenlq.store"].jobs(1)) == int(passes)
+
+
+@pytest.mark.parametrize("configured", CONFIGURATIONS)
+def test_the_header_given_to_label_studios_webhook_lets_its_events_through(configured):
+    from backend.auth import webhook_headers
+
+    settings = Settings(**CONFIGURATIONS[configured][0])
+    headers = webhook_headers(settings)
+    assert headers == {"neither": {}, "basic only": basic("u", "p"),
+                       "secret only": {WEBHOOK_SECRET_HEADER: "hook-secret"},
+                       "both": {WEBHOOK_SECRET_HEADER: "hook-secret"}}[configured]
+    event = {"action": "ANNOTATIONS_DELETED", "project": {"id": 2}}
+    assert client(**CONFIGURATIONS[configured][0]).post("/webhook", json=event,
+                                                       headers=headers).status_code == 200
 
 
 def test_unknown_routes_and_methods_answer_json():

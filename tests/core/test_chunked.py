@@ -1,6 +1,8 @@
 """Out-of-core scoring and issue finding: identical to the in-memory functions, whatever the
 chunk size, from arrays, memory-mapped files, .npy paths and on a local Dask cluster."""
 
+import types
+
 import numpy as np
 import pytest
 
@@ -61,6 +63,22 @@ def test_from_npy_files_and_memory_maps(tmp_path):
     sentence, tokens = get_label_quality_scores(labels, probs, offsets)
     np.testing.assert_array_equal(scores, sentence)
     np.testing.assert_array_equal(np.load(tmp_path / "tokens.npy"), tokens.flat)
+
+
+@pytest.mark.parametrize("version", [(1, 0), (2, 0), (3, 0)])
+def test_npy_headers_are_read_with_numpys_public_api(tmp_path, monkeypatch, version):
+    # numpy 2.4's np.lib.format keeps only its public names (the private _read_array_header
+    # is gone): every header version numpy writes must be read with those alone, whichever
+    # numpy runs the test.
+    labels, probs, offsets = corpus(n_sentences=200, seed=2)
+    paths = [tmp_path / "labels.npy", tmp_path / "probs.npy"]
+    for path, array in zip(paths, (labels, probs)):
+        with open(path, "wb") as f:
+            np.lib.format.write_array(f, array, version=version)
+    public = {name: value for name, value in vars(np.lib.format).items() if not name.startswith("_")}
+    monkeypatch.setattr(np.lib, "format", types.SimpleNamespace(**public))
+    np.testing.assert_array_equal(find_label_issues_chunked(*paths, offsets, chunk_tokens=500),
+                                  expected_issues(labels, probs, offsets))
 
 
 def test_on_a_local_dask_cluster(tmp_path):

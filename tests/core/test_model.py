@@ -47,7 +47,7 @@ def test_feature_sets():
 
 
 def test_bad_fold_counts():
-    with pytest.raises(ValueError, match="at least 2"):
+    with pytest.raises(ValueError, match="'folds' parameter of cross_val_pred_probs must be >= 2"):
         cross_val_pred_probs(CORPUS.tokens, TAGS, NAMES, folds=1)
     with pytest.raises(ValueError, match="cannot make 5 folds"):
         cross_val_pred_probs(CORPUS.tokens[:3], TAGS[:3], NAMES)

@@ -1,4 +1,5 @@
-"""Bad input gets a ValueError or TypeError that says what is wrong and where; never IndexError."""
+"""Bad input gets a TokenLQInputError (a ValueError, and a TypeError) that says what is wrong and
+where; never IndexError, never another class."""
 
 import warnings
 
@@ -7,7 +8,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import tokenlq
-from tokenlq import TokenLQWarning, find_label_issues, get_label_quality_scores
+from tokenlq import TokenLQInputError, TokenLQWarning, find_label_issues, get_label_quality_scores
 
 from ._corpus import flat, make_corpus
 
@@ -156,7 +157,7 @@ def test_empty_sentences_are_tolerated_everywhere():
 @settings(max_examples=60, deadline=None)
 @given(seed=st.integers(0, 10**6), corruption=st.sampled_from(
     ["swap_sentence", "drop_token", "nan", "big_label", "negative", "offsets", "neg_prob", "dtype"]))
-def test_corrupted_triples_raise_value_errors_only(seed, corruption):
+def test_corrupted_triples_raise_input_errors_only(seed, corruption):
     rng = np.random.default_rng(seed)
     labels, pred_probs, offsets = flat(*make_corpus(seed, n_sentences=8, max_len=5))
     labels, pred_probs, offsets = labels.copy(), pred_probs.copy(), offsets.copy()
@@ -183,7 +184,7 @@ def test_corrupted_triples_raise_value_errors_only(seed, corruption):
             warnings.simplefilter("ignore", TokenLQWarning)
             try:
                 func(labels, pred_probs, offsets)
-            except ValueError as err:
+            except TokenLQInputError as err:
                 assert str(err).startswith(func.__name__)
             else:
                 assert corruption == "swap_sentence" and np.all(np.diff(offsets) >= 0)
@@ -192,3 +193,67 @@ def test_corrupted_triples_raise_value_errors_only(seed, corruption):
 def test_flat_float_labels_with_offsets():
     with pytest.raises(ValueError, match=r"got floats \(they are whole numbers"):
         get_label_quality_scores(np.array([0.0, 1.0]), P2, [0, 2])
+
+
+# ------------------------------------------------------------------- the one input-error class
+
+def test_the_input_error_class_keeps_the_types_callers_catch():
+    from tokenlq._validation import MissingExtraError
+    from tokenlq.io import DataError
+
+    assert "TokenLQInputError" in tokenlq.__all__
+    assert issubclass(TokenLQInputError, ValueError) and issubclass(TokenLQInputError, TypeError)
+    assert issubclass(DataError, TokenLQInputError)
+    assert issubclass(MissingExtraError, TokenLQInputError) and issubclass(MissingExtraError, ImportError)
+
+
+@pytest.mark.parametrize("case", BAD_DATA)
+def test_bad_data_raises_the_input_error(case):
+    labels, pred_probs, _, _ = BAD_DATA[case]
+    with pytest.raises(TokenLQInputError) as info:
+        get_label_quality_scores(labels, pred_probs)
+    assert type(info.value) is TokenLQInputError
+
+
+@pytest.mark.parametrize("func, kwargs, error, fragment", BAD_OPTIONS)
+def test_bad_options_raise_the_input_error(func, kwargs, error, fragment):
+    with pytest.raises(TokenLQInputError) as info:
+        func([[0, 1], [1]], [P2, np.array([[0.3, 0.7]])], **kwargs)
+    assert type(info.value) is TokenLQInputError and isinstance(info.value, error)
+
+
+def test_every_raise_of_the_core_is_the_input_error():
+    """A new check raising a plain ValueError would be reported by the command line as a bug."""
+    import pathlib
+    import re
+
+    # Left alone: TokenScores[i]'s IndexError (the sequence protocol's own error) and the
+    # ImportError of a source checkout without compiled kernels (not an input).
+    plain = {"ValueError", "TypeError", "KeyError", "AssertionError", "RuntimeError", "Exception"}
+    found = set()
+    for path in pathlib.Path(tokenlq.__file__).parent.glob("*.py"):
+        for name in re.findall(r"\braise\s+(?:v\.)?(\w+)\(", path.read_text()):
+            if name in plain:
+                found.add((path.name, name))
+    assert found == set()
+
+
+@pytest.mark.parametrize("kwargs, n, message, parameter, reason, accepted", [
+    ({"folds": 5}, 2, "cross_val_pred_probs: 2 sentences cannot make 5 folds; pass folds=2 or fewer.",
+     "folds", "2 sentences cannot make 5 folds", "2 or fewer"),
+    ({"folds": 1}, 4, "The 'folds' parameter of cross_val_pred_probs must be >= 2; got 1.",
+     "folds", "folds 1 is below 2", "2 or more"),
+    ({"folds": 2, "seed": -1}, 4, "The 'seed' parameter of cross_val_pred_probs must be >= 0; got -1.",
+     "seed", "seed -1 is below 0", "0 or more"),
+    ({"folds": 2}, 1, "cross_val_pred_probs: cross-validation needs at least 2 sentences (one per fold); "
+                      "got 1.", "sentences", "cross-validation needs at least 2 sentences (one per fold); "
+                                             "got 1", None),
+])
+def test_fold_errors_name_the_parameter_and_the_fix(kwargs, n, message, parameter, reason, accepted):
+    from tokenlq.model import cross_val_pred_probs
+
+    sentences, tags = [["Anna", "runs"]] * n, [["B-PER", "O"]] * n
+    with pytest.raises(TokenLQInputError) as info:
+        cross_val_pred_probs(sentences, tags, ["O", "B-PER"], **kwargs)
+    err = info.value
+    assert (str(err), err.parameter, err.reason, err.accepted) == (message, parameter, reason, accepted)

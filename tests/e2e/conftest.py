@@ -1,6 +1,10 @@
 """A real Label Studio 1.23.2 for the end-to-end tests, started by scripts/labelstudio.sh.
 
-With LS_URL and LS_TOKEN already set (a server you started yourself) that server is used.
+The tests' server is their own: a free port (TOKENLQ_TEST_LS_PORT to choose one), its PID
+file, log and data directory in a folder under pytest's temporary directory. Only the installed
+environment and the migrated template in LS_HOME are shared with the demo, whose server (PID file
+in LS_HOME) is never reused or stopped. With LS_URL and LS_TOKEN already set (a server you
+started yourself) that server is used and never stopped.
 """
 
 import os
@@ -11,28 +15,44 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PORT = os.environ.get("TOKENLQ_TEST_LS_PORT", "8089")
+LABELSTUDIO_SH = ROOT / "scripts" / "labelstudio.sh"
+
+
+@contextmanager
+def own_labelstudio(state: Path, port: int):
+    """scripts/labelstudio.sh's server on ``port`` with its PID file, log and data directory in
+    ``state`` (LS_STATE); yields the script's exports (LS_URL, LS_TOKEN, LS_PID, LS_LOG, LS_DATA)
+    and stops that server, and only it, on exit."""
+    env = {**os.environ, "LS_STATE": str(state)}
+
+    def stop():
+        subprocess.run([str(LABELSTUDIO_SH), "stop", str(port)], env=env, timeout=60)
+
+    started = subprocess.run([str(LABELSTUDIO_SH), "start", str(port)], env=env,
+                             capture_output=True, text=True, timeout=900)
+    if started.returncode != 0:
+        stop()
+        pytest.fail(f"could not start Label Studio:\n{started.stderr[-3000:]}")
+    try:
+        yield dict(pair.split("=", 1) for pair in shlex.split(started.stdout)[1:])
+    finally:
+        stop()
 
 
 @pytest.fixture(scope="session")
-def labelstudio():
+def labelstudio(tmp_path_factory):
     if os.environ.get("LS_URL") and os.environ.get("LS_TOKEN"):
         yield os.environ["LS_URL"], os.environ["LS_TOKEN"]
         return
-    script = ROOT / "scripts" / "labelstudio.sh"
-    started = subprocess.run([str(script), "start", PORT], capture_output=True, text=True, timeout=900)
-    if started.returncode != 0:
-        pytest.fail(f"could not start Label Studio:\n{started.stderr[-3000:]}")
-    exports = dict(pair.split("=", 1) for pair in shlex.split(started.stdout)[1:])
-    try:
+    port = int(os.environ.get("TOKENLQ_TEST_LS_PORT") or free_port())
+    with own_labelstudio(tmp_path_factory.mktemp("labelstudio"), port) as exports:
         yield exports["LS_URL"], exports["LS_TOKEN"]
-    finally:
-        subprocess.run([str(script), "stop", PORT], timeout=60)
 
 
 def wait_healthy(base: str, process=None, *, seconds: float = 60) -> None:
@@ -62,23 +82,23 @@ def wait_for(condition, what, timeout=180):
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def jobs_of(base, project):
+def jobs_of(base, project, *, auth=None):
     import requests
 
-    return requests.get(f"{base}/projects/{project}/jobs", timeout=5).json()["jobs"]
+    return requests.get(f"{base}/projects/{project}/jobs", timeout=5, auth=auth).json()["jobs"]
 
 
-def idle(base, project, *, timeout=180):
+def idle(base, project, *, timeout=180, auth=None):
     """The project's jobs once none is queued or running (a follow-up is queued before its job
-    ends, so an all-ended list owes no run)."""
+    ends, so an all-ended list owes no run); ``auth``: the backend's Basic credentials."""
     def settled():
-        jobs = jobs_of(base, project)
+        jobs = jobs_of(base, project, auth=auth)
         return jobs if jobs and all(j["status"] in ("done", "failed") for j in jobs) else None
     try:
         return wait_for(settled, f"project {project}'s jobs to finish", timeout)
     except AssertionError:
         raise AssertionError([(j["id"], j["kind"], j["trigger"], j["status"], j["reason"])
-                              for j in jobs_of(base, project)]) from None
+                              for j in jobs_of(base, project, auth=auth)]) from None
 
 
 def serve(env: dict, log, *, port: int | None = None, new_session: bool = False):

@@ -1,5 +1,6 @@
 """The backend as a real process (`tokenlq serve`) registered in a real Label Studio: rescoring
-through the HTTP call, a webhook (an annotation saved in Label Studio) and the Train button."""
+through the HTTP call and a webhook (an annotation saved in Label Studio); with the webhook
+secret alone, the Train button is refused."""
 
 import os
 import time
@@ -107,11 +108,18 @@ def test_rescore_by_http_webhook_and_train_button(labelstudio, backend):
                                         None), "the TASKS_DELETED update", timeout=60)
         assert dropped["summary"]["fit"]["dropped"] == 1
 
-        # 5. The Train button (START_TRAINING through the ML backend): a full rescore.
+        # 5. The Train button (START_TRAINING through the ML backend) cannot carry the webhook
+        # secret, and this backend has no Basic auth: it is refused, saying what to configure
+        # (test_webhook_auth.py has it pass with Basic). A rescore by the API instead.
         backends = client.ml.list(project=project.id)
         client.ml.train(id=backends[0].id)
+        refused = requests.post(base + "/webhook", timeout=5, json={
+            "action": "START_TRAINING", "project": {"id": project.id}})
+        assert refused.status_code == 403 and "BASIC_AUTH_USER" in refused.json()["error"]
+        assert requests.post(f"{base}/projects/{project.id}/rescore", timeout=5).status_code == 202
         jobs = idle(base, project.id)
-        assert any(j["trigger"] == "START_TRAINING" and j["kind"] == "rescore" for j in jobs), \
+        assert not any(j["trigger"] == "START_TRAINING" for j in jobs)
+        assert (jobs[0]["trigger"], jobs[0]["kind"]) == ("api", "rescore"), \
             [(j["kind"], j["trigger"], j["events"]) for j in jobs]
         assert all(j["status"] == "done" for j in jobs), [j["reason"] for j in jobs]
         listed = ls.tasks()

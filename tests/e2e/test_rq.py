@@ -85,9 +85,9 @@ def services(labelstudio, redis_url, tmp_path_factory):
     env = dict(os.environ, LABEL_STUDIO_URL=url, LABEL_STUDIO_API_KEY=token, REDIS_URL=redis_url,
                TOKENLQ_DATA_DIR=str(folder / "data"), TOKENLQ_PROBS="crf", THREADS="8")
     running = Services(env, folder)
-    running.start_web()
-    running.start_worker("w1")
+    running.start_worker("w1")  # /health answers 503 until a worker listens
     running.start_worker("w2")
+    running.start_web()
     yield running
     running.stop()
 
@@ -191,8 +191,8 @@ def test_a_failing_job_is_retried_with_backoff_and_its_failure_shows(redis_url, 
     env = dict(os.environ, LABEL_STUDIO_URL="http://127.0.0.1:1", LABEL_STUDIO_API_KEY="retry-test-key",
                REDIS_URL=redis_url, TOKENLQ_DATA_DIR=str(tmp_path / "data"))
     down = Services(env, tmp_path)  # Label Studio "down": every attempt fails
-    down.start_web()
     down.start_worker("w-retry")
+    down.start_web()
     try:
         job_id = requests.post(f"{down.base}/projects/42/rescore", timeout=5).json()["job"]
         connection = redis.Redis.from_url(redis_url)
@@ -215,3 +215,90 @@ def test_a_failing_job_is_retried_with_backoff_and_its_failure_shows(redis_url, 
         assert second - first >= RETRY_INTERVALS[0]  # the retry waited its backoff
     finally:
         down.stop()
+
+
+def test_health_needs_redis_and_a_worker(redis_url, tmp_path):
+    from backend import create_app
+    from backend.settings import Settings
+
+    own_db = redis_url.rsplit("/", 1)[0] + "/2"  # no worker listens here
+    app = create_app(Settings(data_dir=tmp_path, redis_url=own_db))
+    c = app.test_client()
+    answer = c.get("/health")
+    assert answer.status_code == 503 and answer.get_json()["problems"] == [
+        "no tokenlq worker is running (start one with `tokenlq worker`)"]
+    env = dict(os.environ, REDIS_URL=own_db, TOKENLQ_DATA_DIR=str(tmp_path / "w"))
+    with open(tmp_path / "worker.log", "w") as log:
+        worker = subprocess.Popen([sys.executable, "-m", "tokenlq.cli", "worker", "--name", "w-health"],
+                                  env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.time() + 60
+        while (answer := c.get("/health")).status_code != 200:
+            assert time.time() < deadline, answer.get_json()
+            time.sleep(0.2)
+        assert answer.get_json()["status"] == "UP"
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+    gone = create_app(Settings(data_dir=tmp_path / "g", redis_url=f"redis://127.0.0.1:{free_port()}/0"))
+    started = time.time()
+    answer = gone.test_client().get("/health")
+    assert answer.status_code == 503 and answer.get_json()["problems"] == [
+        "Redis (REDIS_URL) does not answer"]
+    assert time.time() - started < 1.5  # Label Studio gives /health one second
+
+
+def test_the_lease_renews_from_its_thread_and_a_lost_one_stops_writes(redis_url, caplog):
+    """The lock was thread-local, so its renewal thread died at its first try and the lock
+    expired under a running job; and nothing noticed a lost lock."""
+    import redis
+
+    from backend.rq_queue import LeaseLost, _Lease
+
+    connection = redis.Redis.from_url(redis_url)
+    with _Lease(connection, "tokenlq:test:renewed", seconds=1.5) as lease:
+        time.sleep(4)  # over twice the lock's time to live: held only if renewed
+        lease.check()
+        assert lease.lost is None
+    with _Lease(connection, "tokenlq:test:deleted", seconds=30) as lease:
+        lease.check()
+        connection.delete("tokenlq:test:deleted")  # deleted (or expired) under the job
+        with pytest.raises(LeaseLost, match="expired or was deleted; stopped writing"):
+            lease.check()
+    assert "had expired or been taken before its release" in caplog.text  # logged, not swallowed
+    with _Lease(connection, "tokenlq:test:taken", seconds=1.5) as lease:
+        connection.set("tokenlq:test:taken", "another worker's token")
+        time.sleep(1)  # the renewal fails (not our token) ...
+        with pytest.raises(LeaseLost, match="its renewal failed"):  # ... and is not silent
+            lease.check()
+    connection.delete("tokenlq:test:taken")
+
+
+def test_a_job_whose_lock_is_deleted_stops_writing_and_is_retried(labelstudio, services, redis_url):
+    import redis
+
+    url, token = labelstudio
+    client = connect(url, token)
+    try:
+        project = new_project(client, services.base, 300, 66)
+        idle(services.base, project, timeout=240)
+        job_id = requests.post(f"{services.base}/projects/{project}/rescore", timeout=5).json()["job"]
+        connection = redis.Redis.from_url(redis_url)
+        deadline = time.time() + 120
+        while (status := requests.get(f"{services.base}/jobs/{job_id}", timeout=5).json())[
+                "progress"] not in ("fit", "score"):
+            assert time.time() < deadline, status
+            time.sleep(0.05)
+        assert connection.delete(f"tokenlq:lock:{project}:write") == 1
+        failed = None
+        while (status := requests.get(f"{services.base}/jobs/{job_id}", timeout=5).json())[
+                "status"] != "done":
+            if status["status"] == "failed":
+                failed = status
+            assert time.time() < deadline + 120, status
+            time.sleep(0.1)
+        assert failed and "LeaseLost" in failed["reason"] and "stopped writing" in failed["reason"]
+        idle(services.base, project, timeout=240)  # the retry converged
+        assert one_each(LabelStudioProject(client, project))
+    finally:
+        close(client)
