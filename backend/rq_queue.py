@@ -68,14 +68,16 @@ class RQJobQueue:
 
     def problems(self) -> list:
         """Why jobs would not run now (empty: they would), for /health: Redis must answer
-        within half a second and at least one worker listen on the queue."""
+        within half a second and at least one live worker listen on the queue (RQ's list of
+        workers keeps a killed one until its heartbeat key expires; ``Worker.all`` skips those
+        whose key is gone)."""
         import redis
         from rq import Worker
 
         connection = redis.Redis.from_url(self.settings.redis_url, socket_timeout=0.5,
                                           socket_connect_timeout=0.5)
         try:
-            if not Worker.count(connection=connection, queue=_queue(connection)):
+            if not Worker.all(queue=_queue(connection)):
                 return ["no tokenlq worker is running (start one with `tokenlq worker`)"]
         except redis.RedisError:
             return ["Redis (REDIS_URL) does not answer"]

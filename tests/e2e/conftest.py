@@ -21,6 +21,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+# The login of scripts/labelstudio.sh's servers (or of the one LS_URL names).
+EMAIL = os.environ.get("LS_EMAIL", "admin@example.com")
+PASSWORD = os.environ.get("LS_PASSWORD", "tokenlq-test-password")
 LABELSTUDIO_SH = ROOT / "scripts" / "labelstudio.sh"
 
 
@@ -55,14 +58,15 @@ def labelstudio(tmp_path_factory):
         yield exports["LS_URL"], exports["LS_TOKEN"]
 
 
-def wait_healthy(base: str, process=None, *, seconds: float = 60) -> None:
-    """Until the backend at ``base`` answers /health (refused or slow while it starts)."""
+def wait_healthy(base: str, process=None, *, seconds: float = 60, up: bool = True) -> None:
+    """Until the backend at ``base`` answers /health (refused or slow while it starts): with
+    200, or with any status when not ``up`` (503 says it cannot run jobs yet)."""
     import requests
 
     deadline = time.time() + seconds
     while time.time() < deadline:
         try:
-            if requests.get(base + "/health", timeout=1).ok:
+            if requests.get(base + "/health", timeout=1).ok or not up:
                 return
         except requests.RequestException:
             pass
@@ -101,17 +105,19 @@ def idle(base, project, *, timeout=180, auth=None):
                               for j in jobs_of(base, project, auth=auth)]) from None
 
 
-def serve(env: dict, log, *, port: int | None = None, new_session: bool = False):
+def serve(env: dict, log, *, port: int | None = None, new_session: bool = False,
+          healthy: bool = True):
     """`tokenlq serve` on 127.0.0.1 (``port`` or a free one) with ``env``, its output appended
-    to ``log``; returns ``(base URL, process)`` once it answers /health. ``new_session``: its own
-    process group, so that a kill of the group takes its run processes too."""
+    to ``log``; returns ``(base URL, process)`` once it answers /health (with 200 unless not
+    ``healthy``). ``new_session``: its own process group, so that a kill of the group takes its
+    run processes too."""
     port = port or free_port()
     with open(log, "a") as out:
         process = subprocess.Popen([sys.executable, "-m", "tokenlq.cli", "serve", "--host",
                                     "127.0.0.1", "--port", str(port)], env=env, stdout=out,
                                    stderr=subprocess.STDOUT, start_new_session=new_session)
     base = f"http://127.0.0.1:{port}"
-    wait_healthy(base, process)
+    wait_healthy(base, process, up=healthy)
     return base, process
 
 

@@ -18,10 +18,8 @@ from backend.scoring import entities_by_sentence
 from tokenlq.synthetic import make_ner_corpus
 
 from tests.browser import chromium
-from .conftest import idle, jobs_of, serve, wait_for
+from .conftest import EMAIL, PASSWORD, idle, jobs_of, serve, wait_for
 
-EMAIL = os.environ.get("LS_EMAIL", "admin@example.com")
-PASSWORD = os.environ.get("LS_PASSWORD", "tokenlq-test-password")
 SHOWN = ["ID", "Completed", "Annotated by", "Prediction score", "text"]
 
 

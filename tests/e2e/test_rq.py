@@ -17,7 +17,7 @@ from backend.labelstudio import LabelStudioProject, close, connect
 from backend.runs import MODEL_VERSION
 from tokenlq.synthetic import make_ner_corpus
 
-from .conftest import free_port, idle, serve
+from .conftest import EMAIL, PASSWORD, free_port, idle, serve
 
 
 class Services:
@@ -302,3 +302,48 @@ def test_a_job_whose_lock_is_deleted_stops_writing_and_is_retried(labelstudio, s
         assert one_each(LabelStudioProject(client, project))
     finally:
         close(client)
+
+
+def test_label_studio_shows_the_backend_down_while_no_worker_runs(labelstudio, redis_url, tmp_path):
+    """/health's 503 as a person sees it: Label Studio refuses to add the backend, then shows it
+    Connected on the project's Model page while a worker runs and Disconnected once none does."""
+    from label_studio_sdk.core.api_error import ApiError
+
+    from tests.browser import chromium
+
+    url, token = labelstudio
+    env = dict(os.environ, LABEL_STUDIO_URL=url, LABEL_STUDIO_API_KEY=token, TOKENLQ_PROBS="crf",
+               REDIS_URL=redis_url.rsplit("/", 1)[0] + "/3", TOKENLQ_DATA_DIR=str(tmp_path / "data"))
+    services = Services(env, tmp_path)
+    client = connect(url, token)
+    try:
+        _, services.web = serve(env, tmp_path / "web.log", port=services.port,
+                                healthy=False)  # 503 until a worker listens
+        corpus = make_ner_corpus(30, error_rate=0.06, seed=67)
+        project = client.projects.create(title="tokenlq e2e health", label_config=label_config(corpus))
+        client.projects.import_tasks(id=project.id, request=corpus_tasks(corpus))
+        with pytest.raises(ApiError, match="health check failed"):
+            client.ml.create(project=project.id, url=services.base, title="tokenlq")
+        services.start_worker("w-health-page")
+        deadline = time.time() + 60
+        while requests.get(services.base + "/health", timeout=5).status_code != 200:
+            assert time.time() < deadline
+            time.sleep(0.5)
+        client.ml.create(project=project.id, url=services.base, title="tokenlq")
+        with chromium(1400, 900) as session:
+            session.login(url, EMAIL, PASSWORD)
+            session.page.goto(f"{url}/projects/{project.id}/settings/ml")
+            session.page.get_by_text("Connected", exact=True).wait_for()
+            session.shot("model-connected")
+            idle(services.base, project.id)  # the run the first /setup queued, done
+            stopping = services.workers.pop("w-health-page")
+            stopping.terminate()  # stopped as a person stops it: RQ unregisters it at once
+            stopping.wait(timeout=30)
+            assert requests.get(services.base + "/health", timeout=5).status_code == 503
+            session.page.reload()
+            session.page.get_by_text("Disconnected", exact=True).wait_for()
+            session.shot("model-disconnected")
+            assert session.errors() == []
+    finally:
+        close(client)
+        services.stop()
