@@ -6,11 +6,13 @@ Scores lie in [0, 1]; lower means more likely mislabeled. The public API mirrors
 (:mod:`tokenlq.spans`) and per-class summaries.
 """
 
-from . import _checkout
+try:  # the compiled kernels first: in a source checkout without them, say what to do
+    from . import _kernels  # noqa: F401
+except ImportError:
+    from ._checkout import check_kernels
 
-# Before the first import of the compiled kernels, which in a source checkout without them fails
-# as a "circular import": say what happened and what to do instead.
-_checkout.check_kernels(__name__, __path__[0])
+    check_kernels(__name__, __path__[0])  # raises the explanation when it applies
+    raise
 from . import filter, rank, spans, summary  # noqa: A004 (module named after the reference)
 from ._data import flatten, labels_to_indices, offsets_from_lengths, to_sentence_token, unflatten
 from ._validation import TokenLQInputError, TokenLQWarning

@@ -58,15 +58,15 @@ def labelstudio(tmp_path_factory):
         yield exports["LS_URL"], exports["LS_TOKEN"]
 
 
-def wait_healthy(base: str, process=None, *, seconds: float = 60, up: bool = True) -> None:
+def wait_healthy(base: str, process=None, *, seconds: float = 60, healthy: bool = True) -> None:
     """Until the backend at ``base`` answers /health (refused or slow while it starts): with
-    200, or with any status when not ``up`` (503 says it cannot run jobs yet)."""
+    200, or with any status when not ``healthy`` (503 says it cannot run jobs yet)."""
     import requests
 
     deadline = time.time() + seconds
     while time.time() < deadline:
         try:
-            if requests.get(base + "/health", timeout=1).ok or not up:
+            if requests.get(base + "/health", timeout=1).ok or not healthy:
                 return
         except requests.RequestException:
             pass
@@ -117,7 +117,7 @@ def serve(env: dict, log, *, port: int | None = None, new_session: bool = False,
                                     "127.0.0.1", "--port", str(port)], env=env, stdout=out,
                                    stderr=subprocess.STDOUT, start_new_session=new_session)
     base = f"http://127.0.0.1:{port}"
-    wait_healthy(base, process, up=healthy)
+    wait_healthy(base, process, healthy=healthy)
     return base, process
 
 

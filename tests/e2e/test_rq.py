@@ -17,7 +17,7 @@ from backend.labelstudio import LabelStudioProject, close, connect
 from backend.runs import MODEL_VERSION
 from tokenlq.synthetic import make_ner_corpus
 
-from .conftest import EMAIL, PASSWORD, free_port, idle, serve
+from .conftest import EMAIL, PASSWORD, free_port, idle, serve, wait_healthy
 
 
 class Services:
@@ -325,10 +325,7 @@ def test_label_studio_shows_the_backend_down_while_no_worker_runs(labelstudio, r
         with pytest.raises(ApiError, match="health check failed"):
             client.ml.create(project=project.id, url=services.base, title="tokenlq")
         services.start_worker("w-health-page")
-        deadline = time.time() + 60
-        while requests.get(services.base + "/health", timeout=5).status_code != 200:
-            assert time.time() < deadline
-            time.sleep(0.5)
+        wait_healthy(services.base)
         client.ml.create(project=project.id, url=services.base, title="tokenlq")
         with chromium(1400, 900) as session:
             session.login(url, EMAIL, PASSWORD)
