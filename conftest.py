@@ -1,4 +1,4 @@
-"""Test-session rules for every folder pytest collects (tests/, tokenlq/ and backend/ doctests)."""
+"""Test-session rules for every folder pytest collects (tests/ and tokenlq/ doctests)."""
 
 import os
 from pathlib import Path

@@ -1,7 +1,7 @@
 """The main job's demo: a Label Studio project from generated NER data with injected label
 errors, registered with a running backend, scored, and the URL of its ``Label issues`` tab.
 
-    python -m backend.demo --ls-url URL --ls-token TOKEN --backend-url URL [--tasks 300]
+    python -m tokenlq_backend.demo --ls-url URL --ls-token TOKEN --backend-url URL [--tasks 300]
 """
 
 from __future__ import annotations

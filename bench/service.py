@@ -31,9 +31,9 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from backend.demo import corpus_tasks, label_config
-from backend.labelstudio import LabelStudioProject, close, connect
-from backend.runs import MODEL_VERSION, RunOptions, refit, rescore
+from tokenlq_backend.demo import corpus_tasks, label_config
+from tokenlq_backend.labelstudio import LabelStudioProject, close, connect
+from tokenlq_backend.runs import MODEL_VERSION, RunOptions, refit, rescore
 from tokenlq.io import read_corpus
 from tokenlq.synthetic import make_ner_corpus
 

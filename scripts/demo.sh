@@ -40,6 +40,6 @@ for _ in $(seq 1 120); do
   kill -0 "$(cat "$state/backend.pid")" 2>/dev/null || { tail -30 "$state/backend.log" >&2; exit 1; }
   sleep 0.5
 done
-"$PYTHON" -m backend.demo --ls-url "$LS_URL" --ls-token "$LS_TOKEN" \
+"$PYTHON" -m tokenlq_backend.demo --ls-url "$LS_URL" --ls-token "$LS_TOKEN" \
   --backend-url "http://127.0.0.1:$BACKEND_PORT"
 echo "Log in as $LS_EMAIL / $LS_PASSWORD. Stop both servers with: scripts/demo.sh stop"

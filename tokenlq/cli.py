@@ -120,7 +120,7 @@ def _backend_settings(command: str):
     try:
         import rq  # noqa: F401  (the backend extra brings it, with everything else)
 
-        from backend.settings import Settings
+        from tokenlq_backend.settings import Settings
 
         return Settings.from_env()
     except ImportError:
@@ -142,7 +142,7 @@ def _serve(args) -> int:
     port = args.port if args.port is not None else settings.port
     command = [sys.executable, "-m", "gunicorn", "--workers", str(settings.workers),
                "--threads", str(settings.threads), "--bind", f"{args.host}:{port}",
-               "--timeout", "0", "--log-level", settings.log_level.lower(), "backend:create_app()"]
+               "--timeout", "0", "--log-level", settings.log_level.lower(), "tokenlq_backend:create_app()"]
     os.execv(sys.executable, command)
     return 0  # not reached
 
@@ -156,7 +156,7 @@ def _worker(args) -> int:
         print("tokenlq worker: set REDIS_URL (e.g. redis://127.0.0.1:6379/0); without it the "
               "backend runs jobs itself", file=sys.stderr)
         return 2
-    from backend.rq_queue import work
+    from tokenlq_backend.rq_queue import work
 
     work(settings, burst=args.burst, name=args.name)
     return 0

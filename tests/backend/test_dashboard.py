@@ -13,13 +13,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from backend import create_app
-from backend.annotators import annotator_summary
-from backend.settings import Settings
+from tokenlq_backend import create_app
+from tokenlq_backend.annotators import annotator_summary
+from tokenlq_backend.settings import Settings
 
 
 def test_annotator_statistics_and_disagreement():
-    from backend.scoring import ProjectCorpus
+    from tokenlq_backend.scoring import ProjectCorpus
     from tokenlq.audit import AuditResult
 
     names = ["O", "B-PER", "I-PER"]
@@ -151,8 +151,8 @@ def figures(page):
 
 
 def test_a_run_records_the_project_title_and_top_lists_as_objects():
-    from backend.demo import corpus_tasks, label_config
-    from backend.runs import rescore
+    from tokenlq_backend.demo import corpus_tasks, label_config
+    from tokenlq_backend.runs import rescore
     from tokenlq.synthetic import make_ner_corpus
 
     corpus = make_ner_corpus(60, error_rate=0.1, seed=3)
@@ -293,7 +293,7 @@ def test_summary_json_gives_the_top_lists_as_objects_and_csv_as_text(app):
 
 
 def test_openapi_describes_the_summary_top_lists():
-    from backend.openapi import SPEC
+    from tokenlq_backend.openapi import SPEC
 
     schema = SPEC["paths"]["/projects/{project}/summary"]["get"]["responses"]["200"]["content"][
         "application/json"]["schema"]

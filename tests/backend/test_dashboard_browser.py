@@ -13,8 +13,8 @@ from contextlib import closing
 import pytest
 from werkzeug.serving import make_server
 
-from backend import create_app
-from backend.settings import Settings
+from tokenlq_backend import create_app
+from tokenlq_backend.settings import Settings
 from tests.browser import SHOTS, chromium
 
 LS = "http://ls.example"  # Label Studio's public URL: the links are checked, not followed

@@ -8,10 +8,10 @@ import time
 
 import pytest
 
-from backend import create_app
-from backend.jobs import run_job
-from backend.settings import Settings
-from backend.store import Store
+from tokenlq_backend import create_app
+from tokenlq_backend.jobs import run_job
+from tokenlq_backend.settings import Settings
+from tokenlq_backend.store import Store
 
 
 def unreachable(tmp_path, **extra):
@@ -56,10 +56,10 @@ def test_a_follow_up_is_queued_before_its_job_is_done(tmp_path, monkeypatch):
     client polling for "idle" once saw the refit done and its update not yet queued)."""
     store = Store(tmp_path)
     job_id, _ = store.enqueue(3, "setup", "refit")
-    monkeypatch.setattr("backend.labelstudio.connect", lambda *args, **kwargs: object())
-    monkeypatch.setattr("backend.labelstudio.close", lambda client: None)
-    monkeypatch.setattr("backend.labelstudio.LabelStudioProject", lambda client, project, **kw: project)
-    monkeypatch.setattr("backend.runs.refit", lambda ls, options: {"model": "crf"})
+    monkeypatch.setattr("tokenlq_backend.labelstudio.connect", lambda *args, **kwargs: object())
+    monkeypatch.setattr("tokenlq_backend.labelstudio.close", lambda client: None)
+    monkeypatch.setattr("tokenlq_backend.labelstudio.LabelStudioProject", lambda client, project, **kw: project)
+    monkeypatch.setattr("tokenlq_backend.runs.refit", lambda ls, options: {"model": "crf"})
     seen = []
 
     def submit(project, trigger, kind):
@@ -81,7 +81,7 @@ def wait_until(condition, seconds=30):
 def test_a_lane_survives_a_failing_store_and_health_says_so_meanwhile(tmp_path, monkeypatch):
     """One "database is locked" used to kill the lane's thread: /health said UP, jobs stayed
     queued forever."""
-    monkeypatch.setattr("backend.jobs.RETRY_SECONDS", (0.05, 0.2))
+    monkeypatch.setattr("tokenlq_backend.jobs.RETRY_SECONDS", (0.05, 0.2))
     app = create_app(unreachable(tmp_path))
     c = app.test_client()
     queue, store = app.extensions["tokenlq.queue"], app.extensions["tokenlq.store"]
@@ -111,7 +111,7 @@ def test_a_lane_survives_a_failing_store_and_health_says_so_meanwhile(tmp_path, 
 def test_a_run_process_that_dies_has_its_job_failed_by_the_lane(tmp_path, monkeypatch):
     app = create_app(unreachable(tmp_path))
     store = app.extensions["tokenlq.store"]
-    monkeypatch.setattr("backend.jobs.run_job", os._exit)  # the child exits at once, with code 1
+    monkeypatch.setattr("tokenlq_backend.jobs.run_job", os._exit)  # the child exits at once, with code 1
     job, _ = store.enqueue(5, "api")
     app.extensions["tokenlq.queue"].submit(6, "api")
     wait_until(lambda: store.job(job)["status"] == "failed")

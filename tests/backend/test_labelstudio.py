@@ -8,8 +8,8 @@ import httpx
 import pytest
 from label_studio_sdk.core.api_error import ApiError
 
-from backend.labelstudio import LabelStudioProject, connect
-from backend.runs import MODEL_VERSION, RunSummary, _write
+from tokenlq_backend.labelstudio import LabelStudioProject, connect
+from tokenlq_backend.runs import MODEL_VERSION, RunSummary, _write
 
 
 def project(handler, project_id=5, **client_options):
@@ -99,7 +99,7 @@ def test_a_failing_update_or_delete_is_raised_not_swallowed():
 def test_requests_go_only_to_the_configured_label_studio():
     """A redirect elsewhere (a compromised or misconfigured proxy) is refused before anything,
     the API key included, is sent; the SDK's own calls are held to the same origin."""
-    from backend.labelstudio import ForeignURLError
+    from tokenlq_backend.labelstudio import ForeignURLError
 
     def handler(request):
         assert request.url.host == "ls.test", f"a request reached {request.url}"

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from backend import create_app
-from backend.auth import WEBHOOK_SECRET_HEADER
-from backend.protocol import MODEL_VERSION
-from backend.settings import Settings
+from tokenlq_backend import create_app
+from tokenlq_backend.auth import WEBHOOK_SECRET_HEADER
+from tokenlq_backend.protocol import MODEL_VERSION
+from tokenlq_backend.settings import Settings
 
 CONFIG = ('<View><Labels name="label" toName="text"><Label value="PER"/><Label value="LOC"/>'
           '</Labels><Text name="text" value="$text"/></View>')
@@ -151,7 +151,7 @@ def test_who_may_call_the_webhook(configured, action, credential):
 
 @pytest.mark.parametrize("configured", CONFIGURATIONS)
 def test_the_header_given_to_label_studios_webhook_lets_its_events_through(configured):
-    from backend.auth import webhook_headers
+    from tokenlq_backend.auth import webhook_headers
 
     settings = Settings(**CONFIGURATIONS[configured][0])
     headers = webhook_headers(settings)
@@ -258,7 +258,7 @@ def test_webhooks_queue_updates_and_the_train_button_a_rescore_in_the_write_lane
 
 
 def test_predict_pre_annotates_unannotated_tasks_from_the_last_fit(tmp_path):
-    from backend.fits import ProjectFit, save_fit
+    from tokenlq_backend.fits import ProjectFit, save_fit
     from tokenlq.model import out_of_sample_probs
     from tokenlq.synthetic import make_ner_corpus
 

@@ -1,8 +1,8 @@
 """Review outcomes: pending, fixed, confirmed by the reviewer's mark (pure, no HTTP)."""
 
-from backend.label_config import parse_label_config
-from backend.reviews import update_reviews
-from backend.scoring import carries_mark, read_tasks
+from tokenlq_backend.label_config import parse_label_config
+from tokenlq_backend.reviews import update_reviews
+from tokenlq_backend.scoring import carries_mark, read_tasks
 
 
 def test_queue_and_review_outcomes():

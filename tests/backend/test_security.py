@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from backend import auth, create_app
-from backend.openapi import SPEC
-from backend.auth import WEBHOOK_SECRET_HEADER
-from backend.settings import Settings
+from tokenlq_backend import auth, create_app
+from tokenlq_backend.openapi import SPEC
+from tokenlq_backend.auth import WEBHOOK_SECRET_HEADER
+from tokenlq_backend.settings import Settings
 
 from .test_dashboard import summary
 

@@ -22,7 +22,7 @@ def test_reference_modules_and_functions_are_reexported():
 
 def test_core_imports_neither_backend_nor_cleanlab():
     code = ("import sys, tokenlq; bad = [m for m in sys.modules if m.split('.')[0] in "
-            "('backend', 'cleanlab', 'flask', 'sklearn')]; print(bad)")
+            "('backend', 'tokenlq_backend', 'cleanlab', 'flask', 'sklearn')]; print(bad)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
@@ -52,9 +52,18 @@ def test_the_core_never_imports_the_backend():
     import sys
 
     code = ("import sys, tokenlq, tokenlq.audit, tokenlq.cli, tokenlq.io, tokenlq.ls_tasks, "
-            "tokenlq.model; bad = [m for m in sys.modules if m.split('.')[0] in ('backend', 'flask')]; "
+            "tokenlq.model; bad = [m for m in sys.modules if m.split('.')[0] in ('backend', 'tokenlq_backend', 'flask')]; "
             "sys.exit(str(bad) if bad else 0)")
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_the_installation_claims_no_generic_backend_name(tmp_path):
+    # The service installs as tokenlq_backend: outside the checkout, "backend" stays free for
+    # whatever other project owns it.
+    code = "import importlib.util as u; print(u.find_spec('backend'), u.find_spec('tokenlq_backend') is None)"
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.split() == ["None", "False"]
 
 
 def test_only_public_numpy_and_pandas_names_are_used():

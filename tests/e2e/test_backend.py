@@ -8,9 +8,9 @@ import time
 import pytest
 import requests
 
-from backend.demo import corpus_tasks, label_config
-from backend.labelstudio import LabelStudioProject, close, connect
-from backend.runs import MODEL_VERSION
+from tokenlq_backend.demo import corpus_tasks, label_config
+from tokenlq_backend.labelstudio import LabelStudioProject, close, connect
+from tokenlq_backend.runs import MODEL_VERSION
 from tokenlq.synthetic import make_ner_corpus
 
 from tests.browser import chromium

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import requests
 
-from backend.demo import corpus_tasks, label_config
-from backend.issues_view import REVIEWED_MARK
-from backend.labelstudio import LabelStudioProject, close, connect
-from backend.runs import MODEL_VERSION
-from backend.scoring import entities_by_sentence
+from tokenlq_backend.demo import corpus_tasks, label_config
+from tokenlq_backend.issues_view import REVIEWED_MARK
+from tokenlq_backend.labelstudio import LabelStudioProject, close, connect
+from tokenlq_backend.runs import MODEL_VERSION
+from tokenlq_backend.scoring import entities_by_sentence
 from tokenlq.synthetic import make_ner_corpus
 
 from tests.browser import chromium

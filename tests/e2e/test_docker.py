@@ -13,8 +13,8 @@ import pytest
 import requests
 import yaml
 
-from backend.demo import corpus_tasks, label_config
-from backend.labelstudio import close, connect
+from tokenlq_backend.demo import corpus_tasks, label_config
+from tokenlq_backend.labelstudio import close, connect
 from tokenlq.synthetic import make_ner_corpus
 
 from .conftest import free_port, wait_healthy

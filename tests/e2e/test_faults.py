@@ -15,9 +15,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import requests
 
-from backend.demo import corpus_tasks, label_config
-from backend.labelstudio import LabelStudioProject, close, connect, prediction_content
-from backend.runs import MODEL_VERSION
+from tokenlq_backend.demo import corpus_tasks, label_config
+from tokenlq_backend.labelstudio import LabelStudioProject, close, connect, prediction_content
+from tokenlq_backend.runs import MODEL_VERSION
 from tokenlq.ls_tasks import given_annotation
 from tokenlq.synthetic import make_ner_corpus
 

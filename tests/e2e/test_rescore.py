@@ -6,10 +6,10 @@ import copy
 import numpy as np
 import pytest
 
-from backend.demo import corpus_tasks, label_config
-from backend.labelstudio import LabelStudioProject, close, connect
-from backend.probs import ProbsError
-from backend.runs import MODEL_VERSION, RunOptions, rescore
+from tokenlq_backend.demo import corpus_tasks, label_config
+from tokenlq_backend.labelstudio import LabelStudioProject, close, connect
+from tokenlq_backend.probs import ProbsError
+from tokenlq_backend.runs import MODEL_VERSION, RunOptions, rescore
 from tokenlq import get_label_quality_scores
 from tokenlq.synthetic import make_ner_corpus
 
@@ -130,7 +130,7 @@ def test_new_and_deleted_tasks_are_handled_by_the_update(project):
 
 
 def test_when_most_predictions_change_ours_are_replaced_in_bulk(project, monkeypatch):
-    from backend import runs
+    from tokenlq_backend import runs
 
     client, ls, _, _, options = project
     before = annotations_of(ls)

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from backend.demo import corpus_tasks, label_config
-from backend.labelstudio import LabelStudioProject, close, connect
-from backend.runs import MODEL_VERSION
+from tokenlq_backend.demo import corpus_tasks, label_config
+from tokenlq_backend.labelstudio import LabelStudioProject, close, connect
+from tokenlq_backend.runs import MODEL_VERSION
 from tokenlq.synthetic import make_ner_corpus
 
 from .conftest import EMAIL, PASSWORD, free_port, idle, serve, wait_healthy
@@ -184,7 +184,7 @@ def test_a_failing_job_is_retried_with_backoff_and_its_failure_shows(redis_url, 
     from rq.job import Job
     from rq.registry import ScheduledJobRegistry
 
-    from backend.rq_queue import RETRY_INTERVALS
+    from tokenlq_backend.rq_queue import RETRY_INTERVALS
 
     # A deployment of its own needs a Redis database of its own (job ids are per data folder).
     redis_url = redis_url.rsplit("/", 1)[0] + "/1"
@@ -218,8 +218,8 @@ def test_a_failing_job_is_retried_with_backoff_and_its_failure_shows(redis_url, 
 
 
 def test_health_needs_redis_and_a_worker(redis_url, tmp_path):
-    from backend import create_app
-    from backend.settings import Settings
+    from tokenlq_backend import create_app
+    from tokenlq_backend.settings import Settings
 
     own_db = redis_url.rsplit("/", 1)[0] + "/2"  # no worker listens here
     app = create_app(Settings(data_dir=tmp_path, redis_url=own_db))
@@ -253,7 +253,7 @@ def test_the_lease_renews_from_its_thread_and_a_lost_one_stops_writes(redis_url,
     expired under a running job; and nothing noticed a lost lock."""
     import redis
 
-    from backend.rq_queue import LeaseLost, _Lease
+    from tokenlq_backend.rq_queue import LeaseLost, _Lease
 
     connection = redis.Redis.from_url(redis_url)
     with _Lease(connection, "tokenlq:test:renewed", seconds=1.5) as lease:

@@ -10,10 +10,10 @@ import os
 import pytest
 import requests
 
-from backend.auth import WEBHOOK_SECRET_HEADER
-from backend.demo import corpus_tasks, label_config
-from backend.labelstudio import LabelStudioProject, close, connect
-from backend.runs import MODEL_VERSION
+from tokenlq_backend.auth import WEBHOOK_SECRET_HEADER
+from tokenlq_backend.demo import corpus_tasks, label_config
+from tokenlq_backend.labelstudio import LabelStudioProject, close, connect
+from tokenlq_backend.runs import MODEL_VERSION
 from tokenlq.synthetic import make_ner_corpus
 
 from .conftest import idle, serve

@@ -16,10 +16,10 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings, strategies as st
 from schemathesis.generation import GenerationMode
 
-from backend import create_app
-from backend.openapi import SPEC
-from backend.auth import WEBHOOK_SECRET_HEADER
-from backend.settings import Settings
+from tokenlq_backend import create_app
+from tokenlq_backend.openapi import SPEC
+from tokenlq_backend.auth import WEBHOOK_SECRET_HEADER
+from tokenlq_backend.settings import Settings
 
 from .conftest import count_cases
 
@@ -41,7 +41,7 @@ def closed_port() -> int:
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
-    from backend.fits import ProjectFit, save_fit
+    from tokenlq_backend.fits import ProjectFit, save_fit
     from tokenlq.model import out_of_sample_probs
     from tokenlq.synthetic import make_ner_corpus
 
