@@ -142,7 +142,8 @@ def _serve(args) -> int:
     port = args.port if args.port is not None else settings.port
     command = [sys.executable, "-m", "gunicorn", "--workers", str(settings.workers),
                "--threads", str(settings.threads), "--bind", f"{args.host}:{port}",
-               "--timeout", "0", "--log-level", settings.log_level.lower(), "tokenlq_backend:create_app()"]
+               "--timeout", "0", "--log-level", settings.log_level.lower(),
+               "tokenlq_backend:create_app()"]
     os.execv(sys.executable, command)
     return 0  # not reached
 

@@ -52,7 +52,8 @@ def test_the_core_never_imports_the_backend():
     import sys
 
     code = ("import sys, tokenlq, tokenlq.audit, tokenlq.cli, tokenlq.io, tokenlq.ls_tasks, "
-            "tokenlq.model; bad = [m for m in sys.modules if m.split('.')[0] in ('backend', 'tokenlq_backend', 'flask')]; "
+            "tokenlq.model; bad = [m for m in sys.modules "
+            "if m.split('.')[0] in ('backend', 'tokenlq_backend', 'flask')]; "
             "sys.exit(str(bad) if bad else 0)")
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
 
