@@ -22,7 +22,7 @@ def create_app(settings: Settings | None = None, *, start_queue: bool = True) ->
 
     from . import auth, dashboard, errors, limits, management, metrics, openapi, protocol
     from .jobs import JobQueue
-    from .store import Store
+    from .storage import Store
 
     store = Store(settings.data_dir)
     app.extensions["tokenlq.store"] = store

@@ -16,7 +16,7 @@ from importlib import resources
 from flask import Blueprint, Response, current_app, jsonify, render_template, request, send_file
 
 from .errors import BadRequest
-from .labelstudio import ISSUES_VIEW_TITLE
+from .labelstudio.views import ISSUES_VIEW_TITLE
 from .scoring import top_text
 
 bp = Blueprint("dashboard", __name__)
@@ -85,12 +85,12 @@ def _records(project: int, jobs: list | None = None) -> list:
     if jobs is None:
         jobs = current_app.extensions["tokenlq.store"].history(project)
     for job in jobs:
-        s = job["summary"] or {}
+        s = job.summary or {}
         reviews = s.get("reviews") or {}
         record = {
-            "run": job["id"],
-            "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(job["finished"])),
-            "trigger": job["trigger"], "kind": job["kind"], "model_version": s.get("model_version"),
+            "run": job.id,
+            "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(job.finished)),
+            "trigger": job.trigger, "kind": job.kind, "model_version": s.get("model_version"),
             "probs": s.get("probs"), "model": (s.get("fit") or {}).get("model"),
             "tasks": s.get("tasks"), "scored": s.get("scored"), "tokens": s.get("tokens"),
             "flagged": s.get("flagged"), "error_rate": s.get("error_rate"),
@@ -182,7 +182,7 @@ def dashboard(project: int):
     if not records:
         raise BadRequest(f"project {project} has not been scored yet (POST /projects/{project}/rescore)", 404)
     job = jobs[-1]  # the latest run (history is ordered by when runs finished)
-    summary = job["summary"] or {}
+    summary = job.summary or {}
     view = summary.get("view")
     linked = ls_link(project, view) is not None  # a Label Studio URL is configured
     reviews = summary.get("reviews") or {}
@@ -191,7 +191,7 @@ def dashboard(project: int):
     progress["reviewed"] = progress["fixed"] + progress["confirmed"]
     classes = [dict(c, top_confusions=top_text(c.get("top_confusions"), "top_confusions"))
                for c in summary.get("classes") or ()]
-    table = [dict(r, when=when(j["finished"])) for r, j in zip(records, jobs)]
+    table = [dict(r, when=when(j.finished)) for r, j in zip(records, jobs)]
     return render_template(
         "dashboard.html", project=project, name=project_name(project, summary), run=job,
         summary=summary, classes=classes, progress=progress,

@@ -7,17 +7,20 @@ errors, registered with a running backend, scored, and the URL of its ``Label is
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
+import urllib.request
 from collections import Counter
 
 import numpy as np
-import requests
 
+from tokenlq.labelstudio_format import entity_regions, task_tokens
+from tokenlq.scheme import OUTSIDE, entity_type
 from tokenlq.synthetic import make_ner_corpus
 
-from .label_config import CONFIRM_XML
-from .labelstudio import ISSUES_VIEW_TITLE, close, connect
+from .labelstudio import close, connect, create_project
+from .labelstudio.config import CONFIRM_XML
 from .scoring import entities_by_sentence
 
 
@@ -29,22 +32,17 @@ def corpus_tasks(corpus):
                                     np.concatenate(([0], np.cumsum(lengths))), corpus.class_names)
     tasks = []
     for i, words in enumerate(corpus.tokens):
-        text, starts, position = " ".join(words), [], 0
-        for word in words:
-            starts.append(position)
-            position += len(word) + 1
-        result = [{"from_name": "label", "to_name": "text", "type": "labels",
-                   "value": {"start": starts[s], "end": starts[e - 1] + len(words[e - 1]),
-                             "text": " ".join(words[s:e]), "labels": [kind]}}
-                  for s, e, kind in entities.get(i, [])]
-        tasks.append({"data": {"text": text, "tokens": list(words)},
-                      "annotations": [{"result": result}]})
+        data = {"text": " ".join(words), "tokens": list(words)}
+        text, tokens = task_tokens(data, "text")
+        result = entity_regions(text, tokens, entities.get(i, []), from_name="label",
+                                to_name="text")
+        tasks.append({"data": data, "annotations": [{"result": result}]})
     return tasks
 
 
 def label_config(corpus) -> str:
     """An NER labeling config listing the corpus's entity types."""
-    labels = sorted({c[2:] for c in corpus.class_names if c != "O"})
+    labels = sorted({entity_type(c) for c in corpus.class_names if c != OUTSIDE})
     return ('<View><Labels name="label" toName="text">'
             + "".join(f'<Label value="{t}"/>' for t in labels)
             + '</Labels><Text name="text" value="$text"/>'
@@ -66,6 +64,13 @@ def tab_figures(listed, injected) -> str:
             f"are in the tab (recall {recall}).")
 
 
+def _backend_json(url: str, *, method: str = "GET") -> dict:
+    """The JSON answer of the tokenlq backend at ``url`` (the demo's own calls to the backend;
+    Label Studio is reached only through :mod:`backend.labelstudio`)."""
+    with urllib.request.urlopen(urllib.request.Request(url, method=method), timeout=10) as answer:
+        return json.load(answer)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ls-url", required=True)
@@ -79,31 +84,26 @@ def main(argv=None) -> int:
     wrong = {i for i, _ in corpus.error_tokens}
     client = connect(args.ls_url, args.ls_token)
     try:
-        project = client.projects.create(title="tokenlq demo: NER with label errors",
-                                         label_config=config)
-        ids = list(client.projects.import_tasks(id=project.id, return_task_ids=True,
-                                                request=tasks).task_ids)
-        client.ml.create(project=project.id, url=args.backend_url, title="tokenlq")
-        answer = requests.post(f"{args.backend_url}/projects/{project.id}/rescore", timeout=10)
-        answer.raise_for_status()
-        status_url = args.backend_url + answer.json()["status_url"]
+        project = create_project(client, "tokenlq demo: NER with label errors", config)
+        ids = project.import_tasks(tasks)
+        project.add_ml_backend(args.backend_url)
+        answer = _backend_json(f"{args.backend_url}/projects/{project.id}/rescore", method="POST")
+        status_url = args.backend_url + answer["status_url"]
         print(f"scoring project {project.id} ({len(ids)} tasks) ...", file=sys.stderr)
-        while (job := requests.get(status_url, timeout=10).json())["status"] in ("queued", "running"):
+        while (job := _backend_json(status_url))["status"] in ("queued", "running"):
             time.sleep(1)
         if job["status"] != "done":
             print(f"the scoring job failed: {job['reason']}", file=sys.stderr)
             return 1
-        views = client.views.list(project=project.id)
-        view = next(v for v in views if (v.data or {}).get("title") == ISSUES_VIEW_TITLE)
-        # The tasks the tab shows, as Label Studio lists them (GET /api/tasks/?project=&view=).
-        listed = [t.id for t in client.tasks.list(project=project.id, view=view.id, fields="task_only")]
+        view = project.issues_view()
+        listed = project.view_task_ids(view)  # the tasks the tab shows, in its order
         kinds = Counter(kind for _, kind in corpus.errors)
         print(f"{len(ids)} tasks imported, {len(wrong)} of them with injected label errors "
               f"({len(corpus.errors)} entities: "
               + ", ".join(f"{n} {kind.replace('_', ' ')}" for kind, n in kinds.most_common())
               + f"); {job['summary']['scored']} scored.")
         print(tab_figures(listed, {ids[i] for i in wrong}))
-        print(f"Label issues tab: {args.ls_url}/projects/{project.id}/data?tab={view.id}")
+        print(f"Label issues tab: {args.ls_url}/projects/{project.id}/data?tab={view}")
         print(f"Dashboard: {args.backend_url}/projects/{project.id}/dashboard")
         return 0
     finally:

@@ -1,13 +1,10 @@
 """A project's last model fit on disk, under TOKENLQ_DATA_DIR/fits/<project>/: the
-cross-validated probabilities of every task it saw and the model trained on all of them.
-
-Why keep it: a task's out-of-sample probabilities do not depend on its own labels, so when an
-annotator edits a task its stored probabilities stay valid and the update only re-scores. Tasks
-the fit never saw (new, or with a changed text) get probabilities from the model trained on
-every fitted task, which never saw them either. A refit in the background renews both.
+cross-validated probabilities of every task it saw and the model trained on all of them. Only
+reading and writing here; computing and reusing a fit is :mod:`backend.embedded`.
 
 Each fit is written to a fresh folder and published by replacing the ``current`` pointer
-atomically, so a reader never sees half a fit.
+atomically, so a reader never sees half a fit. The model's code is imported only when a fit is
+loaded.
 """
 
 from __future__ import annotations
@@ -19,10 +16,12 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from tokenlq.model import FittedModel
+if TYPE_CHECKING:
+    from tokenlq.model import FittedModel
 
 __all__ = ["ProjectFit", "current_fit_name", "labels_key", "load_fit", "load_model", "save_fit",
            "tokens_key"]
@@ -86,6 +85,8 @@ def current_fit_name(data_dir, project: int) -> str | None:
 
 def load_model(data_dir, project: int, fit_name: str) -> FittedModel | None:
     """Only the model of fit ``fit_name`` (no probabilities read): what /predict needs."""
+    from tokenlq.model import FittedModel
+
     try:
         return FittedModel.load(_folder(data_dir, project) / fit_name / "model")
     except FileNotFoundError:
@@ -93,6 +94,9 @@ def load_model(data_dir, project: int, fit_name: str) -> FittedModel | None:
 
 
 def load_fit(data_dir, project: int) -> ProjectFit | None:
+    """The project's current fit, or None."""
+    from tokenlq.model import FittedModel
+
     folder = _folder(data_dir, project)
     try:
         target = folder / (folder / "current").read_text().strip()

@@ -21,7 +21,8 @@ import traceback
 import weakref
 from pathlib import Path
 
-from .store import LANES, Store
+from .probs_sources import PROBS_CHOICES, check_source
+from .storage import Job, JobKind, Lane, Store
 
 __all__ = ["PROJECT_PARAMS", "JobQueue", "check_params", "run_job", "run_options"]
 
@@ -29,15 +30,13 @@ log = logging.getLogger(__name__)
 RETRY_SECONDS = (0.5, 30.0)  # a lane's first and longest wait before it retries the store
 
 # Per-project settings accepted in the ML backend's extra_params (sent to /setup).
-PROJECT_PARAMS = {"probs": "probability source: auto, task, crf or prediction:<model_version>",
+PROJECT_PARAMS = {"probs": f"probability source: {PROBS_CHOICES}",
                   "refit_fraction": "share of changed tasks (0-1) after which an update "
                                     "asks for a background refit"}
 
 
 def check_params(params) -> dict:
     """``params`` (extra_params) validated; ValueError naming the problem."""
-    from .probs import check_source
-
     if params is None:
         return {}
     if not isinstance(params, dict):
@@ -55,17 +54,17 @@ def check_params(params) -> dict:
     return out
 
 
-def run_options(settings, params: dict, mode: str):
+def run_options(settings, params: dict, mode: str, *, progress=None):
     from .auth import webhook_headers
     from .runs import RunOptions
 
     return RunOptions(probs=params.get("probs", settings.probs), mode=mode,
                       data_dir=settings.data_dir,
                       refit_fraction=params.get("refit_fraction", settings.refit_fraction),
-                      webhook_headers=webhook_headers(settings))
+                      webhook_headers=webhook_headers(settings), progress=progress)
 
 
-def run_job(settings, job: dict, submit=None, *, before_write=None) -> None:
+def run_job(settings, job: Job, submit=None, *, before_write=None) -> None:
     """Body of a run process: run ``job`` and record its outcome; its follow-up job goes to
     ``submit(project, trigger, kind)`` (default: the store, where the embedded queue finds it).
     ``before_write()`` is called before each write to Label Studio; what it raises fails the
@@ -75,38 +74,40 @@ def run_job(settings, job: dict, submit=None, *, before_write=None) -> None:
 
     store = Store(settings.data_dir)
     submit = submit or store.enqueue
-    project = job["project"]
+    project = job.project
     try:
         options = run_options(settings, store.params(project),
-                              "update" if job["kind"] == "update" else "rescore")
-        options.progress = functools.partial(store.set_progress, job["id"])
-        options.reviews = store.reviews(project)
+                              "update" if job.kind is JobKind.UPDATE else "rescore",
+                              progress=functools.partial(store.set_progress, job.id))
         client = connect(settings.label_studio_url, settings.label_studio_api_key,
-                         timeout=settings.label_studio_timeout)
+                         timeout=settings.label_studio_timeout,
+                         retry_delays=settings.label_studio_retry_delays)
         try:
             ls = LabelStudioProject(client, project, before_write=before_write)
-            if job["kind"] == "refit":
-                summary = refit(ls, options)
+            if job.kind is JobKind.REFIT:
+                fit = refit(ls, options)
+                summary = fit.to_dict()
+                # An update writes back what the new fit says.
+                follow_up = ("refit", JobKind.UPDATE) if fit.skipped is None else None
             else:
-                run, predictions = rescore(ls, options)
-                store.save_predictions(project, predictions)
-                store.save_reviews(project, options.reviews)
-                summary = dataclasses.asdict(run)
+                run = rescore(ls, options, reviews=store.reviews(project))
+                store.save_predictions(project, run.predictions)
+                store.save_reviews(project, run.reviews)
+                summary = dataclasses.asdict(run.summary)
+                follow_up = (job.trigger, JobKind.REFIT) if run.summary.refit else None
         finally:
             close(client)
         # The follow-up is queued before this job is marked done, so that the project never
         # looks idle while it is still owed a run.
-        if job["kind"] == "refit" and "skipped" not in summary:
-            submit(project, "refit", "update")  # write back what the new fit says
-        elif summary.get("refit"):
-            submit(project, job["trigger"], "refit")
-        store.finish(job["id"], summary=summary)
+        if follow_up is not None:
+            submit(project, *follow_up)
+        store.finish(job.id, summary=summary)
     except Exception as err:  # the job fails with its reason; the backend stays up
         reason = f"{type(err).__name__}: {err}"
         # Never a secret in a reason: the key is the only one this process holds.
         if settings.label_studio_api_key:
             reason = reason.replace(settings.label_studio_api_key, "***")
-        store.finish(job["id"], reason=reason[:2000])
+        store.finish(job.id, reason=reason[:2000])
         traceback.print_exc()
 
 
@@ -130,25 +131,25 @@ def _own_queue(data_dir) -> int:
 
 
 class JobQueue:
-    """Jobs wait in SQLite; a thread per lane starts their run processes. One process per data
+    """Jobs wait in the store; a thread per lane starts their run processes. One process per data
     folder owns the queue."""
 
     def __init__(self, settings, store: Store, *, start: bool = True):
         self.settings, self.store = settings, store
         # Before any job is touched; given up by stop() or when the queue is collected.
-        self._release = weakref.finalize(self, os.close, _own_queue(store.path.parent))
-        self._wake = {lane: threading.Event() for lane in LANES}
+        self._release = weakref.finalize(self, os.close, _own_queue(store.data_dir))
+        self._wake = {lane: threading.Event() for lane in Lane}
         self._stop = threading.Event()
         self._failing = {}  # lane -> what its last store call raised, while it retries
         self._context = multiprocessing.get_context("spawn")  # no threads of ours in the child
         self.store.fail_interrupted()
         self._threads = {lane: threading.Thread(target=self._loop, args=(lane,), daemon=True,
-                                                name=f"tokenlq-{lane}") for lane in LANES}
+                                                name=f"tokenlq-{lane}") for lane in Lane}
         if start:
             for thread in self._threads.values():
                 thread.start()
 
-    def submit(self, project: int, trigger: str, kind: str = "rescore") -> int:
+    def submit(self, project: int, trigger: str, kind: JobKind | str = JobKind.RESCORE) -> int:
         job_id, _ = self.store.enqueue(project, trigger, kind)
         for event in self._wake.values():
             event.set()
@@ -171,7 +172,7 @@ class JobQueue:
                 out.append(f"the job queue's {lane} lane cannot use the job store; retrying")
         return out
 
-    def _store(self, lane: str, call):
+    def _store(self, lane: Lane, call):
         """``call()``'s value, retried with backoff while the store raises (None if stopped)."""
         wait = RETRY_SECONDS[0]
         while not self._stop.is_set():
@@ -188,7 +189,7 @@ class JobQueue:
             return value
         return None
 
-    def _loop(self, lane: str) -> None:
+    def _loop(self, lane: Lane) -> None:
         while not self._stop.is_set():
             job = self._store(lane, lambda: self.store.next_queued(lane))
             if job is None:
@@ -196,7 +197,7 @@ class JobQueue:
                 self._wake[lane].wait(timeout=0.5)
                 self._wake[lane].clear()
                 continue
-            process = self._context.Process(target=run_job, name=f"tokenlq-run-{job['id']}",
+            process = self._context.Process(target=run_job, name=f"tokenlq-run-{job.id}",
                                             args=(self.settings, job))
             process.start()
             process.join()
@@ -204,4 +205,4 @@ class JobQueue:
                 # A run process that died could not record its end: the lane does, or the job
                 # would stay running and hold its project's lane.
                 self._store(lane, lambda: self.store.fail_if_running(
-                    job["id"], f"the run process exited with {process.exitcode}"))
+                    job.id, f"the run process exited with {process.exitcode}"))

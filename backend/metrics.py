@@ -10,7 +10,7 @@ from flask import Blueprint, Response, current_app
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
-from .store import LANES
+from .storage import JobStatus, Lane
 
 bp = Blueprint("metrics", __name__)
 
@@ -25,16 +25,15 @@ class StoreCollector:
         seconds = CounterMetricFamily("tokenlq_run_seconds", "Time spent in finished jobs",
                                       labels=["project", "kind"])
         depth = GaugeMetricFamily("tokenlq_queue_depth", "Jobs waiting, per lane", labels=["lane"])
-        waiting = dict.fromkeys(LANES, 0)
+        waiting = dict.fromkeys(Lane, 0)
         spent: dict = {}
         for row in self.store.counts():
             runs.add_metric([str(row["project"]), row["kind"], row["status"]], row["n"])
-            if row["status"] in ("done", "failed"):
+            if row["status"] in (JobStatus.DONE, JobStatus.FAILED):
                 key = (str(row["project"]), row["kind"])
                 spent[key] = spent.get(key, 0.0) + float(row["seconds"] or 0)
-            if row["status"] == "queued":
-                lane = next(name for name, kinds in LANES.items() if row["kind"] in kinds)
-                waiting[lane] += row["n"]
+            if row["status"] is JobStatus.QUEUED:
+                waiting[row["kind"].lane] += row["n"]
         for key, value in sorted(spent.items()):
             seconds.add_metric(list(key), value)
         for lane, n in waiting.items():
@@ -48,9 +47,9 @@ class StoreCollector:
                                      labels=["project", "status"])
         for project in self.store.projects():
             job = self.store.latest_done(project)
-            if job is None or not job["summary"]:
+            if job is None or not job.summary:
                 continue
-            summary, name = job["summary"], str(project)
+            summary, name = job.summary, str(project)
             flagged.add_metric([name], summary.get("flagged", 0))
             if summary.get("error_rate") is not None:
                 rate.add_metric([name, "all"], summary["error_rate"])

@@ -105,7 +105,7 @@ SPEC = {
                 **_errors(400, 401, 411, 413)}}},
         "/webhook": {"post": {
             # Checked by the view: events need the webhook secret when it is set (else Basic
-            # when set), START_TRAINING needs Basic (README: "Who may call /webhook").
+            # when set), START_TRAINING needs Basic (docs/labelstudio.md: "Who may call /webhook").
             "security": [],
             "requestBody": _body({"type": "object", "required": ["action"], "properties": {
                 "action": {"type": "string"}, "project": {"type": ["object", "integer"]}}}),

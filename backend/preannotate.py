@@ -7,12 +7,14 @@ from __future__ import annotations
 import functools
 from collections import Counter
 
-from tokenlq.ls_tasks import task_tokens
+import numpy as np
+
+from tokenlq.labelstudio_format import prediction, tag_regions, task_tokens
+from tokenlq.scheme import OUTSIDE, entity_type
 
 from .fits import current_fit_name, load_model
-from .label_config import ConfigError, parse_label_config
-from .runs import MODEL_VERSION
-from .scoring import labelling
+from .labelstudio.config import ConfigError, parse_label_config
+from .versions import MODEL_VERSION
 
 __all__ = ["pre_annotations"]
 
@@ -44,10 +46,16 @@ def pre_annotations(data_dir, project: int, tasks, label_config) -> dict:
         return {}
     probs = model.predict_probs([[t for t, _, _ in tokens] for tokens in token_lists],
                                 use_encoder=False)
-    best = [model.class_names[k] for k in probs.argmax(axis=1)]
+    # A class whose label the config no longer lists is proposed as O.
+    kept = np.array([c == OUTSIDE or entity_type(c) in config.labels for c in model.class_names])
+    best = probs.argmax(axis=1)
+    tags = np.asarray(model.class_names, dtype=object)[best]
+    tags[~kept[best]] = OUTSIDE
     out, at = {}, 0
     for task_id, text, tokens in zip(ids, texts, token_lists):
-        tags = [t if t[2:] in config.labels or t == "O" else "O" for t in best[at:at + len(tokens)]]
-        out[task_id] = labelling(text, tokens, tags, config, MODEL_VERSION)
+        regions = tag_regions(text, tokens, tags[at:at + len(tokens)].tolist(),
+                              from_name=config.from_name, to_name=config.to_name,
+                              id_prefix="tlq-pre")
+        out[task_id] = prediction(regions, model_version=MODEL_VERSION, score=None)
         at += len(tokens)
     return out

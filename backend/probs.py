@@ -9,8 +9,8 @@
          "probs": [[0.9, 0.05, 0.05, ...], ...]}     # one row per token, each summing to 1
 
     Rows follow the backend's tokens of the task (``data.tokens``, else the whitespace and
-    punctuation tokenization of ``data.text``, see :mod:`tokenlq.ls_tasks`). A class of the
-    project missing from ``labels`` gets probability 0; a label the project does not have, a
+    punctuation tokenization of ``data.text``, see :mod:`tokenlq.labelstudio_format`). A class of
+    the project missing from ``labels`` gets probability 0; a label the project does not have, a
     wrong row count, a negative, NaN or a row not summing to 1 (within 1e-3) is an error that
     names the task.
 ``prediction:<model_version>``
@@ -22,27 +22,19 @@
     impossible. The model's latest prediction of each task is used; a scored task without one is
     an error.
 embedded (``crf``, and ``auto`` when tasks carry no probabilities)
-    The cross-validated model, see :mod:`backend.fits`.
+    The cross-validated model, see :mod:`backend.embedded` (its fits kept by :mod:`backend.fits`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["PROBS_CHOICES", "PROBS_KEY", "ProbsError", "check_source", "prediction_probs",
-           "task_probs", "tasks_with_probs"]
+from tokenlq.scheme import make_tag
+
+__all__ = ["PROBS_KEY", "ProbsError", "prediction_probs", "task_probs", "tasks_with_probs"]
 
 PROBS_KEY = "tokenlq_probs"
-PROBS_CHOICES = "auto, task, crf or prediction:<model_version>"
 SMOOTHING = 0.02
-
-
-def check_source(value) -> str:
-    """``value`` if it names a probability source, else ValueError."""
-    if value in ("auto", "task", "crf") or \
-            (isinstance(value, str) and value.startswith("prediction:") and len(value) > 11):
-        return value
-    raise ValueError(f"the probability source must be {PROBS_CHOICES}; got {value!r}")
 
 
 class ProbsError(ValueError):
@@ -132,7 +124,7 @@ def prediction_probs(tasks, token_spans, class_names, model_version: str, *, fro
             score = 1.0 if score is None else min(max(float(score), 0.0), 1.0)
             inside = [j for j, (_, a, b) in enumerate(tokens) if a < end and b > start]
             for rank, j in enumerate(inside):
-                tag = ("B-" if rank == 0 else "I-") + names[0]
+                tag = make_tag("B" if rank == 0 else "I", names[0])
                 if tag not in class_names:
                     continue
                 probs[j] = 0.0

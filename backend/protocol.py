@@ -7,15 +7,12 @@ import reprlib
 
 from flask import Blueprint, current_app, jsonify
 
-from tokenlq.ls_tasks import given_annotation, task_shape_error
-
 from .auth import TRAIN_ACTION, check_webhook
 from .errors import BadRequest
-from .label_config import ConfigError, parse_label_config
+from .labelstudio.config import ConfigError, parse_label_config
 from .jobs import check_params
 from .limits import MAX_ID, json_body
-from .preannotate import pre_annotations
-from .runs import MODEL_VERSION
+from .versions import MODEL_VERSION
 
 bp = Blueprint("protocol", __name__)
 
@@ -69,6 +66,12 @@ def versions():
 
 @bp.post("/predict")
 def predict():
+    # Imported on the first call: they bring numpy and the core, which the web process's
+    # start, /health and /setup do without.
+    from tokenlq.labelstudio_format import given_annotation, task_shape_error
+
+    from .preannotate import pre_annotations
+
     body = json_body()
     tasks = body.get("tasks")
     if not isinstance(tasks, list) or not tasks:

@@ -9,7 +9,7 @@ Label Studio's labeling view:
 - ``fixed``: the labels of its flagged tokens changed and confident learning flags none of its
   tokens any more. It leaves the queue whatever its score, until a token of it is flagged again;
 - ``confirmed``: its annotation carries the confirmation mark (the project's
-  ``<Choices name="tokenlq_confirm">`` ticked, see :mod:`backend.label_config`): a reviewer
+  ``<Choices name="tokenlq_confirm">`` ticked, see :mod:`backend.labelstudio.config`): a reviewer
   looked and says the labels are right. It stays out of the queue while the mark stays, whatever
   the model says; unticking it closes the finding (the task may be queued anew);
 - ``pending``: otherwise; changing the flagged labels while a token stays flagged keeps the

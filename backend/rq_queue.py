@@ -1,22 +1,24 @@
 """Jobs on RQ when ``REDIS_URL`` is set: the web process only queues, ``tokenlq worker``
 processes (any number, sharing ``TOKENLQ_DATA_DIR``) run them.
 
-Job records, coalescing and run state stay in the SQLite store, exactly as with the embedded
-queue; Redis carries the work. A new job (not one coalesced into a waiting job) is pushed to
-the RQ queue ``tokenlq`` with a retry policy. A worker holds a per-project, per-lane lock in
-Redis while it runs a job, so one project is never scored by two workers at once; the lock
-expires ``LOCK_SECONDS`` after its holder stops renewing it (a killed worker), and RQ hands an
-abandoned job to another worker once the dead one's heartbeat lapses (a short
+Job records, coalescing and run state stay in the store (:mod:`backend.storage`), exactly as
+with the embedded queue; Redis carries the work. A new job (not one coalesced into a waiting
+job) is pushed to the RQ queue ``tokenlq`` with a retry policy. A worker holds a per-project,
+per-lane lock in Redis while it runs a job, so one project is never scored by two workers at
+once; the lock expires ``LOCK_SECONDS`` after its holder stops renewing it (a killed worker),
+and RQ hands an abandoned job to another worker once the dead one's heartbeat lapses (a short
 ``job_monitoring_interval`` and ``worker_ttl`` bring that under a minute; see
-``../shared/reference/rq.md``). A job checks that it still holds the lock before each write to
-Label Studio; one that lost it (expired, deleted, Redis unreachable) stops writing and fails,
-and RQ retries it.
+``../shared/reference/rq.md``). A job checks that it still holds the lock before each write
+to Label Studio; one that lost it (expired, deleted, Redis unreachable) stops writing and
+fails, and RQ retries it.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+
+from .storage import JobKind, JobStatus, Store
 
 __all__ = ["QUEUE_NAME", "LeaseLost", "RQJobQueue", "perform", "work"]
 
@@ -49,7 +51,7 @@ def _push(queue, job_id: int) -> None:
 
 
 class RQJobQueue:
-    """The web process's side: jobs go to SQLite (coalesced) and new ones to RQ."""
+    """The web process's side: jobs go to the store (coalesced) and new ones to RQ."""
 
     def __init__(self, settings, store):
         self.settings, self.store = settings, store
@@ -57,7 +59,7 @@ class RQJobQueue:
         # Unlike the embedded queue, running jobs belong to workers: a restart of the web
         # process neither fails nor loses them.
 
-    def submit(self, project: int, trigger: str, kind: str = "rescore") -> int:
+    def submit(self, project: int, trigger: str, kind: JobKind | str = JobKind.RESCORE) -> int:
         job_id, new = self.store.enqueue(project, trigger, kind)
         if new:
             _push(self.queue, job_id)
@@ -149,7 +151,6 @@ def perform(job_id: int) -> str:
     project's lock; raise when it failed, so that RQ retries it."""
     from .jobs import run_job
     from .settings import Settings
-    from .store import LANES, Store
 
     settings = Settings.from_env()
     store = Store(settings.data_dir)
@@ -158,21 +159,20 @@ def perform(job_id: int) -> str:
     job = store.job(job_id)
     if job is None:
         return f"job {job_id} is unknown"
-    if job["status"] == "done":
+    if job.status is JobStatus.DONE:
         return f"job {job_id} was done already"
-    lane = next(name for name, kinds in LANES.items() if job["kind"] in kinds)
 
     def submit(project, trigger, kind):
         new_id, new = store.enqueue(project, trigger, kind)
         if new:
             _push(queue, new_id)
 
-    with _Lease(connection, f"tokenlq:lock:{job['project']}:{lane}") as lease:
+    with _Lease(connection, f"tokenlq:lock:{job.project}:{job.lane}") as lease:
         job = store.claim(job_id)
         run_job(settings, job, submit=submit, before_write=lease.check)
     finished = store.job(job_id)
-    if finished["status"] == "failed":
-        raise RuntimeError(f"tokenlq job {job_id} failed: {finished['reason']}")
+    if finished.status is JobStatus.FAILED:
+        raise RuntimeError(f"tokenlq job {job_id} failed: {finished.reason}")
     return f"job {job_id} done"
 
 

@@ -4,49 +4,62 @@ Human annotations and other models' predictions are never touched.
 :func:`rescore` is both the full rescoring (``mode="rescore"``: the embedded model is
 cross-validated anew) and the quick update after annotations change (``mode="update"``: the
 stored fit of :mod:`backend.fits` is reused and only re-scored). :func:`refit` renews the fit
-in the background without writing anything.
+in the background without writing anything. A run reads its :class:`RunOptions` and the
+previous review states, changes neither, and returns a :class:`RunResult`.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections import Counter
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from tokenlq import __version__
-from tokenlq.model import out_of_sample_probs, resolve_model
+from tokenlq.model import resolve_model
 
-from .fits import ProjectFit, labels_key, load_fit, save_fit, tokens_key
-from .label_config import NerConfig, parse_label_config
-from .labelstudio import LabelStudioProject, prediction_content
-from .probs import prediction_probs, task_probs, tasks_with_probs
 from .annotators import annotator_summary
-from .issues_view import mark_reviewed, view_filters, view_layout
+from .embedded import new_fit, only_tasks, reuse_fit
+from .fits import ProjectFit, load_fit, save_fit
+from .labelstudio.config import NerConfig, parse_label_config
+from .labelstudio.project import LabelStudioProject, prediction_content
+from .labelstudio.views import mark_reviewed, view_filters, view_layout
+from .probs import prediction_probs, task_probs, tasks_with_probs
+from .probs_sources import check_source
 from .reviews import update_reviews
 from .scoring import (ProjectCorpus, findings, predictions, project_classes, read_tasks,
-                      score_tasks, type_summary, type_view, words)
+                      score_tasks, type_summary, type_view)
+from .versions import MODEL_VERSION
 
-__all__ = ["MODEL_VERSION", "RunOptions", "RunSummary", "refit", "rescore"]
+__all__ = ["MODEL_VERSION", "MODES", "RefitSummary", "RunOptions", "RunResult", "RunSummary",
+           "refit", "rescore"]
 
-MODEL_VERSION = f"tokenlq-{__version__}"
+MODES = ("rescore", "update")
 
 
-@dataclass
+@dataclass(frozen=True)
 class RunOptions:
-    probs: str = "auto"  # auto | task | crf | prediction:<model_version>
-    mode: str = "rescore"  # rescore | update
+    """How a run goes; checked when made, never changed by the run."""
+    probs: str = "auto"  # auto | task | crf | prediction:<model_version> (backend.probs)
+    mode: str = "rescore"  # one of MODES
     data_dir: Path | None = None  # where fits are kept; None: fit every run, keep nothing
     refit_fraction: float = 0.01  # an update asks for a refit once this share of tasks changed
     folds: int = 5
     seed: int = 0
     # The credential header for the webhook Label Studio created for the backend (auth.py).
-    webhook_headers: dict = field(default_factory=dict, repr=False)
-    reviews: dict | None = None  # the previous run's review states ({task id: state})
-    progress: object = None  # called with each phase's name as the run enters it
+    webhook_headers: Mapping[str, str] = field(default_factory=dict, repr=False)
+    progress: Callable[[str], None] | None = None  # called with each phase's name as the run enters it
+
+    def __post_init__(self):
+        check_source(self.probs)
+        if self.mode not in MODES:
+            raise ValueError(f"the run's mode must be one of {MODES}; got {self.mode!r}")
+        if not 0 <= self.refit_fraction <= 1:
+            raise ValueError(f"refit_fraction must be from 0 to 1; got {self.refit_fraction!r}")
+        if not (isinstance(self.folds, int) and self.folds >= 2):
+            raise ValueError(f"folds must be an integer of at least 2; got {self.folds!r}")
 
 
 @dataclass
@@ -78,6 +91,29 @@ class RunSummary:
     seconds: dict = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class RunResult:
+    """What :func:`rescore` returns; the caller keeps ``predictions`` and ``reviews``."""
+    summary: RunSummary
+    predictions: dict  # {task id: prediction}: the run's prediction of every scored task
+    reviews: dict  # {task id: review state} after the run (backend.reviews), for the next run
+
+
+@dataclass(frozen=True)
+class RefitSummary:
+    """What :func:`refit` did: the fit it stored, or why it stored none (``skipped``)."""
+    model: str | None = None  # the embedded model fitted
+    tasks: int = 0  # annotated tasks it was fitted on
+    seconds: dict = field(default_factory=dict)  # per phase: pull, fit
+    skipped: str | None = None
+
+    def to_dict(self) -> dict:
+        """The job's stored summary: ``{"skipped": why}`` or the fit's model, tasks, seconds."""
+        if self.skipped is not None:
+            return {"skipped": self.skipped}
+        return {"model": self.model, "tasks": self.tasks, "seconds": dict(self.seconds)}
+
+
 class _Clock:
     """Seconds per phase into the summary; the next phase's name to ``report``."""
 
@@ -103,15 +139,21 @@ def _pull(ls: LabelStudioProject):
     return settings, config, ls.tasks()
 
 
-def _fit(project: ProjectCorpus, class_names, model: str, options: RunOptions) -> ProjectFit:
-    tags = project.labels
-    probs, fitted = out_of_sample_probs(words(project), tags, class_names, model=model,
-                                        folds=options.folds, seed=options.seed, return_model=True)
-    lengths = [len(t) for t in project.tokens]
-    return ProjectFit(model, class_names, np.asarray(project.task_ids, dtype=np.int64),
-                      [tokens_key(t) for t in project.tokens], [labels_key(t) for t in tags],
-                      np.concatenate(([0], np.cumsum(lengths))).astype(np.int64), probs, fitted,
-                      time.time())
+def _new_fit(project: ProjectCorpus, class_names, model: str, options: RunOptions) -> ProjectFit:
+    return new_fit(project, class_names, model=model, folds=options.folds, seed=options.seed)
+
+
+def _stored_fit(options: RunOptions, project_id: int, class_names) -> ProjectFit | None:
+    """The fit an update reuses: the stored one, unless the labeling config changed since."""
+    if options.mode != "update" or options.data_dir is None:
+        return None
+    fit = load_fit(options.data_dir, project_id)
+    return fit if fit is not None and fit.class_names == class_names else None
+
+
+def _keep(options: RunOptions, project_id: int, fit: ProjectFit) -> None:
+    if options.data_dir is not None:
+        save_fit(options.data_dir, project_id, fit)
 
 
 def _embedded_probs(project, project_id: int, class_names, options: RunOptions,
@@ -119,11 +161,7 @@ def _embedded_probs(project, project_id: int, class_names, options: RunOptions,
     """Probabilities from the stored fit (update) or a new cross-validation (rescore, or no
     usable fit). Sets ``summary.fit`` and ``summary.refit``."""
     wanted = resolve_model("crf" if options.probs == "crf" else "auto")
-    fit = None
-    if options.mode == "update" and options.data_dir is not None:
-        fit = load_fit(options.data_dir, project_id)
-        if fit is not None and fit.class_names != class_names:
-            fit = None  # the labeling config changed: a new fit
+    fit = _stored_fit(options, project_id, class_names)
     if fit is None:
         if len(project.task_ids) < options.folds:
             summary.fit = {"skipped": f"{len(project.task_ids)} annotated tasks; the model needs "
@@ -131,49 +169,25 @@ def _embedded_probs(project, project_id: int, class_names, options: RunOptions,
             return None
         # An update without a fit fits the quick CRF first and leaves the encoder to a refit.
         model = wanted if options.mode == "rescore" else "crf"
-        fit = _fit(project, class_names, model, options)
-        if options.data_dir is not None:
-            save_fit(options.data_dir, project_id, fit)
+        fit = _new_fit(project, class_names, model, options)
+        _keep(options, project_id, fit)
         clock.lap("fit", "score")
         summary.fit = {"model": model, "tasks": len(project.task_ids), "new": True}
         summary.refit = model != wanted
         return fit.probs
-    rows, offsets = fit.rows(), fit.offsets
-    parts, missing, changed = [], [], 0
-    for i, task_id in enumerate(project.task_ids):
-        row = rows.get(task_id)
-        if row is not None and fit.token_keys[row] == tokens_key(project.tokens[i]):
-            parts.append(fit.probs[offsets[row]:offsets[row + 1]])
-            changed += fit.label_keys[row] != labels_key(project.labels[i])
-        else:
-            parts.append(None)
-            missing.append(i)
-    if missing:  # new tasks, or a changed text: the model fitted on every fitted task
-        task_words = words(project)
-        predicted = fit.model.predict_probs([task_words[i] for i in missing])
-        at = np.cumsum([0] + [len(project.tokens[i]) for i in missing])
-        for n, i in enumerate(missing):
-            parts[i] = predicted[at[n]:at[n + 1]]
-    gone = len(set(rows) - set(project.task_ids))
-    if gone and options.data_dir is not None:  # deleted tasks: their stored state goes
-        keep = [rows[t] for t in project.task_ids if t in rows]
-        lengths = np.diff(offsets)[keep]
-        fit.probs = np.concatenate([fit.probs[offsets[r]:offsets[r + 1]] for r in keep]) \
-            if keep else fit.probs[:0]
-        fit.offsets = np.concatenate(([0], np.cumsum(lengths))).astype(np.int64)
-        fit.task_ids = fit.task_ids[keep]
-        fit.token_keys = [fit.token_keys[r] for r in keep]
-        fit.label_keys = [fit.label_keys[r] for r in keep]
-        save_fit(options.data_dir, project_id, fit)
-    stale = len(missing) + changed
+    reuse = reuse_fit(fit, project)
+    if reuse.dropped:  # deleted tasks: their stored state goes
+        fit = only_tasks(fit, project.task_ids)
+        _keep(options, project_id, fit)
+    stale = reuse.predicted + reuse.changed_labels
     summary.fit = {"model": fit.model_name, "tasks": len(fit.task_ids), "new": False,
                    "age_seconds": round(time.time() - fit.created, 1),
-                   "from_fit": len(project.task_ids) - len(missing), "predicted": len(missing),
-                   "changed_labels": int(changed), "dropped": gone}
+                   "from_fit": reuse.from_fit, "predicted": reuse.predicted,
+                   "changed_labels": reuse.changed_labels, "dropped": reuse.dropped}
     summary.refit = fit.model_name != wanted or \
         stale >= max(1, options.refit_fraction * len(project.task_ids))
     clock.lap("fit", "score")
-    return np.concatenate(parts) if parts else np.zeros((0, len(class_names)))
+    return reuse.probs
 
 
 def _probabilities(tasks_by_id, project, project_id: int, config: NerConfig, class_names, options,
@@ -192,11 +206,14 @@ def _probabilities(tasks_by_id, project, project_id: int, config: NerConfig, cla
     return _embedded_probs(project, project_id, class_names, options, summary, clock)
 
 
-def rescore(ls: LabelStudioProject, options: RunOptions | None = None, **overrides):
+def rescore(ls: LabelStudioProject, options: RunOptions = RunOptions(), *,
+            reviews: Mapping | None = None) -> RunResult:
     """Score project ``ls`` and write back its predictions, model version and issues view.
-    Returns ``(RunSummary, {task id: prediction})``. Keyword ``overrides`` set fields of
-    :class:`RunOptions`."""
-    options = dataclasses.replace(options or RunOptions(), **overrides)
+
+    ``reviews`` are the review states the previous run returned (``{task id: state}``; none:
+    every finding is new); they are read, not changed. Returns the summary, the predictions
+    and the new review states.
+    """
     summary = RunSummary(ls.id, mode=options.mode)
     clock = _Clock(summary, options.progress)
     settings, config, tasks = _pull(ls)
@@ -207,7 +224,7 @@ def rescore(ls: LabelStudioProject, options: RunOptions | None = None, **overrid
     clock.lap("read", "fit")
 
     class_names = project_classes(config)
-    new, probs, review_states = {}, None, dict(options.reviews or {})
+    new, probs, review_states = {}, None, dict(reviews or {})
     if project.task_ids:
         tasks_by_id = {t["id"]: t for t in tasks}
         probs = _probabilities(tasks_by_id, project, ls.id, config, class_names, options, summary,
@@ -224,8 +241,7 @@ def rescore(ls: LabelStudioProject, options: RunOptions | None = None, **overrid
         weakest = np.lexsort((result.token_scores, sentence))[offsets[:-1]] - offsets[:-1]
         current = {t: (project.labels[i], project.confirmed[i], new[t]["score"], int(weakest[i]))
                    for i, t in enumerate(project.task_ids)}
-        flagged, states, reviewed = update_reviews(options.reviews or {}, current, positions,
-                                                   time.time())
+        flagged, states, reviewed = update_reviews(reviews or {}, current, positions, time.time())
         for t in reviewed:
             mark_reviewed(new[t], REVIEW_NOTES[states[t]["status"]])
         suppressed = {t for t in reviewed if states[t]["status"] == "confirmed"}
@@ -252,12 +268,9 @@ def rescore(ls: LabelStudioProject, options: RunOptions | None = None, **overrid
     summary.view = ls.show_issues_view(view_filters(threshold),
                                        lambda columns: view_layout(columns, config.value_key))
     if options.webhook_headers:
-        ls.secure_webhooks(MODEL_VERSION, options.webhook_headers)
+        ls.secure_webhooks(MODEL_VERSION, dict(options.webhook_headers))
     clock.lap("write")
-    if options.reviews is not None:  # hand the new states back to the caller that keeps them
-        options.reviews.clear()
-        options.reviews.update(review_states)
-    return summary, new
+    return RunResult(summary, new, review_states)
 
 
 REVIEW_NOTES = {"fixed": "A reviewer fixed these labels", "confirmed": "A reviewer marked these labels right"}
@@ -309,7 +322,7 @@ def _write(ls: LabelStudioProject, tasks, new: dict, summary: RunSummary) -> boo
     return cleared
 
 
-def refit(ls: LabelStudioProject, options: RunOptions) -> dict:
+def refit(ls: LabelStudioProject, options: RunOptions) -> RefitSummary:
     """Cross-validate the embedded model on the project as it is now and store the fit; writes
     nothing to Label Studio (the update that follows does). Returns the fit's summary."""
     started = time.perf_counter()
@@ -320,10 +333,10 @@ def refit(ls: LabelStudioProject, options: RunOptions) -> dict:
     pulled = time.perf_counter()
     report("fit")
     if len(project.task_ids) < options.folds:
-        return {"skipped": f"{len(project.task_ids)} annotated tasks"}
+        return RefitSummary(skipped=f"{len(project.task_ids)} annotated tasks")
     model = resolve_model("crf" if options.probs == "crf" else "auto")
-    fit = _fit(project, project_classes(config), model, options)
+    fit = _new_fit(project, project_classes(config), model, options)
     save_fit(options.data_dir, ls.id, fit)
-    return {"model": model, "tasks": len(project.task_ids),
-            "seconds": {"pull": round(pulled - started, 3),
-                        "fit": round(time.perf_counter() - pulled, 3)}}
+    return RefitSummary(model, len(project.task_ids),
+                        {"pull": round(pulled - started, 3),
+                         "fit": round(time.perf_counter() - pulled, 3)})

@@ -1,8 +1,9 @@
 """A project's tasks in, tokenlq predictions out: no HTTP, no state.
 
 :func:`read_tasks` turns Label Studio tasks into a corpus of given token labels (counting every
-input problem, see :mod:`tokenlq.ls_tasks`); :func:`score_tasks` audits it with tokenlq; and
-:func:`predictions` writes, per task, the proposed labelling Label Studio shows a reviewer.
+input problem, see :mod:`tokenlq.labelstudio_format`); :func:`score_tasks` audits it with
+tokenlq; and :func:`predictions` writes, per task, the proposed labelling Label Studio shows a
+reviewer, as regions built by the same module.
 """
 
 from __future__ import annotations
@@ -16,12 +17,13 @@ import numpy as np
 from tokenlq.audit import AuditResult, audit
 from tokenlq.spans import decode_spans
 from tokenlq.io import Corpus
-from tokenlq.ls_tasks import given_annotation, span_labels, task_tokens
-from tokenlq.model import _entity_type, merge_classes
+from tokenlq.labelstudio_format import (entity_regions, given_annotation, prediction, span_labels,
+                                        task_tokens)
+from tokenlq.scheme import entity_types, make_tag, merge_classes, ordered_classes
 
-from .label_config import NerConfig
+from .labelstudio.config import NerConfig
 
-__all__ = ["SUMMARY_FIELDS", "ProjectCorpus", "carries_mark", "entities_by_sentence", "findings", "labelling", "predictions",
+__all__ = ["SUMMARY_FIELDS", "ProjectCorpus", "carries_mark", "entities_by_sentence", "findings", "predictions",
            "project_classes", "read_tasks", "score_tasks", "top_items", "top_text", "type_summary",
            "words"]
 
@@ -90,8 +92,7 @@ def carries_mark(annotation: dict, control: str | None) -> bool:
 
 def project_classes(config: NerConfig) -> list:
     """The project's tag names: O, then B-/I- of every label of the config."""
-    return Corpus([], []).class_names(extra={f"{p}-{label}" for label in config.labels
-                                             for p in ("B", "I")})
+    return ordered_classes({make_tag(p, label) for label in config.labels for p in ("B", "I")})
 
 
 def words(project: ProjectCorpus) -> list:
@@ -131,7 +132,7 @@ def type_view(result: AuditResult) -> TypeView:
     from tokenlq import confident_joint
 
     probs, types = merge_classes(result.pred_probs, result.class_names)
-    to_type = np.array([types.index(_entity_type(c)) for c in result.class_names])
+    to_type = entity_types(result.class_names)[1]
     given = to_type[result.labels]
     return TypeView(types, to_type, probs, given, confident_joint(given, probs, result.offsets))
 
@@ -173,34 +174,17 @@ def predictions(project: ProjectCorpus, result: AuditResult, config: NerConfig,
                 proposed.pop((s, e), None)
             for s, e, t in row.suggested_spans:
                 proposed[(s, e)] = (t, (float(row.score), note))
-        regions = []
         # Suspect regions first: they lead Label Studio's region list, with their score.
-        for (s, e), (kind, suspect) in sorted(proposed.items(), key=lambda item: (item[1][1] is None, item[0])):
-            start, end = tokens[s][1], tokens[e - 1][2]
-            region = {"id": f"tlq-{task_id}-{s}-{e}", "from_name": config.from_name,
-                      "to_name": config.to_name, "type": "labels",
-                      "value": {"start": start, "end": end, "text": project.texts[i][start:end],
-                                "labels": [kind]}}
+        ordered = sorted(proposed.items(), key=lambda item: (item[1][1] is None, item[0]))
+        entities = [(s, e, kind) for (s, e), (kind, _) in ordered]
+        regions = entity_regions(project.texts[i], tokens, entities, from_name=config.from_name,
+                                 to_name=config.to_name, id_prefix=f"tlq-{task_id}")
+        for region, (_, (_, suspect)) in zip(regions, ordered):
             if suspect is not None:
                 region["score"], region["meta"] = suspect[0], {"text": [suspect[1]]}
-            regions.append(region)
-        out[task_id] = {"model_version": model_version,
-                        "score": float(result.sentence_scores[i]), "result": regions}
+        out[task_id] = prediction(regions, model_version=model_version,
+                                  score=float(result.sentence_scores[i]))
     return out
-
-
-def labelling(text: str, tokens, tags, config: NerConfig, model_version: str) -> dict:
-    """A pre-annotation: the entities of ``tags`` (one BIO tag per token) as a prediction."""
-    names = sorted(set(tags) | {"O"})
-    index = np.array([names.index(t) for t in tags], dtype=np.int64)
-    regions = []
-    for s, e, kind in entities_by_sentence(index, np.array([0, len(tags)]), names).get(0, []):
-        start, end = tokens[s][1], tokens[e - 1][2]
-        regions.append({"id": f"tlq-pre-{s}-{e}", "from_name": config.from_name,
-                        "to_name": config.to_name, "type": "labels",
-                        "value": {"start": start, "end": end, "text": text[start:end],
-                                  "labels": [kind]}})
-    return {"model_version": model_version, "score": None, "result": regions}
 
 
 KIND_NAMES = {"missing": "missed entity", "spurious": "spurious entity",

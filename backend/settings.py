@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .probs import check_source
+from .probs_sources import check_source
 
 __all__ = ["Settings"]
 
@@ -30,6 +30,9 @@ class Settings:
     # Secrets are kept out of repr() so that they never reach a log line by accident.
     label_studio_api_key: str = field(default="", repr=False)
     label_studio_timeout: float = 60.0  # seconds per request to Label Studio
+    # Seconds before each retry of a failed request to Label Studio; None: the client's own
+    # (1 s, then 2 s). Not an environment variable: tests set it.
+    label_studio_retry_delays: tuple | None = None
     basic_auth_user: str = ""
     basic_auth_pass: str = field(default="", repr=False)
     webhook_secret: str = field(default="", repr=False)
@@ -54,7 +57,7 @@ class Settings:
         ``THREADS``, ``LOG_LEVEL``, ``TOKENLQ_MAX_REQUEST_BYTES``.
 
         >>> Settings.from_env({"LABEL_STUDIO_HOST": "http://ls:8080/", "LABEL_STUDIO_API_KEY": "k"})
-        Settings(label_studio_url='http://ls:8080', label_studio_timeout=60.0, basic_auth_user='', public_url='http://ls:8080', data_dir=PosixPath('tokenlq-data'), redis_url='', probs='auto', refit_fraction=0.01, port=9090, workers=1, threads=8, log_level='INFO', max_request_bytes=33554432)
+        Settings(label_studio_url='http://ls:8080', label_studio_timeout=60.0, label_studio_retry_delays=None, basic_auth_user='', public_url='http://ls:8080', data_dir=PosixPath('tokenlq-data'), redis_url='', probs='auto', refit_fraction=0.01, port=9090, workers=1, threads=8, log_level='INFO', max_request_bytes=33554432)
         """
         env = os.environ if environ is None else environ
         url = (env.get("LABEL_STUDIO_URL") or env.get("LABEL_STUDIO_HOST") or "").strip().rstrip("/")

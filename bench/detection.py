@@ -32,6 +32,7 @@ import tokenlq
 from tokenlq.audit import score_sentences
 from tokenlq.io import read_corpus
 from tokenlq.model import CRFConfig, cross_val_pred_probs, out_of_sample_probs
+from tokenlq.scheme import OUTSIDE, entity_type, make_tag
 
 try:
     from cleanlab.token_classification import filter as cl_filter
@@ -46,7 +47,7 @@ KINDS = ("missing", "wrong_type", "boundary", "spurious")
 
 def entity_spans(labels):
     """(sentence, start, end, type) of every BIO entity, decoded by tokenlq.decode_spans."""
-    names = ["O"] + sorted({t for s in labels for t in s} - {"O"})
+    names = [OUTSIDE] + sorted({t for s in labels for t in s} - {OUTSIDE})
     flat = np.array([names.index(t) for s in labels for t in s], dtype=np.int64)
     offsets = np.concatenate(([0], np.cumsum([len(s) for s in labels])))
     return list(tokenlq.decode_spans(flat, offsets, names).itertuples(index=False, name=None))
@@ -56,7 +57,7 @@ def inject(labels, rate: float, seed: int):
     """Noisy copy of ``labels`` with errors in ``rate`` of the entities, kinds in equal shares."""
     rng = np.random.default_rng(seed)
     noisy = [list(s) for s in labels]
-    types = sorted({t[2:] for s in labels for t in s if t != "O"})
+    types = sorted({entity_type(t) for s in labels for t in s if t != OUTSIDE})
     entities = entity_spans(labels)
     n_errors = max(1, int(round(rate * len(entities))))
     chosen = rng.choice(len(entities), n_errors, replace=False)
@@ -65,26 +66,27 @@ def inject(labels, rate: float, seed: int):
         kind = KINDS[n % 4]
         sentence = noisy[i]
         if kind == "missing":
-            sentence[a:b] = ["O"] * (b - a)
+            sentence[a:b] = [OUTSIDE] * (b - a)
         elif kind == "wrong_type":
             other = types[(types.index(typ) + int(rng.integers(1, len(types)))) % len(types)]
-            sentence[a:b] = ["B-" + other] + ["I-" + other] * (b - a - 1)
+            sentence[a:b] = [make_tag("B", other)] + [make_tag("I", other)] * (b - a - 1)
         elif kind == "boundary":
-            if b < len(sentence) and sentence[b] == "O" and rng.random() < 0.5:
-                sentence[b] = "I-" + typ  # one token too long
+            if b < len(sentence) and sentence[b] == OUTSIDE and rng.random() < 0.5:
+                sentence[b] = make_tag("I", typ)  # one token too long
             elif b - a > 1:
-                sentence[b - 1] = "O"  # one token too short
-            elif a > 0 and sentence[a - 1] == "O":
-                sentence[a - 1], sentence[a] = "B-" + typ, "I-" + typ  # starts one token early
+                sentence[b - 1] = OUTSIDE  # one token too short
+            elif a > 0 and sentence[a - 1] == OUTSIDE:
+                # starts one token early
+                sentence[a - 1], sentence[a] = make_tag("B", typ), make_tag("I", typ)
             else:
-                sentence[a:b] = ["O"] * (b - a)
+                sentence[a:b] = [OUTSIDE] * (b - a)
         else:  # spurious: a new one-token entity on an O token away from entities
             options = [(i2, j) for i2 in rng.permutation(len(noisy))[:50]
                        for j, tag in enumerate(noisy[i2])
-                       if tag == "O" and (j == 0 or noisy[i2][j - 1] == "O")
-                       and (j + 1 == len(noisy[i2]) or noisy[i2][j + 1] == "O")]
+                       if tag == OUTSIDE and (j == 0 or noisy[i2][j - 1] == OUTSIDE)
+                       and (j + 1 == len(noisy[i2]) or noisy[i2][j + 1] == OUTSIDE)]
             i2, j = options[int(rng.integers(len(options)))]
-            noisy[i2][j] = "B-" + types[int(rng.integers(len(types)))]
+            noisy[i2][j] = make_tag("B", types[int(rng.integers(len(types)))])
     return noisy
 
 

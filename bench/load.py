@@ -36,7 +36,7 @@ from tokenlq_backend.demo import corpus_tasks, label_config
 from tokenlq_backend.labelstudio import LabelStudioProject, close, connect, prediction_content
 from tokenlq_backend.runs import MODEL_VERSION
 from service import free_port, label_studio
-from tokenlq.ls_tasks import given_annotation
+from tokenlq.labelstudio_format import given_annotation
 from tokenlq.synthetic import make_ner_corpus
 
 SECRET = "load-webhook-secret"

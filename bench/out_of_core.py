@@ -3,15 +3,19 @@
 Writes a synthetic corpus (labels uint8, pred_probs float32: 3.6 GB, 8% label noise) to a
 temporary folder chunk by chunk, then runs `tokenlq.chunked` in a fresh process and reports
 time and peak resident memory of that process (VmHWM). The in-memory functions would need
-the whole (n, K) array: 3.6 GB as float32 before any working copy.
+the whole (n, K) array: 3.6 GB as float32 before any working copy. The report is printed and
+written to ``--out`` (bench/results/out_of_core.md by default), which the documentation's
+benchmark pages include. About 3 minutes on 2 cores with the defaults.
 
-Usage: python bench/out_of_core.py [--tokens 100000000] [--chunk 2000000] [--dir /tmp]
+Usage: python bench/out_of_core.py [--tokens 100000000] [--chunk 2000000] [--dir /tmp] [--out FILE]
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -21,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 K = 9
+RESULTS = Path(__file__).resolve().parent / "results" / "out_of_core.md"
 
 
 def write(folder: Path, n_tokens: int, seed: int = 0, block: int = 5_000_000):
@@ -86,6 +91,7 @@ def main() -> int:
     parser.add_argument("--tokens", type=int, default=100_000_000)
     parser.add_argument("--chunk", type=int, default=2_000_000)
     parser.add_argument("--dir", default=None)
+    parser.add_argument("--out", type=Path, default=RESULTS, help="results file (Markdown)")
     parser.add_argument("--run", help=argparse.SUPPRESS)  # the measured child process
     args = parser.parse_args()
     if args.run:
@@ -94,18 +100,24 @@ def main() -> int:
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         start = time.perf_counter()
         write(Path(tmp), args.tokens)
-        print(f"wrote {args.tokens:,} tokens x {K} classes (float32) in {time.perf_counter() - start:.0f} s",
-              flush=True)
+        lines = [f"wrote {args.tokens:,} tokens x {K} classes (float32) in "
+                 f"{time.perf_counter() - start:.0f} s"]
+        print(lines[-1], flush=True)
         done = subprocess.run([sys.executable, __file__, "--run", tmp, "--chunk", str(args.chunk)],
                               capture_output=True, text=True, check=True)
         result = json.loads(done.stdout.strip().splitlines()[-1])
     chunk_mb = args.chunk * (K * 4 + 1) / 2**20
-    print(f"tokens {result['tokens']:,}, sentences {result['sentences']:,}, chunk {args.chunk:,} "
-          f"tokens ({chunk_mb:.0f} MB of input)")
-    print(f"find_label_issues_chunked: {result['find_label_issues_s']} s, {result['issues']:,} issues")
-    print(f"label_quality_scores_chunked: {result['scores_s']} s")
-    print(f"peak resident memory of the scoring process: {result['peak_rss_mb']} MB "
-          f"(the probabilities alone: {result['tokens'] * K * 4 / 2**20:,.0f} MB)")
+    lines += [f"tokens {result['tokens']:,}, sentences {result['sentences']:,}, chunk {args.chunk:,} "
+              f"tokens ({chunk_mb:.0f} MB of input)",
+              f"find_label_issues_chunked: {result['find_label_issues_s']} s, {result['issues']:,} issues",
+              f"label_quality_scores_chunked: {result['scores_s']} s",
+              f"peak resident memory of the scoring process: {result['peak_rss_mb']} MB "
+              f"(the probabilities alone: {result['tokens'] * K * 4 / 2**20:,.0f} MB)"]
+    print(*lines[1:], sep="\n")
+    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    header = f"# bench/out_of_core.py, {datetime.date.today()}, {os.cpu_count()} cores, {int(ram)} GB RAM"
+    args.out.write_text("\n".join([header, "", "```", *lines, "```", ""]), encoding="utf-8")
+    print(f"written to {args.out}")
     return 0
 
 

@@ -26,6 +26,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -35,6 +36,7 @@ from tokenlq_backend.demo import corpus_tasks, label_config
 from tokenlq_backend.labelstudio import LabelStudioProject, close, connect
 from tokenlq_backend.runs import MODEL_VERSION, RunOptions, refit, rescore
 from tokenlq.io import read_corpus
+from tokenlq.scheme import OUTSIDE, entity_type, make_tag, split_tag
 from tokenlq.synthetic import make_ner_corpus
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,19 +51,18 @@ def corpus(n: int, seed: int = 0):
     parts = [read_corpus(f) for f in files]
     pairs = list(itertools.islice(itertools.cycle(
         [(w, t) for c in parts for w, t in zip(c.tokens, c.labels)]), n))
-    names = sorted({t for _, tags in pairs for t in tags} - {"O"})
-    names = ["O"] + names
-    types = sorted({n[2:] for n in names if n != "O"})
+    names = [OUTSIDE] + sorted({t for _, tags in pairs for t in tags} - {OUTSIDE})
+    types = sorted({entity_type(n) for n in names if n != OUTSIDE})
     rng = np.random.default_rng(seed)
     labels = []
     for _, tags in pairs:
         row = [names.index(t) for t in tags]
         for j, tag in enumerate(tags):  # 5% of entities: another type
-            if tag.startswith("B-") and rng.random() < 0.05:
-                other = rng.choice([t for t in types if t != tag[2:]])
+            if split_tag(tag)[0] == "B" and rng.random() < 0.05:
+                other = rng.choice([t for t in types if t != entity_type(tag)])
                 k = j
-                while k < len(tags) and (k == j or tags[k].startswith("I-")):
-                    row[k] = names.index(("B-" if k == j else "I-") + other)
+                while k < len(tags) and (k == j or split_tag(tags[k])[0] == "I"):
+                    row[k] = names.index(make_tag("B" if k == j else "I", other))
                     k += 1
         labels.append(row)
     return SimpleNamespace(tokens=[list(w) for w, _ in pairs], labels=labels,
@@ -132,9 +133,7 @@ def main() -> int:
         fake = {t["id"]: {"model_version": "bench-io", "score": 0.5,
                           "result": t["annotations"][0]["result"]} for t in tasks}
         _, imported = timed(lambda: ls.create_predictions(fake))
-        http = client._client_wrapper.httpx_client
-        _, deleted = timed(lambda: http.request(f"api/projects/{project.id}/model-versions/",
-                                                method="DELETE", json={"model_version": "bench-io"}))
+        _, deleted = timed(lambda: ls.delete_model_version("bench-io"))
         io = export + imported + deleted
         rows += [("Label Studio: snapshot export (a run's read)", export),
                  ("Label Studio: import one prediction per task", imported),
@@ -142,9 +141,9 @@ def main() -> int:
                  ("Label Studio I/O, total", io)]
 
         with tempfile.TemporaryDirectory() as state:
-            options = RunOptions(probs="auto", data_dir=Path(state))
+            options = RunOptions(probs="auto", mode="update", data_dir=Path(state))
             # 1. First scoring, as registering the backend or the first annotation starts it.
-            (first, _), total = timed(lambda: rescore(ls, options, mode="update"))
+            first, total = timed(lambda: rescore(ls, options).summary)
             s = first.seconds
             ours = s["read"] + s["score"]  # the diff against existing predictions is in "write"
             rows += [("first scoring: pull (Label Studio's export)", s["pull"]),
@@ -156,21 +155,21 @@ def main() -> int:
             # 2. The background refit with the encoder, and the update that writes it back.
             fitted, total = timed(lambda: refit(ls, options))
             rows.append((f"background refit ({fitted['model']})", total))
-            (after, _), total = timed(lambda: rescore(ls, options, mode="update"))
+            after, total = timed(lambda: rescore(ls, options).summary)
             rows.append((f"update after the refit ({after.removed} replaced in bulk, "
                          f"{after.updated} in place)", total))
             # 3. 1% of the annotations change in Label Studio.
             changed = [t for t in ls.tasks() if t["annotations"]][:max(1, args.tasks // 100)]
             for t in changed:
                 client.annotations.update(id=t["annotations"][0]["id"], result=[])
-            (update, _), total = timed(lambda: rescore(ls, options, mode="update"))
+            update, total = timed(lambda: rescore(ls, options).summary)
             s = update.seconds
             rows += [("1% update: pull", s["pull"]),
                      ("1% update: read, reuse the fit, score", s["read"] + s["fit"] + s["score"]),
                      (f"1% update: write ({update.updated} updated in place)", s["write"]),
                      ("1% update, total (goal 30 s)", total)]
             # 4. The full rescoring (Start Training) with the default model.
-            (full, _), total = timed(lambda: rescore(ls, options, mode="rescore"))
+            full, total = timed(lambda: rescore(ls, replace(options, mode="rescore")).summary)
             rows.append((f"full rescoring ({full.fit['model']}, fit {full.seconds['fit']:.0f} s)", total))
         ratio = ours / io
         print(f"\nproject: {args.tasks} tasks, {tokens} tokens; {first.flagged} flagged at first scoring")

@@ -19,7 +19,7 @@ fi
 
 python3 -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -e '.[test,encoder,backend]'
+.venv/bin/python -m pip install --quiet -e '.[test,encoder,backend,docs]'
 # The core on the newest and oldest dependencies first, so that the main run's summary (every
 # test, nothing skipped) is the last word.
 deps=0

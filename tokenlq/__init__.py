@@ -4,6 +4,27 @@ Scores lie in [0, 1]; lower means more likely mislabeled. The public API mirrors
 ``cleanlab.token_classification`` (modules :mod:`tokenlq.rank`, :mod:`tokenlq.filter`,
 :mod:`tokenlq.summary`) and adds flat-array input, entity-level span issues
 (:mod:`tokenlq.spans`) and per-class summaries.
+
+The package has three layers; a module imports only from its own layer and the layers above
+it in this table (function-level imports included):
+
+=====  ==============================================================  ======================
+layer  modules                                                         needs
+=====  ==============================================================  ======================
+core   every module not named below: the scoring API (``rank``,        numpy, pandas, Jinja
+       ``filter``, ``summary``, ``spans``, ``chunked``), the tagging
+       schemes, the file and Label Studio format conversions, and
+       their private helpers (validation, data, kernels, confident
+       learning; ``_html`` renders ``templates/``)
+model  ``model`` (the cross-validated CRF and the fitted model),       python-crfsuite;
+       ``encoder`` (pretrained word vectors and their classifier)      torch (an extra)
+app    ``audit`` (scores, issues, summaries, report.html), ``cli``     core and model
+       (the ``tokenlq`` command), ``synthetic`` (NER data with known
+       errors)
+=====  ==============================================================  ======================
+
+The service, ``tokenlq_backend``, sits above them all; only ``tokenlq serve`` and
+``tokenlq worker`` (in ``cli``) import it, when they run.
 """
 
 try:  # the compiled kernels first: in a source checkout without them, say what to do

@@ -40,6 +40,9 @@ class TokenLQInputError(ValueError, TypeError):
     :class:`TypeError`, so ``except ValueError`` and ``except TypeError`` clauses written for
     either kind of check keep catching it.
 
+    With ``parameter``, ``reason`` and ``accepted`` a caller that exposes the parameter under
+    another name (the command line's ``--folds``) can say what to do in its own terms.
+
     Parameters
     ----------
     message : str
@@ -52,9 +55,6 @@ class TokenLQInputError(ValueError, TypeError):
         ``"2 sentences cannot make 5 folds"``.
     accepted : str, optional
         The values that would work, to follow "use <parameter>", e.g. ``"2 or fewer"``.
-
-    With ``parameter``, ``reason`` and ``accepted`` a caller that exposes the parameter under
-    another name (the command line's ``--folds``) can say what to do in its own terms.
 
     Examples
     --------

@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,11 +14,13 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
+from ._html import render
 from ._validation import check_option
 from .filter import find_label_issues
 from .io import Corpus, DataError, read_pred_probs, select_classes, write_pred_probs
-from .model import _entity_type, merge_classes, out_of_sample_probs, resolve_model
+from .model import out_of_sample_probs, resolve_model
 from .rank import get_label_quality_scores
+from .scheme import entity_type, entity_types, merge_classes
 from .spans import SPAN_COLUMNS, find_span_issues
 from .summary import class_summary, label_confusions
 
@@ -56,9 +57,9 @@ def score_sentences(labels, pred_probs, offsets, class_names, *, level: str = "t
     tags as given. Data without prefixed tags is scored as is.
     """
     check_option(level, "level", SCORE_LEVELS, "score_sentences")
-    if level == "type" and any(_entity_type(c) != c for c in class_names):
-        pred_probs, types = merge_classes(pred_probs, class_names)
-        labels = np.array([types.index(_entity_type(c)) for c in class_names])[labels]
+    if level == "type" and any(entity_type(c) != c for c in class_names):
+        pred_probs, _ = merge_classes(pred_probs, class_names)
+        labels = entity_types(class_names)[1][labels]
     sentence_scores, token_scores = get_label_quality_scores(
         labels, pred_probs, offsets, token_score_method=token_score_method,
         sentence_score_method=sentence_score_method, temperature=temperature, renormalize=True)
@@ -161,96 +162,63 @@ def write_report(result: AuditResult, out_dir) -> Path:
     result.spans[SPAN_COLUMNS].to_csv(out / "span_issues.csv", index=False)
     result.classes.to_csv(out / "class_summary.csv", index=False)
     write_pred_probs(out / "pred_probs.npz", result.pred_probs, result.offsets, result.class_names)
-    (out / "report.html").write_text(_html(result, sentences, tokens), encoding="utf-8")
+    (out / "report.html").write_text(_report(result, sentences, tokens), encoding="utf-8")
     return out
 
 
-_STYLE = """
-body{font-family:system-ui,sans-serif;margin:2em;max-width:1100px;color:#222}
-h1{font-size:1.5em} h2{font-size:1.2em;margin-top:2em}
-table{border-collapse:collapse;font-size:.9em} td,th{border:1px solid #ddd;padding:3px 7px}
-th{background:#f4f4f4} .num{text-align:right} mark{background:#ffb3b3;padding:0 2px}
-.sentence{font-family:ui-monospace,monospace} .why{color:#555;font-size:.85em}
-.explain{background:#f8f8f8;padding:.8em 1em;border-left:3px solid #999}
-"""
+def _report(result: AuditResult, sentences: pd.DataFrame, tokens: pd.DataFrame) -> str:
+    """report.html: templates/report.html over the figures computed here."""
+    corpus = result.corpus
+    return render("report.html", version=__version__, n_sentences=len(corpus),
+                  n_tokens=corpus.n_tokens, n_classes=len(result.class_names),
+                  n_issues=len(result.issues), n_flagged=int(sentences["is_issue"].sum()),
+                  n_spans=len(result.spans),
+                  sentences=_suspicious_sentences(result, sentences, tokens),
+                  spans=result.spans.head(200).to_dict("records"),
+                  class_columns=list(result.classes.columns),
+                  class_rows=list(result.classes.itertuples(index=False)),
+                  confusions=_confusion_counts(result.confusions, result.class_names),
+                  settings=result.settings)
 
 
-def _html(result: AuditResult, sentences: pd.DataFrame, tokens: pd.DataFrame) -> str:
-    esc = html.escape
-    corpus, names = result.corpus, result.class_names
-    n_flagged = int(sentences["is_issue"].sum())
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>tokenlq label audit</title>"
-             f"<style>{_STYLE}</style></head><body>",
-             "<h1>Label audit</h1>",
-             f"<p>{len(corpus)} sentences, {corpus.n_tokens} tokens, {len(names)} classes. "
-             f"<b>{len(result.issues)}</b> tokens in <b>{n_flagged}</b> sentences look mislabeled; "
-             f"{len(result.spans)} entity-level findings.</p>",
-             "<div class='explain'>How to read this: every token's given label is compared with "
-             "the probabilities of a model that did not see that sentence. A score near 0 means "
-             "the model is confident the label is wrong; sentences are ordered from most to least "
-             "suspicious. A flagged token is one that confident learning estimates to be "
-             "mislabeled; it is highlighted with the label the model suggests.</div>",
-             "<h2>Most suspicious sentences</h2><table><tr><th>#</th><th>score</th>"
-             "<th>sentence (suspect tokens highlighted)</th></tr>"]
-    by_sentence: dict[int, list] = {}
+def _suspicious_sentences(result: AuditResult, sentences: pd.DataFrame, tokens: pd.DataFrame,
+                          top: int = 200) -> list[dict]:
+    """The ``top`` flagged sentences, most suspect first, as (word, flag or None) pairs; a flag
+    holds the given and suggested labels and their probabilities."""
+    names = result.class_names
+    flagged: dict[int, dict] = {}
     for row in tokens.itertuples():
-        by_sentence.setdefault(row.sentence, []).append(row)
-    ranked = sentences[sentences["is_issue"]].sort_values("score", kind="stable").head(200)
+        flagged.setdefault(row.sentence, {})[row.token_index] = row
+    ranked = sentences[sentences["is_issue"]].sort_values("score", kind="stable").head(top)
+    shown = []
     for row in ranked.itertuples():
         i = int(row.sentence)
-        flagged = {r.token_index: r for r in by_sentence.get(i, [])}
+        marks = flagged.get(i, {})
         words = []
-        for j, word in enumerate(corpus.tokens[i]):
-            if j in flagged:
-                r = flagged[j]
-                p_given = result.pred_probs[result.offsets[i] + j, names.index(r.given_label)]
-                p_sugg = result.pred_probs[result.offsets[i] + j].max()
-                words.append(f"<mark title='given {esc(r.given_label)} (p={p_given:.2f}); model "
-                             f"suggests {esc(r.suggested_label)} (p={p_sugg:.2f})'>{esc(word)}</mark>"
-                             f"<span class='why'>[{esc(r.given_label)}→{esc(r.suggested_label)}]</span>")
-            else:
-                words.append(esc(word))
-        parts.append(f"<tr><td class='num'>{i}</td><td class='num'>{row.score:.2g}</td>"
-                     f"<td class='sentence'>{' '.join(words)}</td></tr>")
-    parts.append("</table>")
-    parts.append("<h2>Entity-level findings</h2><table><tr><th>sentence</th><th>text</th>"
-                 "<th>given</th><th>suggested</th><th>kind</th><th>score</th></tr>")
-    for row in result.spans.head(200).itertuples():
-        parts.append(f"<tr><td class='num'>{row.sentence}</td><td>{esc(row.text)}</td>"
-                     f"<td>{esc(row.given)}</td><td>{esc(row.suggested)}</td><td>{esc(row.kind)}</td>"
-                     f"<td class='num'>{row.score:.2g}</td></tr>")
-    parts.append("</table><h2>Per class</h2><p>estimated error rate: the estimated share of tokens "
-                 "given the class whose true class is another (calibrated confident joint).</p>"
-                 "<table><tr>" + "".join(f"<th>{esc(c.replace('_', ' '))}</th>"
-                                         for c in result.classes.columns) + "</tr>")
-    for row in result.classes.itertuples(index=False):
-        parts.append("<tr>" + "".join(
-            f"<td class='num'>{v:.3f}</td>" if isinstance(v, float) else f"<td>{esc(str(v))}</td>"
-            for v in row) + "</tr>")
-    parts.append("</table>")
-    parts.append(_confusion_chart(result.confusions, names))
-    parts.append(f"<p class='why'>tokenlq {__version__}; " + "; ".join(
-        f"{esc(k)}: {esc(str(v))}" for k, v in result.settings.items()) + "</p></body></html>")
-    return "\n".join(parts)
+        for j, word in enumerate(result.corpus.tokens[i]):
+            flag = None
+            if j in marks:
+                probs = result.pred_probs[result.offsets[i] + j]
+                flag = {"given": marks[j].given_label, "suggested": marks[j].suggested_label,
+                        "p_given": probs[names.index(marks[j].given_label)],
+                        "p_suggested": probs.max()}
+            words.append((word, flag))
+        shown.append({"sentence": i, "score": row.score, "words": words})
+    return shown
 
 
-def _confusion_chart(confusions: pd.DataFrame, names) -> str:
-    """Given -> suggested counts of flagged tokens as a shaded table (no scripts needed)."""
+def _confusion_counts(confusions: pd.DataFrame, names) -> dict | None:
+    """Given -> suggested counts of flagged tokens over the classes involved, each count with
+    its shade (255 for none down to 80 for the largest); None without flagged tokens."""
     if confusions.empty:
-        return "<h2>Confusions</h2><p>No flagged tokens.</p>"
+        return None
     used = [c for c in names if c in set(confusions["given"]) | set(confusions["suggested"])]
     counts = confusions.pivot_table(index="given", columns="suggested", values="count",
                                     aggfunc="sum", fill_value=0).reindex(index=used, columns=used,
                                                                          fill_value=0)
     top = max(int(counts.values.max()), 1)
-    rows = ["<h2>Confusions of flagged tokens (rows: given, columns: suggested)</h2><table>",
-            "<tr><th></th>" + "".join(f"<th>{html.escape(c)}</th>" for c in used) + "</tr>"]
+    rows = []
     for given in used:
-        cells = []
-        for sugg in used:
-            v = int(counts.loc[given, sugg])
-            shade = int(255 - 175 * v / top)
-            cells.append(f"<td class='num' style='background:rgb(255,{shade},{shade})'>{v or ''}</td>")
-        rows.append(f"<tr><th>{html.escape(given)}</th>{''.join(cells)}</tr>")
-    rows.append("</table>")
-    return "\n".join(rows)
+        cells = [int(counts.loc[given, sugg]) for sugg in used]
+        rows.append((given, [(v, int(255 - 175 * v / top)) for v in cells]))
+    return {"names": used, "rows": rows}

@@ -3,14 +3,17 @@ chunks of whole sentences, with results identical to the in-memory functions.
 
 Inputs are ``.npy`` files (read chunk by chunk with plain reads, so memory stays bounded by the
 chunk) or arrays, memory-mapped ones included. Every per-token and per-sentence quantity is
-computed chunk by chunk with the in-memory code; what confident learning needs from the whole
-corpus is carried between chunks exactly:
+computed chunk by chunk with the in-memory code (``_confident``); what confident learning needs
+from the whole corpus is carried between chunks exactly:
 
 - the per-class thresholds: sums of self-confidence continued chunk after chunk in token order
   (the same sequence of additions as the in-memory pass, so the same bits);
-- the confident joint: integer counts, added;
+- the confident joint: integer counts, added (both in ``_confident.Accumulator``);
 - ``prune_by_noise_rate``: per (given k, true j) cell, the running ``M[j, k]`` tokens with the
-  largest margin ``P[j] - P[k]`` (ties to the lower position), merged chunk by chunk.
+  largest margin ``P[j] - P[k]`` (ties to the lower position), merged chunk by chunk
+  (``_confident.LargestMargins``); searched among the tokens whose argmax is not their label
+  (only those have a positive margin), and among all tokens again only for the cells with
+  fewer than ``M[j, k]`` positive margins.
 
 Memory: one chunk, plus the tokens that end up flagged (the result itself). Chunks can run on
 any ``concurrent.futures`` executor, e.g. a Dask cluster's ``client.get_executor()`` (inputs
@@ -21,9 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _validation as v
-from .filter import _ABSENT_CLASS_THRESHOLD, _THRESHOLD_FLOOR, _TOLERANCE, _agrees_with_prediction
-from .filter import _calibrate, _prune_counts
+from . import _confident, _validation as v
 from .rank import get_label_quality_scores
 
 __all__ = ["find_label_issues_chunked", "label_quality_scores_chunked", "sentence_chunks"]
@@ -180,63 +181,18 @@ def _self_confidence_task(args):
 
 def _joint_task(args):
     labels, pred_probs, offsets, s0, s1, renormalize, thresholds = args
-    from . import _kernels
-
     data, _ = _chunk(labels, pred_probs, offsets, s0, s1, renormalize)
-    K = data.n_classes
-    counts = np.zeros(K * K, dtype=np.int64)
-    argmax = np.empty(data.n_tokens, dtype=np.int64)
-    off = np.empty(data.n_tokens, dtype=np.uint8)
-    _kernels.confident_counts(data.pred_probs, data.labels, thresholds - _TOLERANCE, counts, argmax, off)
-    return counts
+    return _confident.joint_counts(data.labels, data.pred_probs, thresholds)[0]
 
 
 def _margin_task(args):
-    """Per (k, j) cell with m > 0: this chunk's tokens given k and their margins, keeping
-    only those that could enter a running top-m whose current cut is ``floor``."""
-    labels, pred_probs, offsets, s0, s1, renormalize, prune, flaggable = args
+    """This chunk's cells {(given k, true j): (margins, flat positions)} of
+    ``prune_by_noise_rate``: per cell, its own ``prune[j, k]`` tokens with the largest margin."""
+    labels, pred_probs, offsets, s0, s1, renormalize, prune, flaggable, disputed_only = args
     data, a = _chunk(labels, pred_probs, offsets, s0, s1, renormalize)
-    out = {}
-    for k in flaggable:
-        members = np.flatnonzero(data.labels == k)
-        if not len(members):
-            continue
-        rows = data.pred_probs[members]
-        for j in np.flatnonzero(prune[:, k] > 0):
-            if j == k:
-                continue
-            margin = (rows[:, j] - rows[:, k]).astype(np.float64)  # in the input's precision
-            m = int(prune[j, k])
-            if len(margin) > m:  # only this chunk's own top m can matter
-                keep = np.argpartition(-margin, m - 1)[:m]
-                cut = margin[keep].min()
-                keep = np.flatnonzero(margin >= cut)  # ties kept: position decides later
-                out[(k, j)] = (margin[keep], members[keep] + a)
-            else:
-                out[(k, j)] = (margin, members + a)
-    return out
-
-
-def _merge(running, margins, index, m):
-    """The m best of running ∪ new by (largest margin, lowest position). New tokens come
-    after every running one, so once the running set is full only a strictly larger margin
-    can enter: most chunks change nothing and cost one comparison per token."""
-    if running is not None:
-        if len(running[0]) >= m:
-            better = margins > running[0].min()
-            if not better.any():
-                return running
-            margins, index = margins[better], index[better]
-        margins = np.concatenate((running[0], margins))
-        index = np.concatenate((running[1], index))
-    if len(margins) > m:
-        cut = margins[np.argpartition(-margins, m - 1)[m - 1]]
-        above = np.flatnonzero(margins > cut)
-        ties = np.flatnonzero(margins == cut)
-        ties = ties[np.argsort(index[ties], kind="stable")][:m - len(above)]
-        chosen = np.concatenate((above, ties))
-        margins, index = margins[chosen], index[chosen]
-    return margins, index
+    cells = _confident.largest_margins(data.labels, data.pred_probs, prune, flaggable,
+                                       disputed_only=disputed_only)
+    return {cell: (margins, index + a) for cell, (margins, index) in cells.items()}
 
 
 def find_label_issues_chunked(labels, pred_probs, offsets, *, chunk_tokens: int = 1_000_000,
@@ -253,6 +209,7 @@ def find_label_issues_chunked(labels, pred_probs, offsets, *, chunk_tokens: int 
     >>> find_label_issues_chunked(labels, probs, [0, 2, 5, 7], chunk_tokens=3)
     array([2])
     """
+    func = "find_label_issues"  # warnings name the in-memory function, as chunk errors do
     offsets = np.asarray(offsets, dtype=np.int64)
     sources = (_Source(labels).ref(), _Source(pred_probs).ref())
     chunks = sentence_chunks(offsets, chunk_tokens)
@@ -260,38 +217,35 @@ def find_label_issues_chunked(labels, pred_probs, offsets, *, chunk_tokens: int 
         return np.zeros(0, dtype=np.int64)
 
     # 1. Thresholds: per-class sums continued in token order (the in-memory bincount's order).
-    sums = counts = None
+    corpus = None
     items = [(*sources, offsets, s0, s1, renormalize) for s0, s1 in chunks]
     for chunk_labels, self_confidence, K in _run(executor, _self_confidence_task, items):
-        if sums is None:
-            sums, counts = np.zeros(K), np.zeros(K, dtype=np.int64)
-        sums = np.bincount(np.concatenate((np.arange(K), chunk_labels)),
-                           weights=np.concatenate((sums, self_confidence)), minlength=K)
-        counts += np.bincount(chunk_labels, minlength=K)
-    present = counts > 0
-    thresholds = np.full(K, _ABSENT_CLASS_THRESHOLD)
-    thresholds[present] = sums[present] / counts[present]
-    thresholds = np.maximum(thresholds, _THRESHOLD_FLOOR)
+        if corpus is None:
+            corpus = _confident.Accumulator(K)
+        corpus.add_self_confidence(chunk_labels, self_confidence)
 
     # 2. The confident joint, calibrated, and how many tokens to flag per cell.
-    items = [(*sources, offsets, s0, s1, renormalize, thresholds) for s0, s1 in chunks]
-    total = sum(_run(executor, _joint_task, items))
-    joint = total.reshape(K, K).T
-    np.fill_diagonal(joint, np.maximum(joint.diagonal(), 1))
-    if len(np.flatnonzero(counts)) < 2:
-        v.warn("find_label_issues: labels hold only one class; a label can be flagged only where "
-               "the model is confident about a class absent from the labels.")
-    prune = _prune_counts(_calibrate(joint, counts), 1, 1.0)
-    flaggable = np.flatnonzero(counts > 1)
+    items = [(*sources, offsets, s0, s1, renormalize, corpus.thresholds) for s0, s1 in chunks]
+    for counts in _run(executor, _joint_task, items):
+        corpus.add_joint_counts(counts)
+    corpus.warn_if_one_class(func)
+    prune = corpus.prune_counts()
+    flaggable = corpus.flaggable(1, func)
 
-    # 3. Per cell, the m tokens with the largest margins, merged chunk by chunk.
-    items = [(*sources, offsets, s0, s1, renormalize, prune, flaggable) for s0, s1 in chunks]
-    best: dict = {}
-    for found in _run(executor, _margin_task, items):
-        for cell, (margins, index) in found.items():
-            best[cell] = _merge(best.get(cell), margins, index, int(prune[cell[1], cell[0]]))
-    flagged = np.unique(np.concatenate([index for _, index in best.values()])) if best else \
-        np.zeros(0, dtype=np.int64)
+    # 3. Per cell, the m tokens with the largest margins, merged chunk by chunk: first among
+    # the tokens the model does not predict as their label (a positive margin needs that),
+    # then, for the rare cells with fewer than m positive margins, among all tokens.
+    selection = _confident.LargestMargins(prune)
+    unsettled, disputed_only = prune, True
+    while unsettled.any():
+        items = [(*sources, offsets, s0, s1, renormalize, unsettled, flaggable, disputed_only)
+                 for s0, s1 in chunks]
+        for cells in _run(executor, _margin_task, items):
+            selection.add(cells)
+        if not disputed_only:
+            break
+        unsettled, disputed_only = selection.drop_unsettled(flaggable), False
+    flagged = selection.flagged()
 
     # 4. Keep those whose prediction differs from the given label; rank by self-confidence.
     if not len(flagged):
@@ -311,8 +265,6 @@ def _final_task(args):
     labels, pred_probs, offsets, s0, s1, renormalize, flagged = args
     data, a = _chunk(labels, pred_probs, offsets, s0, s1, renormalize)
     rows = flagged - a
-    argmax = data.pred_probs[rows].argmax(axis=1)
-    full_argmax = np.zeros(data.n_tokens, dtype=np.int64)
-    full_argmax[rows] = argmax
-    keep = ~_agrees_with_prediction(data.labels, data.pred_probs, full_argmax, rows)
+    keep = ~_confident.agrees_with_prediction(data.labels, data.pred_probs, rows,
+                                              data.pred_probs[rows].argmax(axis=1))
     return flagged[keep], data.self_confidence[rows[keep]]

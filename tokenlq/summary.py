@@ -8,15 +8,15 @@ with ``verbose=True``, as in the reference); everything else returns DataFrames 
 
 from __future__ import annotations
 
-import html
 import string
 import sys
 
 import numpy as np
 import pandas as pd
 
-from . import _validation as v
-from .filter import _data_joint, _flagged_tokens, estimated_error_rates
+from . import _confident, _validation as v
+from ._html import render
+from .filter import estimated_error_rates
 
 __all__ = [
     "STYLES",
@@ -40,8 +40,9 @@ _NO_CLASS_NAMES = ("Classes will be printed in terms of their integer index sinc
 # --------------------------------------------------------------------------- rendering
 
 
-def _pieces(tokens) -> list[str]:
-    """Separator-prefixed pieces whose concatenation is the rendered sentence."""
+def _pieces(tokens, highlight: int | None = None) -> list[tuple[str, str, bool]]:
+    """(separator, token, is highlighted) for every token: the pieces of the rendered sentence.
+    ``highlight`` is a position, not a text (a word may occur twice)."""
     pieces = []
     for j, token in enumerate(tokens):
         token = str(token)
@@ -52,7 +53,7 @@ def _pieces(tokens) -> list[str]:
             sep = ""
         else:
             sep = " "
-        pieces.append(sep + token)
+        pieces.append((sep, token, j == highlight))
     return pieces
 
 
@@ -65,28 +66,15 @@ def get_sentence(tokens) -> str:
     >>> get_sentence(["He", "'s", "(", "in", "New", "York", ")", ",", "U.S.", "-", "said", "."])
     "He's (in New York), U.S. - said."
     """
-    return "".join(_pieces(tokens)).strip()
+    return "".join(sep + token for sep, token, _ in _pieces(tokens)).strip()
 
 
-def _render(tokens, highlight: int | None, style: str) -> str:
-    """The sentence with token ``highlight`` (by position, not by text) marked."""
-    pieces = _pieces(tokens)
-    escape = html.escape if style == "html" else str
-    out = []
-    for j, piece in enumerate(pieces):
-        token = str(tokens[j])
-        sep = piece[: len(piece) - len(token)]
-        if j == highlight:
-            if style == "ansi":
-                token_text = f"{_ANSI_RED}{token}{_ANSI_RESET}"
-            elif style == "html":
-                token_text = f'<mark style="background:#ffb3b3">{escape(token)}</mark>'
-            else:
-                token_text = f"{_PLAIN_MARK[0]}{token}{_PLAIN_MARK[1]}"
-            out.append(sep + token_text)
-        else:
-            out.append(sep + escape(token))
-    return "".join(out).strip()
+def _render(pieces, style: str) -> str:
+    """The sentence as text, its highlighted token marked in ``style`` ('plain' or 'ansi';
+    templates/issues.html renders 'html')."""
+    left, right = (_ANSI_RED, _ANSI_RESET) if style == "ansi" else _PLAIN_MARK
+    return "".join(sep + (f"{left}{token}{right}" if marked else token)
+                   for sep, token, marked in pieces).strip()
 
 
 def _auto_style(file) -> str:
@@ -206,16 +194,15 @@ def format_issues(issues, tokens, *, labels=None, pred_probs=None, offsets=None,
     _check_issue_positions(mode, arr, tokens, func)
     lookup = _Lookup(labels, pred_probs, offsets, func)
     class_names = v.check_class_names(class_names, None, func)
-    esc = html.escape if style == "html" else str  # rendered sentences are escaped by _render
-    lines = []
+    lines = []  # (text, the pieces of a sentence shown after it, or None)
     if class_names is None and (labels is not None or pred_probs is not None):
-        lines.append(esc(_NO_CLASS_NAMES))
+        lines.append((_NO_CLASS_NAMES, None))
     shown = 0
     for item in arr.tolist():
         if top is not None and shown >= top:
             break
         if mode == "sentence":
-            lines.append(f"Sentence issue: {_render(tokens[item], None, style)}")
+            lines.append(("Sentence issue: ", _pieces(tokens[item])))
             shown += 1
             continue
         i, j = item
@@ -224,22 +211,22 @@ def format_issues(issues, tokens, *, labels=None, pred_probs=None, offsets=None,
             continue
         shown += 1
         g, p = _name(given, class_names), _name(predicted, class_names)
-        lines.append(f"Sentence index: {i}, Token index: {j}")
-        lines.append(esc(f"Token: {tokens[i][j]}"))
+        lines.append((f"Sentence index: {i}, Token index: {j}", None))
+        lines.append((f"Token: {tokens[i][j]}", None))
         if given is not None and predicted is not None:
-            lines.append(esc(f"Given label: {g}, predicted label according to provided "
-                             f"pred_probs: {p}"))
+            lines.append((f"Given label: {g}, predicted label according to provided "
+                          f"pred_probs: {p}", None))
         elif given is not None:
-            lines.append(esc(f"Given label: {g}"))
+            lines.append((f"Given label: {g}", None))
         elif predicted is not None:
-            lines.append(esc(f"Predicted label according to provided pred_probs: {p}"))
-        lines.append("----")
-        lines.append(_render(tokens[i], j, style))
-        lines.append("")
+            lines.append((f"Predicted label according to provided pred_probs: {p}", None))
+        lines.append(("----", None))
+        lines.append(("", _pieces(tokens[i], j)))
+        lines.append(("", None))
     if style == "html":
-        body = "<br>\n".join(line.replace("\n", "<br>") for line in lines)
-        return f'<div class="tokenlq-issues" style="font-family:monospace">{body}</div>'
-    return "\n".join(lines)
+        return render("issues.html", lines=lines)
+    return "\n".join(text + ("" if pieces is None else _render(pieces, style))
+                     for text, pieces in lines)
 
 
 def _check_exclude(exclude, labels, pred_probs, func: str):
@@ -449,7 +436,7 @@ def label_confusions(labels, pred_probs, offsets=None, *, issues=None, class_nam
     func = "label_confusions"
     data = v.check_token_data(labels, pred_probs, offsets, func=func, renormalize=renormalize)
     class_names = v.check_class_names(class_names, data.n_classes, func)
-    flagged = _flagged_tokens(data, issues, func) if data.n_tokens else np.empty(0, dtype=np.int64)
+    flagged = _confident.flagged_tokens(data, issues, func) if data.n_tokens else np.empty(0, dtype=np.int64)
     return _confusion_frame(data, flagged, class_names)
 
 
@@ -503,8 +490,8 @@ def class_summary(labels, pred_probs, offsets=None, *, class_names=None, issues=
     K = data.n_classes
     class_names = v.check_class_names(class_names, K, func)
     names = class_names if class_names is not None else list(range(K))
-    calibrated = _data_joint(data)
-    flagged = _flagged_tokens(data, issues, func) if data.n_tokens else np.empty(0, dtype=np.int64)
+    calibrated = _confident.data_joint(data)
+    flagged = _confident.flagged_tokens(data, issues, func) if data.n_tokens else np.empty(0, dtype=np.int64)
     confusions = _confusion_frame(data, flagged, None)
     flagged = np.zeros(K, dtype=np.int64)
     np.add.at(flagged, confusions["given"].to_numpy(dtype=np.int64), confusions["count"].to_numpy())

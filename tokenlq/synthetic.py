@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import _validation as v
+from .scheme import make_tag
 
 __all__ = ["CLASS_NAMES", "SyntheticCorpus", "make_ner_corpus"]
 
@@ -180,7 +181,7 @@ class SyntheticCorpus:
 
 
 def _label(typ: str, position: int) -> int:
-    return CLASS_NAMES.index(("B-" if position == 0 else "I-") + typ)
+    return CLASS_NAMES.index(make_tag("B" if position == 0 else "I", typ))
 
 
 def _pick(rng, items):

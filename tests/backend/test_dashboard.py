@@ -7,7 +7,6 @@ import json
 import re
 import tempfile
 import time
-from contextlib import closing
 from pathlib import Path
 
 import numpy as np
@@ -40,38 +39,22 @@ def test_annotator_statistics_and_disagreement():
     assert two["flagged_tokens"] == 6 and two["estimated_error_rate"] > one["estimated_error_rate"]
 
 
-def summary(error_rate, flagged, *, token="Paris", reviews=None, title="Acme news NER"):
-    return {"project_title": title, "model_version": "tokenlq-x", "probs": "embedded", "fit": {"model": "crf"},
-            "tasks": 10, "scored": 9, "tokens": 90, "flagged": flagged, "error_rate": error_rate,
-            "reviews": reviews or {"pending": flagged}, "warnings": {"partial_token_overlap": 2},
-            "seconds": {"pull": 1.0, "score": 0.5}, "view": 4,
-            "classes": [{"type": "O", "tokens": 70, "entities": None, "flagged_tokens": 1,
-                         "flagged_spans": 1, "estimated_error_rate": error_rate / 2,
-                         "top_confusions": [{"suggested": "PER", "count": 1}],
-                         "top_flagged_tokens": [{"token": "x", "count": 1}]},
-                        {"type": "PER", "tokens": 20, "entities": 10, "flagged_tokens": 2,
-                         "flagged_spans": 2, "estimated_error_rate": error_rate * 2,
-                         "top_confusions": [{"suggested": "LOC", "count": 2}, {"suggested": "O", "count": 1}],
-                         "top_flagged_tokens": [{"token": "y", "count": 2}]}],
-            "confusions": [["PER", "LOC", 2], ["O", "PER", 1]],
-            "suspicious_tokens": [{"task": 3, "token": token, "given": "PER", "suggested": "LOC",
-                                   "score": 0.01}],
-            "suspicious_entities": [{"task": 3, "text": token, "given": "PER", "suggested": "LOC",
-                                     "kind": "wrong_type", "score": 0.01}],
-            "annotators": {}}
+@pytest.fixture
+def settings(tmp_path):
+    return Settings(data_dir=tmp_path / "data", label_studio_url="http://ls.example",
+                    public_url="http://ls.example")
 
 
 @pytest.fixture
-def app():
-    data_dir = Path(tempfile.mkdtemp(prefix="tokenlq-test-"))
-    app = create_app(Settings(data_dir=data_dir, label_studio_url="http://ls.example",
-                              public_url="http://ls.example"), start_queue=False)
+def app(app, run_summary):
+    """conftest.py's app with project 2's history: a rescore, an update and a refit done, an
+    update waiting."""
     store = app.extensions["tokenlq.store"]
     for rate, flagged, kind in [(0.08, 5, "rescore"), (0.05, 3, "update"), (0.0, 0, "refit")]:
         job, _ = store.enqueue(2, "api", kind)
         store.next_queued("fit" if kind == "refit" else "write")
-        store.finish(job, summary=summary(rate, flagged, token="<script>alert(1)</script>",
-                                          reviews={"pending": flagged, "fixed": 2, "confirmed": 1})
+        store.finish(job, summary=run_summary(rate, flagged, token="<script>alert(1)</script>",
+                                              reviews={"pending": flagged, "fixed": 2, "confirmed": 1})
                      if kind != "refit" else {"model": "crf+encoder"})
         time.sleep(0.01)
     store.enqueue(2, "ANNOTATION_CREATED", "update")  # one waiting
@@ -134,10 +117,7 @@ def finish_run(app, project, run, *, at=None, kind="rescore", trigger="api"):
     store = app.extensions["tokenlq.store"]
     job, _ = store.enqueue(project, trigger, kind)
     store.claim(job)
-    store.finish(job, summary=run)
-    if at is not None:
-        with closing(store._connect()) as db, db:
-            db.execute("UPDATE jobs SET finished = ? WHERE id = ?", (at, job))
+    store.finish(job, summary=run, finished=at)
     return job
 
 
@@ -152,7 +132,7 @@ def figures(page):
 
 def test_a_run_records_the_project_title_and_top_lists_as_objects():
     from tokenlq_backend.demo import corpus_tasks, label_config
-    from tokenlq_backend.runs import rescore
+    from tokenlq_backend.runs import RunOptions, rescore
     from tokenlq.synthetic import make_ner_corpus
 
     corpus = make_ner_corpus(60, error_rate=0.1, seed=3)
@@ -169,7 +149,7 @@ def test_a_run_records_the_project_title_and_top_lists_as_objects():
         create_predictions = staticmethod(lambda predictions: len(predictions))
         delete_predictions = update_predictions = staticmethod(lambda anything: None)
 
-    summary, _ = rescore(Project(), probs="crf", folds=3)
+    summary = rescore(Project(), RunOptions(probs="crf", folds=3)).summary
     assert summary.project_title == "Acme news NER" and summary.view == 11
     rows = {r["type"]: r for r in summary.classes}
     for row in rows.values():
@@ -182,24 +162,24 @@ def test_a_run_records_the_project_title_and_top_lists_as_objects():
     assert all(item["suggested"] != kind for kind, row in rows.items() for item in row["top_confusions"])
 
 
-def test_pages_show_the_project_name_of_the_latest_run(app):
+def test_pages_show_the_project_name_of_the_latest_run(app, run_summary):
     c = app.test_client()
     for path in ("/projects/2/dashboard", "/projects/2/summary.html"):
         page = c.get(path).get_data(as_text=True)
         assert re.search(r'<h1 id=.project-name.>Acme news NER', page), path
         assert "<title>tokenlq: Acme news NER" in page, path
-    finish_run(app, 3, summary(0.1, 1, title=""))  # a run that read no name
+    finish_run(app, 3, run_summary(0.1, 1, title=""))  # a run that read no name
     for path in ("/projects/3/dashboard", "/projects/3/summary.html"):
         assert re.search(r"<h1 id=.project-name.>Project 3", c.get(path).get_data(as_text=True)), path
     time.sleep(0.01)
-    finish_run(app, 3, summary(0.1, 1, title="Renamed <b>"))  # renamed since: the latest name
+    finish_run(app, 3, run_summary(0.1, 1, title="Renamed <b>"))  # renamed since: the latest name
     for path in ("/projects/3/dashboard", "/projects/3/summary.html"):
         page = c.get(path).get_data(as_text=True)
         assert re.search(r"<h1 id=.project-name.>Renamed &lt;b&gt;", page), path
 
 
-def test_rates_are_percentages_with_two_decimals_and_scores_with_three_on_both_pages(app):
-    run = summary(0.005183788784165885, 1)
+def test_rates_are_percentages_with_two_decimals_and_scores_with_three_on_both_pages(app, run_summary):
+    run = run_summary(0.005183788784165885, 1)
     run["classes"][1]["estimated_error_rate"] = 0.012345678
     run["suspicious_tokens"][0]["score"] = run["suspicious_entities"][0]["score"] = 0.0123456
     run["annotators"] = {"overlap_tasks": 4, "disagreeing_tasks": 1, "token_agreement": 0.9876543,
@@ -237,10 +217,10 @@ def test_heat_map_cells_show_their_counts(app):
 
 
 @pytest.mark.parametrize("apart", [1, 45 * 86400])  # seconds apart, or weeks to months apart
-def test_the_runs_are_on_a_date_axis_and_in_a_table_with_their_dates(app, apart):
+def test_the_runs_are_on_a_date_axis_and_in_a_table_with_their_dates(app, apart, run_summary):
     start = utc("2024-01-15 09:30:00")
     for i, rate in enumerate([0.2, 0.1, 0.05]):
-        finish_run(app, 3, summary(rate, 4 - i), at=start + i * apart,
+        finish_run(app, 3, run_summary(rate, 4 - i), at=start + i * apart,
                    trigger="ANNOTATION_UPDATED" if i else "setup")
     page = app.test_client().get("/projects/3/dashboard").get_data(as_text=True)
     axis = figures(page)["rates"]["layout"]["xaxis"]
@@ -268,7 +248,7 @@ def test_summary_page_and_dashboard_link_to_each_other(app):
         c.get("/projects/2/dashboard").get_data(as_text=True)
 
 
-def test_summary_json_gives_the_top_lists_as_objects_and_csv_as_text(app):
+def test_summary_json_gives_the_top_lists_as_objects_and_csv_as_text(app, run_summary):
     c = app.test_client()
     answer = c.get("/projects/2/summary").get_json()
     per = answer["classes"][1]
@@ -282,7 +262,7 @@ def test_summary_json_gives_the_top_lists_as_objects_and_csv_as_text(app):
     assert "<td>LOC (2), O (1)</td>" in page and "suggested&#39;" not in page
     assert "<td>LOC (2), O (1)</td>" in c.get("/projects/2/summary.html").get_data(as_text=True)
     # A run stored before the lists were structured holds their text: the JSON has the same shape.
-    old = summary(0.1, 1)
+    old = run_summary(0.1, 1)
     old["classes"][1].update(top_confusions="ORG (4), Person Name (2)", top_flagged_tokens=", (3), x (1)")
     finish_run(app, 3, old)
     per = c.get("/projects/3/summary").get_json()["classes"][1]

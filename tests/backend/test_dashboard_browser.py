@@ -8,14 +8,12 @@ import calendar
 import re
 import threading
 import time
-from contextlib import closing
 
 import pytest
 from werkzeug.serving import make_server
 
 from tokenlq_backend import create_app
 from tokenlq_backend.settings import Settings
-from tests.browser import SHOTS, chromium
 
 LS = "http://ls.example"  # Label Studio's public URL: the links are checked, not followed
 VIEW = 14  # the run's "Label issues" tab
@@ -61,9 +59,7 @@ def base(tmp_path_factory):
             job, _ = store.enqueue(project, "api" if i == 0 else "ANNOTATION_UPDATED", "rescore")
             store.claim(job)
             store.finish(job, summary=run_summary(rate, "Acme news NER" if i == len(RATES) - 1
-                                                  else "an older name"))
-            with closing(store._connect()) as db, db:
-                db.execute("UPDATE jobs SET finished = ? WHERE id = ?", (START + i * apart, job))
+                                                  else "an older name"), finished=START + i * apart)
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -73,7 +69,7 @@ def base(tmp_path_factory):
 
 
 @pytest.fixture
-def browser():
+def browser(chromium):
     with chromium(1400, 1000) as session:
         yield session
 
@@ -134,8 +130,7 @@ def test_dashboard_and_summary_page_in_chromium(base, browser, history):
             task = links.nth(i).inner_text()
             assert links.nth(i).get_attribute("href") == f"{LS}/projects/{project}/data?tab={VIEW}&task={task}"
         assert page.locator("#tab-link").get_attribute("href") == f"{LS}/projects/{project}/data?tab={VIEW}"
-        SHOTS.mkdir(exist_ok=True)
-        page.screenshot(path=str(SHOTS / f"dashboard-{history}.png"), full_page=True)
+        browser.shot(f"dashboard-{history}", full_page=True)
 
         # To the summary page and back.
         page.click("#summary-link")
@@ -147,7 +142,7 @@ def test_dashboard_and_summary_page_in_chromium(base, browser, history):
         assert texts(page, f"table td:nth-child({column})")[:2] == ["0.52%", "0.69%"]
         assert texts(page, f"table td:nth-child({header.index('top confusions') + 1})")[1] == "ORG (7), O (1)"
         assert not re.search(r"\d\.\d{4}", page.locator("table").inner_text())
-        page.screenshot(path=str(SHOTS / f"summary-{history}.png"), full_page=True)
+        browser.shot(f"summary-{history}", full_page=True)
         page.click("#dashboard-link")
         page.wait_for_url(dashboard)
         page.wait_for_selector("#chart-confusions .heatmap-label text")

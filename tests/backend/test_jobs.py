@@ -10,14 +10,16 @@ import pytest
 
 from tokenlq_backend import create_app
 from tokenlq_backend.jobs import run_job
+from tokenlq_backend.runs import RefitSummary
 from tokenlq_backend.settings import Settings
-from tokenlq_backend.store import Store
+from tokenlq_backend.storage import Store
 
 
 def unreachable(tmp_path, **extra):
-    # Port 1 on loopback refuses connections: Label Studio is "down".
+    # Port 1 on loopback refuses connections: Label Studio is "down". The client still retries
+    # twice, without waiting.
     return Settings(label_studio_url="http://127.0.0.1:1", label_studio_api_key="secret-key-xyz",
-                    data_dir=tmp_path, **extra)
+                    label_studio_retry_delays=(0.0, 0.0), data_dir=tmp_path, **extra)
 
 
 def test_label_studio_down_fails_the_job_with_a_reason_and_no_secret(tmp_path):
@@ -26,8 +28,8 @@ def test_label_studio_down_fails_the_job_with_a_reason_and_no_secret(tmp_path):
     job_id, _ = store.enqueue(4, "api")
     run_job(settings, store.next_queued())
     job = store.job(job_id)
-    assert job["status"] == "failed" and "Connect" in job["reason"] and job["progress"] == "failed"
-    assert "secret-key-xyz" not in job["reason"]
+    assert job.status == "failed" and "Connect" in job.reason and job.progress == "failed"
+    assert "secret-key-xyz" not in job.reason
 
 
 def test_the_queue_runs_jobs_in_a_process_and_the_api_stays_up(tmp_path):
@@ -48,7 +50,7 @@ def test_a_run_interrupted_by_a_restart_is_failed_with_the_reason(tmp_path):
     job_id, _ = store.enqueue(2, "api")
     store.next_queued()  # running when the backend "dies"
     create_app(Settings(data_dir=tmp_path), start_queue=False)
-    assert store.job(job_id)["reason"].startswith("interrupted")
+    assert store.job(job_id).reason.startswith("interrupted")
 
 
 def test_a_follow_up_is_queued_before_its_job_is_done(tmp_path, monkeypatch):
@@ -59,15 +61,15 @@ def test_a_follow_up_is_queued_before_its_job_is_done(tmp_path, monkeypatch):
     monkeypatch.setattr("tokenlq_backend.labelstudio.connect", lambda *args, **kwargs: object())
     monkeypatch.setattr("tokenlq_backend.labelstudio.close", lambda client: None)
     monkeypatch.setattr("tokenlq_backend.labelstudio.LabelStudioProject", lambda client, project, **kw: project)
-    monkeypatch.setattr("tokenlq_backend.runs.refit", lambda ls, options: {"model": "crf"})
+    monkeypatch.setattr("tokenlq_backend.runs.refit", lambda ls, options: RefitSummary(model="crf"))
     seen = []
 
     def submit(project, trigger, kind):
-        seen.append((project, trigger, kind, store.job(job_id)["status"]))
+        seen.append((project, trigger, kind, store.job(job_id).status))
 
     run_job(unreachable(tmp_path), store.next_queued("fit"), submit=submit)
     assert seen == [(3, "refit", "update", "running")]
-    assert store.job(job_id)["status"] == "done"
+    assert store.job(job_id).status == "done"
 
 
 def wait_until(condition, seconds=30):
@@ -81,7 +83,7 @@ def wait_until(condition, seconds=30):
 def test_a_lane_survives_a_failing_store_and_health_says_so_meanwhile(tmp_path, monkeypatch):
     """One "database is locked" used to kill the lane's thread: /health said UP, jobs stayed
     queued forever."""
-    monkeypatch.setattr("tokenlq_backend.jobs.RETRY_SECONDS", (0.05, 0.2))
+    monkeypatch.setattr("tokenlq_backend.jobs.RETRY_SECONDS", (0.02, 0.1))
     app = create_app(unreachable(tmp_path))
     c = app.test_client()
     queue, store = app.extensions["tokenlq.queue"], app.extensions["tokenlq.store"]
@@ -101,7 +103,7 @@ def test_a_lane_survives_a_failing_store_and_health_says_so_meanwhile(tmp_path, 
     job = c.post("/projects/4/rescore").get_json()["job"]
     # The store heals: the lane takes the job (its run fails, Label Studio being down) and
     # /health is UP again.
-    wait_until(lambda: store.job(job)["status"] == "failed")
+    wait_until(lambda: store.job(job).status == "failed")
     assert len(failures) == 20 and c.get("/health").status_code == 200
     queue.stop()
     stopped = c.get("/health")
@@ -114,8 +116,8 @@ def test_a_run_process_that_dies_has_its_job_failed_by_the_lane(tmp_path, monkey
     monkeypatch.setattr("tokenlq_backend.jobs.run_job", os._exit)  # the child exits at once, with code 1
     job, _ = store.enqueue(5, "api")
     app.extensions["tokenlq.queue"].submit(6, "api")
-    wait_until(lambda: store.job(job)["status"] == "failed")
-    assert store.job(job)["reason"] == "the run process exited with 1"
+    wait_until(lambda: store.job(job).status == "failed")
+    assert store.job(job).reason == "the run process exited with 1"
     app.extensions["tokenlq.queue"].stop()
 
 

@@ -1,6 +1,6 @@
 """The Label Studio client's error paths, with httpx.MockTransport standing in for the server
-(label-studio-sdk is built on httpx). The working paths are proven against a real server in
-tests/e2e."""
+(the client's httpx.Client carries the SDK's calls too). The working paths are proven against a
+real server in tests/e2e."""
 
 import json
 
@@ -12,16 +12,25 @@ from tokenlq_backend.labelstudio import LabelStudioProject, connect
 from tokenlq_backend.runs import MODEL_VERSION, RunSummary, _write
 
 
-def project(handler, project_id=5, **client_options):
+def project(handler, project_id=5, api_key="legacy-token"):
+    """A project of a Label Studio answering with ``handler``, and the (method, path) of every
+    call; the client retries as the SDK does, without waiting."""
     calls = []
 
     def record(request):
         calls.append((request.method, request.url.path))
         return handler(request)
 
-    client = connect("http://ls.test", "legacy-token", httpx_client=httpx.Client(
-        transport=httpx.MockTransport(record), **client_options))
+    client = connect("http://ls.test", api_key, transport=httpx.MockTransport(record),
+                     retry_delays=(0.0, 0.0))
     return LabelStudioProject(client, project_id), calls
+
+
+@pytest.fixture
+def sdk_retries_at_once(monkeypatch):
+    """The SDK's own calls retry without their 1 s and 2 s waits (its backoff is a module
+    constant, not a parameter)."""
+    monkeypatch.setattr("label_studio_sdk.core.http_client.INITIAL_RETRY_DELAY_SECONDS", 0.0)
 
 
 def test_an_unknown_project_is_named():
@@ -34,9 +43,10 @@ def test_an_unknown_project_is_named():
 
 @pytest.mark.parametrize("status", [401, 500, 503])
 def test_server_errors_surface_with_their_status(status):
-    ls, _ = project(lambda r: httpx.Response(status, json={"detail": "boom"}))
+    ls, calls = project(lambda r: httpx.Response(status, json={"detail": "boom"}))
     with pytest.raises(httpx.HTTPStatusError, match=str(status)):
         ls.settings()
+    assert len(calls) == (1 if status == 401 else 3)  # a 5xx is retried twice
 
 
 def export_server(status="completed", download=None, never_done=False):
@@ -84,7 +94,7 @@ def test_predictions_label_studio_drops_fail_the_run():
         _write(ls, [{"id": 1, "predictions": []}, {"id": 2, "predictions": []}], wanted, RunSummary(5))
 
 
-def test_a_failing_update_or_delete_is_raised_not_swallowed():
+def test_a_failing_update_or_delete_is_raised_not_swallowed(sdk_retries_at_once):
     def handler(request):
         if request.method == "PATCH" and request.url.path.endswith("/8/"):
             return httpx.Response(500, json={"detail": "db locked"})
@@ -94,6 +104,7 @@ def test_a_failing_update_or_delete_is_raised_not_swallowed():
     with pytest.raises(ApiError, match="500"):
         ls.update_predictions({7: wanted, 8: wanted, 9: wanted})
     assert {p for m, p in calls if m == "PATCH"} == {f"/api/predictions/{i}/" for i in (7, 8, 9)}
+    assert calls.count(("PATCH", "/api/predictions/8/")) == 3  # the SDK retried it twice
 
 
 def test_requests_go_only_to_the_configured_label_studio():
@@ -105,11 +116,59 @@ def test_requests_go_only_to_the_configured_label_studio():
         assert request.url.host == "ls.test", f"a request reached {request.url}"
         return httpx.Response(302, headers={"Location": "http://elsewhere.test/api/projects/5/"})
 
-    ls, calls = project(handler, follow_redirects=True)  # as connect()'s own client
+    ls, calls = project(handler)  # connect()'s client follows redirects
     with pytest.raises(ForeignURLError, match="refused a request to http://elsewhere.test"):
         ls.settings()
     with pytest.raises(ForeignURLError, match="elsewhere.test"):
         ls.set_model_version(MODEL_VERSION)  # through the SDK
     with pytest.raises(ForeignURLError, match="https://ls.test"):  # another scheme is another origin
-        ls._http.httpx_client.get("https://ls.test/api/projects/5/")
+        ls.client.http.get("https://ls.test/api/projects/5/")
     assert all(path == "/api/projects/5/" for _, path in calls) and len(calls) == 2
+
+
+def jwt(claims):
+    """An unsigned JWT with ``claims`` (Label Studio checks signatures; the client reads only
+    the token type and expiry)."""
+    import base64
+
+    def part(value):
+        return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
+    return f"{part({'alg': 'HS256', 'typ': 'JWT'})}.{part(claims)}.c2ln"
+
+
+def test_a_legacy_token_is_sent_as_token_on_every_call():
+    seen = []
+
+    def handler(request):
+        seen.append(request.headers.get("Authorization"))
+        return httpx.Response(200, json={"title": "t", "label_config": "<View/>", "model_version": None})
+    ls, _ = project(handler)
+    ls.settings()  # the client's own call
+    ls.set_model_version(MODEL_VERSION)  # through the SDK
+    assert seen == ["Token legacy-token", "Token legacy-token"]
+
+
+def test_a_personal_access_token_is_exchanged_once_for_an_access_token():
+    import time
+
+    refresh = jwt({"token_type": "refresh", "exp": time.time() + 86400})
+    access = jwt({"token_type": "access", "exp": time.time() + 300})
+
+    def handler(request):
+        if request.url.path == "/api/token/refresh/":
+            assert json.loads(request.content) == {"refresh": refresh}
+            return httpx.Response(200, json={"access": access})
+        assert request.headers["Authorization"] == f"Bearer {access}"
+        return httpx.Response(200, json={"title": "t", "label_config": "<View/>", "model_version": None})
+    ls, calls = project(handler, api_key=refresh)
+    ls.settings()
+    ls.settings()
+    assert [path for _, path in calls].count("/api/token/refresh/") == 1
+    assert [path for _, path in calls if path != "/api/token/refresh/"] == ["/api/projects/5/"] * 2
+
+
+def test_a_server_error_is_retried_as_the_sdk_retries():
+    answers = iter([httpx.Response(503), httpx.Response(200, json={"title": "t", "label_config": "",
+                                                                   "model_version": None})])
+    ls, calls = project(lambda request: next(answers))
+    assert ls.settings()["title"] == "t" and len(calls) == 2

@@ -4,7 +4,8 @@ span predictions, checked row by row with the task named in every error."""
 import numpy as np
 import pytest
 
-from tokenlq_backend.probs import ProbsError, check_source, prediction_probs, task_probs, tasks_with_probs
+from tokenlq_backend.probs import ProbsError, prediction_probs, task_probs, tasks_with_probs
+from tokenlq_backend.probs_sources import check_source
 
 NAMES = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
 TOKENS = [("Anna", 0, 4), ("Smith", 5, 10), ("in", 11, 13), ("Rome", 14, 18)]

@@ -113,7 +113,7 @@ def test_webhook_secret_is_required_when_set():
                   headers={WEBHOOK_SECRET_HEADER: "hook-secret"}).status_code == 400
 
 
-# Who may call /webhook (README, "Who may call /webhook"): for each configuration, the
+# Who may call /webhook (docs/labelstudio.md, "Who may call /webhook"): for each configuration, the
 # credentials that let an event through and those that let the Train button's call through.
 CONFIGURATIONS = {
     "neither": ({}, {"none", "basic", "wrong basic", "secret", "wrong secret", "both"},
@@ -238,7 +238,7 @@ def test_setup_keeps_extra_params_per_project_and_refuses_unknown_ones():
         assert answer.status_code == 422 and message in answer.get_json()["error"], answer.get_json()
     assert store.params(3)["probs"] == "prediction:v2"  # a refused setup changes nothing
     # The first setup of a project queued its first scoring; later ones queue nothing more.
-    assert [(j["kind"], j["trigger"]) for j in store.jobs(3)] == [("update", "setup")]
+    assert [(j.kind, j.trigger) for j in store.jobs(3)] == [("update", "setup")]
     c.post("/setup", json={"project": "3.1", "schema": CONFIG, "extra_params": None})
     assert store.params(3) == {}
 
@@ -247,13 +247,13 @@ def test_webhooks_queue_updates_and_the_train_button_a_rescore_in_the_write_lane
     c = client()
     store = c.application.extensions["tokenlq.store"]
     update = c.post("/webhook", json={"action": "ANNOTATION_CREATED", "project": {"id": 9}}).get_json()["job"]
-    assert store.job(update)["kind"] == "update"
+    assert store.job(update).kind == "update"
     train = c.post("/webhook", json={"action": "START_TRAINING", "project": {"id": 9}}).get_json()["job"]
-    assert train == update and store.job(update)["kind"] == "rescore"  # the waiting job grows
+    assert train == update and store.job(update).kind == "rescore"  # the waiting job grows
     refit, new = store.enqueue(9, "api", "refit")  # another lane: its own job
     assert new and refit != update
-    assert store.next_queued("fit")["id"] == refit and store.next_queued("fit") is None
-    assert store.next_queued("write")["id"] == update
+    assert store.next_queued("fit").id == refit and store.next_queued("fit") is None
+    assert store.next_queued("write").id == update
     assert [j["id"] for j in c.get("/projects/9/jobs").get_json()["jobs"]] == [refit, update]
 
 

@@ -1,6 +1,6 @@
 """Review outcomes: pending, fixed, confirmed by the reviewer's mark (pure, no HTTP)."""
 
-from tokenlq_backend.label_config import parse_label_config
+from tokenlq_backend.labelstudio.config import parse_label_config
 from tokenlq_backend.reviews import update_reviews
 from tokenlq_backend.scoring import carries_mark, read_tasks
 

@@ -5,7 +5,7 @@ import pytest
 
 from tokenlq_backend.demo import corpus_tasks
 
-from tokenlq_backend.label_config import parse_label_config
+from tokenlq_backend.labelstudio.config import parse_label_config
 from tokenlq_backend.scoring import (SUMMARY_FIELDS, _explain, entities_by_sentence, predictions, read_tasks,
                              score_tasks, type_summary)
 from tokenlq.synthetic import make_ner_corpus

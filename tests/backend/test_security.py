@@ -4,21 +4,19 @@ rule, tested cell by cell in test_protocol.py), secrets compared in constant tim
 replayed webhooks, and user text escaped on every page."""
 
 import base64
-import tempfile
+import re
 import time
-from pathlib import Path
 
 import pytest
 
-from tokenlq_backend import auth, create_app
-from tokenlq_backend.openapi import SPEC
+from tokenlq_backend import auth
 from tokenlq_backend.auth import WEBHOOK_SECRET_HEADER
+from tokenlq_backend.openapi import SPEC
 from tokenlq_backend.settings import Settings
-
-from .test_dashboard import summary
 
 OPEN = {"/health"}
 OWN_RULE = {"/webhook"}  # test_protocol.py::test_who_may_call_the_webhook
+HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 
 
 def basic(user, password):
@@ -26,10 +24,9 @@ def basic(user, password):
 
 
 @pytest.fixture
-def app():
-    settings = Settings(data_dir=Path(tempfile.mkdtemp(prefix="tokenlq-test-")),
-                        basic_auth_user="ls", basic_auth_pass="s3cret", webhook_secret="hook")
-    return create_app(settings, start_queue=False)
+def settings(tmp_path):
+    return Settings(data_dir=tmp_path / "data", basic_auth_user="ls", basic_auth_pass="s3cret",
+                    webhook_secret="hook")
 
 
 def routes(app):
@@ -42,11 +39,20 @@ def routes(app):
             yield method, path
 
 
-def test_every_route_but_health_and_webhook_requires_basic_auth(app):
-    c = app.test_client()
-    checked = list(routes(app))
-    assert len(checked) == sum(map(len, SPEC["paths"].values()))  # every operation of openapi.json
-    for method, path in checked:
+def test_the_url_map_and_openapi_json_list_the_same_operations(app):
+    # Flask's "/projects/<int:project>/summary" is OpenAPI's "/projects/{project}/summary".
+    served = {(re.sub(r"<(?:[^<>:]+:)?([^<>]+)>", r"{\1}", rule.rule), method.lower())
+              for rule in app.url_map.iter_rules() if rule.endpoint != "static"
+              for method in rule.methods - {"HEAD", "OPTIONS"}}
+    documented = {(path, method) for path, item in SPEC["paths"].items()
+                  for method in item if method in HTTP_METHODS}
+    assert served - documented == set(), "served but not in openapi.json"
+    assert documented - served == set(), "in openapi.json but not served"
+
+
+def test_every_route_but_health_and_webhook_requires_basic_auth(app, client):
+    c = client
+    for method, path in routes(app):
         call = lambda **kw: c.open(path, method=method, json={}, **kw)  # noqa: E731
         if path in OWN_RULE:
             continue
@@ -66,7 +72,7 @@ def test_every_route_but_health_and_webhook_requires_basic_auth(app):
                 or "no job 1" in answer.get_json()["error"], (method, path)
 
 
-def test_secrets_go_through_compare_digest_user_and_password_both(app, monkeypatch):
+def test_secrets_go_through_compare_digest_user_and_password_both(client, monkeypatch):
     compared = []
 
     def spy(a, b):
@@ -74,7 +80,7 @@ def test_secrets_go_through_compare_digest_user_and_password_both(app, monkeypat
         return a == b
 
     monkeypatch.setattr(auth.hmac, "compare_digest", spy)
-    c = app.test_client()
+    c = client
     c.get("/versions", headers=basic("wrong-user", "s3cret"))
     # The password is compared too when the user is wrong: no early exit to time.
     assert (b"wrong-user", b"ls") in compared and (b"s3cret", b"s3cret") in compared
@@ -84,8 +90,8 @@ def test_secrets_go_through_compare_digest_user_and_password_both(app, monkeypat
     assert compared == [(b"guess", b"hook")]
 
 
-def test_a_forged_webhook_queues_nothing_and_a_replayed_one_coalesces(app):
-    c = app.test_client()
+def test_a_forged_webhook_queues_nothing_and_a_replayed_one_coalesces(app, client):
+    c = client
     store = app.extensions["tokenlq.store"]
     event = {"action": "ANNOTATION_UPDATED", "project": {"id": 4}}
     for headers in ({}, {WEBHOOK_SECRET_HEADER: "hoo"}, {WEBHOOK_SECRET_HEADER: "hook "},
@@ -95,20 +101,19 @@ def test_a_forged_webhook_queues_nothing_and_a_replayed_one_coalesces(app):
     answers = {c.post("/webhook", json=event, headers={WEBHOOK_SECRET_HEADER: "hook"}).get_json()["job"]
                for _ in range(50)}
     jobs = store.jobs(4)
-    assert len(answers) == 1 and len(jobs) == 1 and jobs[0]["events"] == 50
+    assert len(answers) == 1 and len(jobs) == 1 and jobs[0].events == 50
 
 
-def test_user_text_is_escaped_on_every_page(app):
+def test_user_text_is_escaped_on_every_page(app, client, run_summary):
     store = app.extensions["tokenlq.store"]
     attack = "<script>alert(1)</script>"
-    run = summary(0.1, 2, token=attack)
+    run = run_summary(0.1, 2, token=attack)
     run["classes"][1].update(type=attack, top_confusions=attack, top_flagged_tokens=attack)
     run["warnings"] = {attack: 1}
     job, _ = store.enqueue(2, "api", "rescore")
     store.next_queued("write")
     store.finish(job, summary=run)
     time.sleep(0.01)
-    c = app.test_client()
     for path in ("/projects/2/summary.html", "/projects/2/dashboard"):
-        page = c.get(path, headers=basic("ls", "s3cret")).get_data(as_text=True)
+        page = client.get(path, headers=basic("ls", "s3cret")).get_data(as_text=True)
         assert attack not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page, path

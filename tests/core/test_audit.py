@@ -21,6 +21,7 @@ def conll(tmp_path_factory):
     return path, corpus
 
 
+@pytest.mark.e2e  # the whole command, auto model: crf+encoder where installed (~15-30 s)
 def test_audit_writes_every_output(conll, tmp_path, capsys):
     path, corpus = conll
     out = tmp_path / "report"
@@ -48,6 +49,7 @@ def test_audit_writes_every_output(conll, tmp_path, capsys):
     assert "<script>alert" not in page and "&lt;script&gt;" in page
 
 
+@pytest.mark.e2e  # the whole command, auto model: crf+encoder where installed (~15-30 s)
 def test_pred_probs_are_reusable(conll, tmp_path):
     path, _ = conll
     first, second = tmp_path / "a", tmp_path / "b"

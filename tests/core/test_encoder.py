@@ -117,3 +117,34 @@ def test_crf_plus_encoder_fitted_on_everything_saves_and_predicts(tmp_path):
     assert (predicted.argmax(axis=1) == truth).mean() > 0.9
     fitted.save(tmp_path)
     np.testing.assert_allclose(model.FittedModel.load(tmp_path).predict_probs(new.tokens), predicted)
+
+
+def test_the_callers_thread_count_and_environment_are_left_alone(monkeypatch, vectors):
+    import os
+
+    import torch
+    import transformers
+
+    for name in ("HF_HUB_OFFLINE", "TOKENIZERS_PARALLELISM"):
+        monkeypatch.delenv(name, raising=False)
+    environment = dict(os.environ)
+    threads = torch.get_num_threads()
+    verbosity = transformers.logging.get_verbosity()
+    transformers.logging.set_verbosity_info()  # not the encoder's choice, errors only
+    caller = 1 if (os.cpu_count() or 1) > 1 else 2  # not the encoder's choice, every core
+    torch.set_num_threads(caller)
+    try:
+        encoder._load.cache_clear()  # loads again, under this environment
+        head = int(OFFSETS[20])
+        encoder.encode_words(CORPUS.tokens[:3])
+        encoder.cross_val_encoder_probs(vectors[:head], LABELS[:head], OFFSETS[:21], len(NAMES),
+                                        np.arange(20) % 2, max_iterations=2)
+        weights, bias = encoder.fit_classifier(vectors[:head], LABELS[:head], OFFSETS[:21],
+                                               len(NAMES), max_iterations=2)
+        encoder.classifier_probs(vectors[:head], OFFSETS[:21], weights, bias)
+        assert torch.get_num_threads() == caller
+        assert dict(os.environ) == environment
+        assert transformers.logging.get_verbosity() == transformers.logging.INFO
+    finally:
+        torch.set_num_threads(threads)
+        transformers.logging.set_verbosity(verbosity)

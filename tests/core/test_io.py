@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from tokenlq.io import DataError, detect_format, read_corpus, read_pred_probs, tokenize, write_pred_probs
+from tokenlq.io import DataError, detect_format, read_corpus, read_pred_probs, write_pred_probs
 
 
 def write(tmp_path, name, text):
@@ -70,11 +70,6 @@ def test_labelstudio_export_latest_annotation(tmp_path):
     corpus = read_corpus(path)
     assert corpus.tokens == [["Anna", "moved", "to", "New", "York", "."]]
     assert corpus.labels == [["B-PER", "O", "O", "B-LOC", "I-LOC", "O"]]
-
-
-def test_tokenize_offsets():
-    assert tokenize("Hi, U.S. state-of-art") == [("Hi", 0, 2), (",", 2, 3), ("U.S", 4, 7),
-                                                 (".", 7, 8), ("state-of-art", 9, 21)]
 
 
 def test_pred_probs_round_trip_and_mismatch(tmp_path):

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from tokenlq import _kernels, find_label_issues, get_label_quality_scores
-from tokenlq.filter import _ClassIndex
+from tokenlq._confident import ClassIndex as _ClassIndex
 
 from ._corpus import flat, make_corpus
 

@@ -1,5 +1,8 @@
 """The cross-validated CRF: out of sample, deterministic, well-formed; merging helpers."""
 
+import ctypes
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pytest
 
@@ -80,3 +83,33 @@ def test_the_model_fitted_on_everything_predicts_new_sentences_and_survives_save
     again = type(fitted).load(tmp_path / "model")
     np.testing.assert_array_equal(again.predict_probs(new.tokens), predicted)
     assert fitted.predict_probs([]).shape == (0, len(NAMES))
+
+
+# ---------------------------------------------------------------- the caller's process state
+
+
+def test_concurrent_cross_validations_give_the_sequential_results():
+    # Each call keeps its corpus to itself: two at once in threads (as the backend's two job
+    # lanes run them) read their own data, as one after the other.
+    config = CRFConfig(max_iterations=5)
+    halves = [(CORPUS.tokens[:40], TAGS[:40]), (CORPUS.tokens[40:], TAGS[40:])]
+
+    def run(half):
+        return cross_val_pred_probs(*half, NAMES, folds=4, config=config, n_jobs=1)
+
+    expected = [run(half) for half in halves]
+    with ThreadPoolExecutor(2) as pool:
+        for got, want in zip(pool.map(run, halves), expected):
+            np.testing.assert_array_equal(got, want)
+
+
+def test_training_leaves_the_callers_c_rand_sequence_alone():
+    libc = ctypes.CDLL(None)
+    if not hasattr(libc, "gnu_get_libc_version"):
+        pytest.skip("only glibc lets rand()'s state be put back")
+    libc.srand(12345)
+    expected = [libc.rand() for _ in range(3)]
+    libc.srand(12345)
+    cross_val_pred_probs(CORPUS.tokens[:30], TAGS[:30], NAMES, folds=2,
+                         config=CRFConfig(max_iterations=5), n_jobs=1)
+    assert [libc.rand() for _ in range(3)] == expected

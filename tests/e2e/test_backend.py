@@ -13,8 +13,7 @@ from tokenlq_backend.labelstudio import LabelStudioProject, close, connect
 from tokenlq_backend.runs import MODEL_VERSION
 from tokenlq.synthetic import make_ner_corpus
 
-from tests.browser import chromium
-from .conftest import idle, jobs_of, serve, wait_for
+from .live import idle, jobs_of, serve, wait_for
 
 WEBHOOK_SECRET = "e2e-webhook-secret"
 
@@ -198,7 +197,7 @@ def test_first_annotations_fit_quickly_then_refit_in_the_background(labelstudio,
         close(client)
 
 
-def test_page_and_console_errors_are_caught_by_the_page_check(tmp_path):
+def test_page_and_console_errors_are_caught_by_the_page_check(tmp_path, chromium):
     # The page checks would be worthless if they could not see a broken page: an uncaught
     # exception arrives only as a page error, console.error only on the console.
     page = tmp_path / "broken.html"
@@ -211,7 +210,7 @@ def test_page_and_console_errors_are_caught_by_the_page_check(tmp_path):
     assert any("logged" in e for e in errors if e.startswith("console error"))
 
 
-def test_reviews_history_dashboard_and_metrics(labelstudio, backend):
+def test_reviews_history_dashboard_and_metrics(labelstudio, backend, chromium):
     """Fixed and confirmed findings are told apart, a confirmed task leaves the tab, and the
     dashboard renders the runs in headless Chromium without a page or console error."""
     from types import SimpleNamespace
@@ -271,3 +270,16 @@ def test_reviews_history_dashboard_and_metrics(labelstudio, backend):
         assert f'{url}/projects/{project.id}/data?tab={latest["view"]}' in dom
     finally:
         close(client)
+
+
+def test_the_demo_makes_a_scored_project_and_its_tab(labelstudio, backend, capsys):
+    """backend.demo, scripts/demo.sh's last step, against the running backend: every call it
+    makes to Label Studio goes through the backend's Label Studio package."""
+    from tokenlq_backend.demo import main
+
+    url, token = labelstudio
+    base, _ = backend
+    assert main(["--ls-url", url, "--ls-token", token, "--backend-url", base, "--tasks", "60"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("60 tasks imported") and "precision" in out
+    assert f"Label issues tab: {url}/projects/" in out and "/data?tab=" in out

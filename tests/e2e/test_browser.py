@@ -11,14 +11,13 @@ import pytest
 import requests
 
 from tokenlq_backend.demo import corpus_tasks, label_config
-from tokenlq_backend.issues_view import REVIEWED_MARK
+from tokenlq_backend.labelstudio.views import REVIEWED_MARK
 from tokenlq_backend.labelstudio import LabelStudioProject, close, connect
 from tokenlq_backend.runs import MODEL_VERSION
 from tokenlq_backend.scoring import entities_by_sentence
 from tokenlq.synthetic import make_ner_corpus
 
-from tests.browser import chromium
-from .conftest import EMAIL, PASSWORD, idle, jobs_of, serve, wait_for
+from .live import EMAIL, PASSWORD, idle, jobs_of, serve, wait_for
 
 SHOWN = ["ID", "Completed", "Annotated by", "Prediction score", "text"]
 
@@ -110,7 +109,7 @@ def submit(session):
     session.page.wait_for_timeout(1500)
 
 
-def test_the_review_loop_in_label_studios_pages(labelstudio, backend, project):
+def test_the_review_loop_in_label_studios_pages(labelstudio, backend, project, chromium):
     ls_url, _ = labelstudio
     client, ls, corpus, ids = project
     summary = latest(backend, ls.id)

@@ -17,7 +17,7 @@ from tokenlq_backend.demo import corpus_tasks, label_config
 from tokenlq_backend.labelstudio import close, connect
 from tokenlq.synthetic import make_ner_corpus
 
-from .conftest import free_port, wait_healthy
+from .live import free_port, wait_healthy
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker" / "docker-compose.yml"

@@ -18,10 +18,10 @@ import requests
 from tokenlq_backend.demo import corpus_tasks, label_config
 from tokenlq_backend.labelstudio import LabelStudioProject, close, connect, prediction_content
 from tokenlq_backend.runs import MODEL_VERSION
-from tokenlq.ls_tasks import given_annotation
+from tokenlq.labelstudio_format import given_annotation
 from tokenlq.synthetic import make_ner_corpus
 
-from .conftest import free_port, serve
+from .live import free_port, serve
 from .faulty_proxy import FaultyProxy
 
 TIMEOUT = 10  # LABEL_STUDIO_TIMEOUT of the backend under test

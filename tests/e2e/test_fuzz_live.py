@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .conftest import free_port, serve
+from .live import free_port, serve
 
 
 def test_schemathesis_finds_no_server_error_in_the_running_backend(tmp_path):

@@ -5,6 +5,7 @@ it; the template is made once when two starts race; only the demo reuses a runni
 
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import LABELSTUDIO_SH, ROOT, free_port
+from .live import LABELSTUDIO_SH, ROOT, free_port
 
 # Label Studio's part as the script uses it: on the first start in a data directory it makes
 # the database (here a file holding the API token it was created with, after a pause standing
@@ -111,8 +112,7 @@ def test_the_tests_start_and_stop_their_own_label_studio_beside_the_demo(ls_home
         inner = tmp_path / "inner"
         inner.mkdir()
         (inner / "pytest.ini").write_text("[pytest]\n")
-        (inner / "conftest.py").write_text(
-            "from tests.e2e.conftest import labelstudio  # noqa: F401\n")
+        shutil.copy(ROOT / "tests" / "e2e" / "conftest.py", inner / "conftest.py")
         (inner / "test_inner.py").write_text(textwrap.dedent('''\
             import os, urllib.request
             from pathlib import Path

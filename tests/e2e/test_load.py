@@ -1,7 +1,7 @@
 """bench/load.py against the real Label Studio of the tests: a storm of 1,000 webhook events in
 10 s, forged and replayed events, /predict from 10 concurrent clients. The script checks the
 state it leaves in Label Studio and exits 1 on any failed check; its latencies are figures
-(printed, and in the README), not assertions."""
+(printed, and in bench/results/load.md), not assertions."""
 
 import json
 import os

@@ -2,6 +2,7 @@
 then the quick updates that reuse the stored fit, and the other probability sources."""
 
 import copy
+import dataclasses
 
 import numpy as np
 import pytest
@@ -31,6 +32,12 @@ def project(labelstudio, tmp_path_factory):
     close(client)
 
 
+def run(ls, options, **changes):
+    """:func:`rescore` with ``changes`` to ``options``: (summary, predictions)."""
+    result = rescore(ls, dataclasses.replace(options, **changes))
+    return result.summary, result.predictions
+
+
 def annotations_of(ls):
     return {t["id"]: copy.deepcopy(t["annotations"]) for t in ls.tasks()}
 
@@ -42,7 +49,7 @@ def ours(task):
 def test_rescore_writes_scores_the_tab_and_touches_no_annotation(project):
     client, ls, wrong, ids, options = project
     before = annotations_of(ls)
-    summary, _ = rescore(ls, options)
+    summary, _ = run(ls, options)
     assert summary.scored == len(ids) - 1 and summary.written == summary.scored
     assert summary.probs == "embedded" and summary.fit["new"] and summary.fit["model"] == "crf"
     tasks = {t["id"]: t for t in ls.tasks()}
@@ -73,7 +80,7 @@ def test_a_tab_with_the_old_filter_is_repaired_and_a_reviewers_columns_kept(proj
            "filters": {"conjunction": "and", "items": [
                {"filter": "filter:tasks:id", "operator": "in_list", "type": "Number", "value": ids[:3]}]}}
     client.views.update(id=str(view["id"]), project=ls.id, data=old)
-    summary, _ = rescore(ls, options, mode="update")
+    summary, _ = run(ls, options, mode="update")
     data = ls._get(f"api/dm/views/{summary.view}/")["data"]
     assert summary.view == view["id"]
     assert {f["operator"] for f in data["filters"]["items"]} <= PAGE_OPERATORS
@@ -84,13 +91,13 @@ def test_a_tab_with_the_old_filter_is_repaired_and_a_reviewers_columns_kept(proj
     chosen = {"explore": [c for c in hidden["explore"] if c != "tasks:file_upload"],
               "labeling": hidden["labeling"]}
     client.views.update(id=str(view["id"]), project=ls.id, data=dict(data, hiddenColumns=chosen))
-    rescore(ls, options, mode="update")
+    run(ls, options, mode="update")
     assert ls._get(f"api/dm/views/{summary.view}/")["data"]["hiddenColumns"] == chosen
 
 
 def test_a_rerun_changes_nothing_and_an_update_reuses_the_fit(project):
     _, ls, _, ids, options = project
-    summary, _ = rescore(ls, options, mode="update")
+    summary, _ = run(ls, options, mode="update")
     assert not summary.fit["new"] and summary.fit["from_fit"] == len(ids) - 1
     assert summary.fit["predicted"] == 0 and summary.fit["changed_labels"] == 0 and not summary.refit
     assert (summary.written, summary.updated, summary.removed) == (0, 0, 0)
@@ -105,7 +112,7 @@ def test_an_edited_annotation_is_rescored_by_the_update(project):
     annotation = task["annotations"][0]
     # The annotator removes every entity of the task: its labels change, its probabilities stay.
     client.annotations.update(id=annotation["id"], result=[])
-    summary, new = rescore(ls, options, mode="update")
+    summary, new = run(ls, options, mode="update")
     assert summary.fit["changed_labels"] == 1 and summary.fit["predicted"] == 0
     assert summary.updated >= 1 and summary.written == 0 and summary.removed == 0
     after = ours(next(t for t in ls.tasks() if t["id"] == task_id))
@@ -120,12 +127,12 @@ def test_new_and_deleted_tasks_are_handled_by_the_update(project):
     added = list(client.projects.import_tasks(id=ls.id, return_task_ids=True,
                                               request=corpus_tasks(corpus)).task_ids)
     client.tasks.delete(id=str(ids[0]))
-    summary, new = rescore(ls, options, mode="update")
+    summary, new = run(ls, options, mode="update")
     assert summary.fit["predicted"] == 3 and summary.fit["dropped"] == 1
     assert set(added) <= set(new) and ids[0] not in new
     tasks = {t["id"]: t for t in ls.tasks()}
     assert all(len(ours(tasks[i])) == 1 for i in added)
-    again, _ = rescore(ls, options, mode="update")
+    again, _ = run(ls, options, mode="update")
     assert again.fit["dropped"] == 0 and again.written == again.updated == 0
 
 
@@ -135,7 +142,7 @@ def test_when_most_predictions_change_ours_are_replaced_in_bulk(project, monkeyp
     client, ls, _, _, options = project
     before = annotations_of(ls)
     monkeypatch.setattr(runs, "BULK_MIN", 10)
-    summary, new = rescore(ls, options, mode="rescore", seed=7)  # new folds: every score moves
+    summary, new = run(ls, options, mode="rescore", seed=7)  # new folds: every score moves
     assert summary.removed > 0.9 * len(new) and summary.written == len(new) == summary.scored
     assert summary.updated == 0
     tasks = ls.tasks()
@@ -176,7 +183,7 @@ def test_token_distributions_stored_with_tasks_survive_label_studio(user_probs_p
     tasks = sorted(ls.tasks(), key=lambda t: t["id"])
     assert tasks[0]["meta"]["tokenlq_probs"]["probs"] == probs[0].tolist()  # a real round trip
     assert tasks[1]["data"]["tokenlq_probs"]["probs"] == probs[1].tolist()
-    summary, new = rescore(ls, RunOptions(probs="auto"))  # auto takes the user's model
+    summary, new = run(ls, RunOptions(probs="auto"))  # auto takes the user's model
     assert summary.probs == "task" and summary.scored == len(tasks) and not summary.fit
     labels = np.concatenate([np.asarray(s) for s in corpus.labels])
     offsets = np.concatenate(([0], np.cumsum([len(s) for s in corpus.tokens])))
@@ -199,7 +206,7 @@ def test_broken_task_distributions_fail_the_run_with_the_task_named(user_probs_p
     data["tokenlq_probs"] = dict(data["tokenlq_probs"], probs=rows)
     client.tasks.update(id=str(task["id"]), data=data)
     with pytest.raises(ProbsError, match=f"task {task['id']}: tokenlq_probs row 1 sums to"):
-        rescore(ls, RunOptions(probs="task"))
+        run(ls, RunOptions(probs="task"))
 
 
 def test_span_predictions_of_another_model_become_token_distributions(labelstudio):
@@ -217,13 +224,13 @@ def test_span_predictions_of_another_model_become_token_distributions(labelstudi
                                          label_config=label_config(corpus))
         client.projects.import_tasks(id=created.id, request=payload)
         ls = LabelStudioProject(client, created.id)
-        summary, new = rescore(ls, RunOptions(probs="prediction:their-model-1"))
+        summary, new = run(ls, RunOptions(probs="prediction:their-model-1"))
         assert summary.probs == "prediction:their-model-1" and summary.scored == len(payload)
         # A task whose first entity the other model doubts (p=0.3) scores about 0.3 + smoothing.
         first = next(t for t in sorted(ls.tasks(), key=lambda t: t["id"])
                      if t["annotations"][0]["result"])
         assert new[first["id"]]["score"] < 0.35
         with pytest.raises(ProbsError, match="has no prediction of model version 'nobody'"):
-            rescore(ls, RunOptions(probs="prediction:nobody"))
+            run(ls, RunOptions(probs="prediction:nobody"))
     finally:
         close(client)

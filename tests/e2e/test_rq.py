@@ -17,7 +17,7 @@ from tokenlq_backend.labelstudio import LabelStudioProject, close, connect
 from tokenlq_backend.runs import MODEL_VERSION
 from tokenlq.synthetic import make_ner_corpus
 
-from .conftest import EMAIL, PASSWORD, free_port, idle, serve, wait_healthy
+from .live import EMAIL, PASSWORD, free_port, idle, serve, wait_healthy
 
 
 class Services:
@@ -304,12 +304,11 @@ def test_a_job_whose_lock_is_deleted_stops_writing_and_is_retried(labelstudio, s
         close(client)
 
 
-def test_label_studio_shows_the_backend_down_while_no_worker_runs(labelstudio, redis_url, tmp_path):
+def test_label_studio_shows_the_backend_down_while_no_worker_runs(labelstudio, redis_url, tmp_path,
+                                                                   chromium):
     """/health's 503 as a person sees it: Label Studio refuses to add the backend, then shows it
     Connected on the project's Model page while a worker runs and Disconnected once none does."""
     from label_studio_sdk.core.api_error import ApiError
-
-    from tests.browser import chromium
 
     url, token = labelstudio
     env = dict(os.environ, LABEL_STUDIO_URL=url, LABEL_STUDIO_API_KEY=token, TOKENLQ_PROBS="crf",

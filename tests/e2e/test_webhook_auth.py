@@ -16,7 +16,7 @@ from tokenlq_backend.labelstudio import LabelStudioProject, close, connect
 from tokenlq_backend.runs import MODEL_VERSION
 from tokenlq.synthetic import make_ner_corpus
 
-from .conftest import idle, serve
+from .live import idle, serve
 
 USER, PASSWORD, SECRET = "tokenlq-e2e", "e2e-basic-password", "e2e-auth-secret"
 BASIC = {"Authorization": "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()}

@@ -1,12 +1,19 @@
-"""Counts of the generated cases, printed at the end of the test run."""
+"""Fixtures of the fuzz tests: ``count_cases``, which counts the generated cases of each kind;
+the counts are printed at the end of the run ("fuzz cases tried")."""
 
 from collections import Counter
+
+import pytest
 
 CASES = Counter()
 
 
-def count_cases(kind: str) -> None:
-    CASES[kind] += 1
+@pytest.fixture(scope="session")
+def count_cases():
+    """Counts one generated case: ``count_cases(kind)``."""
+    def count(kind: str) -> None:
+        CASES[kind] += 1
+    return count
 
 
 def pytest_terminal_summary(terminalreporter):

@@ -17,7 +17,6 @@ from tokenlq import TokenLQWarning
 from tokenlq.cli import main
 from tokenlq.io import DataError, read_corpus, write_pred_probs
 
-from .conftest import count_cases
 
 FUZZ = settings(max_examples=500, deadline=None, database=None,
                 suppress_health_check=list(HealthCheck))
@@ -101,7 +100,7 @@ def probability_file(data, corpus, path: Path) -> None:
 @FUZZ
 @given(content=files, data=st.data(),
        probs=st.sampled_from(["generated", "generated", "garbage", "none"]))
-def test_audit_writes_a_report_or_names_the_problem(content, data, probs):
+def test_audit_writes_a_report_or_names_the_problem(content, data, probs, count_cases):
     count_cases("cli audit files")
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)

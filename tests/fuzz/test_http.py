@@ -16,12 +16,13 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings, strategies as st
 from schemathesis.generation import GenerationMode
 
-from tokenlq_backend import create_app
+pytest.importorskip("flask")  # the backend extra; without it this module skips
+
+from tokenlq_backend import create_app  # noqa: E402
 from tokenlq_backend.openapi import SPEC
 from tokenlq_backend.auth import WEBHOOK_SECRET_HEADER
 from tokenlq_backend.settings import Settings
 
-from .conftest import count_cases
 
 EXAMPLES = 100  # per operation and generation mode
 SECRET = "fuzz-webhook-secret"
@@ -84,7 +85,7 @@ def operations():
 
 
 @pytest.mark.parametrize("operation, mode", operations())
-def test_openapi_operations_never_answer_5xx(app, operation, mode):
+def test_openapi_operations_never_answer_5xx(app, operation, mode, count_cases):
     client = app.test_client()
 
     @FAST
@@ -121,7 +122,7 @@ POSTS = ["/setup", "/predict", "/webhook", "/projects/1/rescore"]
                                 st.integers(500, 200_000), st.sampled_from(["", "1", "]"]))),
        content_type=st.sampled_from(["application/json", "text/plain", "",
                                      "application/json; charset=latin-1"]))
-def test_raw_bodies_are_answered_with_a_4xx_message(app, path, body, content_type):
+def test_raw_bodies_are_answered_with_a_4xx_message(app, path, body, content_type, count_cases):
     count_cases("raw bodies")
     response = app.test_client().post(path, data=body, content_type=content_type, headers=CREDENTIALS)
     check_answer(response, f"POST {path} {body[:80]!r}")
@@ -134,7 +135,7 @@ def test_raw_bodies_are_answered_with_a_4xx_message(app, path, body, content_typ
         "probs": st.one_of(st.sampled_from(["auto", "task", "crf", "prediction:", "prediction:x"]),
                            json_values),
         "refit_fraction": st.one_of(st.floats(), json_values)}))}))
-def test_setup_with_wrong_types_and_configs(app, body):
+def test_setup_with_wrong_types_and_configs(app, body, count_cases):
     count_cases("setup payloads")
     check_answer(app.test_client().post("/setup", json=body, headers=CREDENTIALS), f"/setup {body}")
 
@@ -153,7 +154,7 @@ tasks = st.fixed_dictionaries({"id": st.integers(-2**63, 2**63 - 1)}, optional={
     "project": st.one_of(st.just("1.1795813158"), projects),
     "tasks": st.one_of(st.lists(tasks, min_size=1, max_size=8), json_values)},
     optional={"label_config": st.one_of(st.just(CONFIG), st.text(max_size=100), json_values)}))
-def test_predict_with_generated_tasks_never_answers_5xx(app, body):
+def test_predict_with_generated_tasks_never_answers_5xx(app, body, count_cases):
     count_cases("predict payloads")
     response = app.test_client().post("/predict", json=body, headers=CREDENTIALS)
     check_answer(response, f"/predict {body}")
@@ -161,7 +162,7 @@ def test_predict_with_generated_tasks_never_answers_5xx(app, body):
         assert len(response.get_json()["results"]) == len(body["tasks"])
 
 
-def test_predict_pre_annotates_generated_texts_with_the_fitted_model(app, monkeypatch):
+def test_predict_pre_annotates_generated_texts_with_the_fitted_model(app, monkeypatch, count_cases):
     """Unannotated tasks (none, or only skipped annotations with ids of any type) of project 1,
     which has a fit: the model tags every text, and every region it proposes lies inside the
     text, quotes it and carries a label of the config."""
@@ -202,7 +203,7 @@ def test_predict_pre_annotates_generated_texts_with_the_fitted_model(app, monkey
        route=st.sampled_from(["/projects/{}/jobs", "/projects/{}/summary", "/projects/{}/summary.html",
                               "/projects/{}/history", "/projects/{}/dashboard", "/jobs/{}",
                               "/projects/{}/history?format=csv", "/projects/{}/summary?format=csv"]))
-def test_generated_paths_are_answered_without_a_5xx(app, segment, route):
+def test_generated_paths_are_answered_without_a_5xx(app, segment, route, count_cases):
     count_cases("paths")
     from urllib.parse import quote
 
@@ -217,7 +218,7 @@ def test_generated_paths_are_answered_without_a_5xx(app, segment, route):
     json_values), "project": projects}),
     secret=st.one_of(st.just(SECRET), st.text(st.characters(min_codepoint=32, max_codepoint=126),
                                               max_size=30)))
-def test_webhook_events_with_any_secret_and_project(app, event, secret):
+def test_webhook_events_with_any_secret_and_project(app, event, secret, count_cases):
     count_cases("webhook events")
     response = app.test_client().post("/webhook", json=event,
                                       headers={WEBHOOK_SECRET_HEADER: secret})
@@ -248,7 +249,7 @@ def test_jobs_queued_while_label_studio_is_down_fail_with_a_reason(app):
     # One job at a time, each a few seconds of the SDK's own retries: wait by the queue's length.
     ahead = sum(row["n"] for row in store.counts() if row["status"] in ("queued", "running"))
     deadline = time.time() + 60 + 10 * ahead
-    while store.job(job)["status"] in ("queued", "running") and time.time() < deadline:
+    while store.job(job).status in ("queued", "running") and time.time() < deadline:
         time.sleep(0.5)
     found = client.get(f"/jobs/{job}", headers=CREDENTIALS).get_json()
     assert found["status"] == "failed" and "Connect" in found["reason"], found

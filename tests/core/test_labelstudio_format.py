@@ -1,10 +1,13 @@
-"""Label Studio tasks to token labels: every documented input problem has its outcome and count."""
+"""Label Studio JSON both ways: every documented input problem has its outcome and count; tags
+become the regions they came from."""
 
 from collections import Counter
 
 import pytest
 
-from tokenlq.ls_tasks import WARNINGS, given_annotation, span_labels, task_shape_error, task_tokens
+from tokenlq.labelstudio_format import (WARNINGS, entity_regions, given_annotation, prediction,
+                                        span_labels, tag_regions, task_shape_error, task_tokens,
+                                        tokenize)
 
 TEXT = "Anna met Bob in New York"
 NAMES = ["PER", "LOC", "ORG"]
@@ -110,3 +113,40 @@ def test_annotation_ids_of_any_type_never_break_the_choice():
     tied = [{"id": "a", "result": []}, {"id": 1, "result": []}, {"id": {"x": 1}, "result": []}]
     assert given_annotation(tied)["id"] == 1
     assert given_annotation([{"id": None}, {"id": True}])["id"] is None  # no real id: the first
+
+
+def test_tokenize_offsets():
+    assert tokenize("Hi, U.S. state-of-art") == [("Hi", 0, 2), (",", 2, 3), ("U.S", 4, 7),
+                                                 (".", 7, 8), ("state-of-art", 9, 21)]
+
+
+@pytest.mark.parametrize("tags", [
+    ["B-PER", "O", "B-PER", "O", "B-LOC", "I-LOC"],
+    ["B-PER", "I-PER", "I-PER", "B-ORG", "B-LOC", "I-LOC"],
+    ["O"] * 6,
+])
+def test_tags_become_regions_that_read_back_as_the_same_tags(tags):
+    text, tokens = task_tokens({"text": TEXT}, "text")
+    regions = tag_regions(text, tokens, tags, from_name="label", to_name="text", id_prefix="tlq-7")
+    assert all(r["id"].startswith("tlq-7-") and r["to_name"] == "text" for r in regions)
+    assert all(r["value"]["text"] == text[r["value"]["start"]:r["value"]["end"]] for r in regions)
+    assert span_labels(text, tokens, regions, from_name="label", label_names=NAMES) == tags
+
+
+def test_a_leading_inside_tag_starts_an_entity_as_conlleval_reads_it():
+    text, tokens = task_tokens({"text": TEXT}, "text")
+    regions = tag_regions(text, tokens, ["I-PER", "O", "O", "O", "I-LOC", "B-LOC"],
+                          from_name="label", to_name="text")
+    assert [(r["value"]["text"], r["value"]["labels"]) for r in regions] == [
+        ("Anna", ["PER"]), ("New", ["LOC"]), ("York", ["LOC"])]
+    assert all("id" not in r for r in regions)
+
+
+def test_entity_regions_and_prediction():
+    text, tokens = task_tokens({"text": TEXT}, "text")
+    regions = entity_regions(text, tokens, [(0, 1, "PER"), (4, 6, "LOC")], from_name="label",
+                             to_name="text", id_prefix="p")
+    assert [(r["id"], r["value"]["start"], r["value"]["end"]) for r in regions] == [
+        ("p-0-1", 0, 4), ("p-4-6", 16, 24)]
+    assert prediction(regions, model_version="v", score=None) == {
+        "model_version": "v", "score": None, "result": regions}

@@ -1,7 +1,9 @@
-"""Label Studio NER tasks as token labels: one conversion for the export reader and the backend.
+"""Label Studio's JSON for NER, both ways: tasks and annotations to token labels, token labels
+to prediction regions. One conversion for ``tokenlq audit``'s export reader and for the backend.
 
-Pure functions over the JSON of tasks and annotations (no HTTP). Every input problem has a
-defined outcome, counted in a ``collections.Counter`` of warnings under these keys:
+Pure functions over the JSON of tasks, annotations and predictions (no HTTP). Reading, every
+input problem has a defined outcome, counted in a ``collections.Counter`` of warnings under
+these keys:
 
 ==========================  =================================================================
 ``partial_token_overlap``   a span boundary cuts a token; the whole token joins the span
@@ -21,15 +23,24 @@ Tasks with an empty text, or without a usable annotation (none, or all cancelled
 scored; :func:`given_annotation` returns None for them. A task whose JSON has the wrong shape
 (``data`` not an object, ``annotations`` not a list of objects, ...) is refused by the caller with
 the message of :func:`task_shape_error`.
+
+Writing, :func:`tag_regions` turns one tag per token into ``labels`` regions (entities read by
+:mod:`tokenlq.scheme`), :func:`entity_regions` does so for entities given as token ranges, and
+:func:`prediction` wraps regions as a prediction.
 """
 
 from __future__ import annotations
 
+import bisect
+import re
 from collections import Counter
 
-from .io import tokenize
+import numpy as np
 
-__all__ = ["WARNINGS", "given_annotation", "span_labels", "task_shape_error", "task_tokens"]
+from .scheme import OUTSIDE, decode, make_tag, parse_classes
+
+__all__ = ["WARNINGS", "entity_regions", "given_annotation", "prediction", "span_labels",
+           "tag_regions", "task_shape_error", "task_tokens", "tokenize"]
 
 WARNINGS = ("partial_token_overlap", "overlapping_spans", "malformed_region", "span_outside_text",
             "unknown_label", "multiple_labels", "span_without_label", "tokens_not_in_text")
@@ -84,7 +95,7 @@ def task_tokens(data: dict, value_key: str, warnings: Counter | None = None):
     """Tokens of a task and their character offsets in ``data[value_key]``.
 
     ``data['tokens']`` (a list of strings) when present and found in order in the text, else a
-    tokenization of the text (:func:`tokenlq.io.tokenize`). A task with tokens but no text gets
+    tokenization of the text (:func:`tokenize`). A task with tokens but no text gets
     the tokens joined by single spaces as its text. Returns ``(text, [(token, start, end)])``.
 
     >>> task_tokens({"text": "Anna  lives"}, "text")
@@ -113,6 +124,25 @@ def task_tokens(data: dict, value_key: str, warnings: Counter | None = None):
     return text, tokenize(text)
 
 
+_WORDS = re.compile(r"\S+")
+_PIECES = re.compile(r"\w+(?:[-'’.]\w+)*|[^\w\s]")
+
+
+def tokenize(text: str) -> list[tuple[str, int, int]]:
+    """Whitespace tokens with character offsets, punctuation split off word ends: the tokens of
+    a task without ``data.tokens``.
+
+    >>> tokenize("Hi, U.S. state-of-art")
+    [('Hi', 0, 2), (',', 2, 3), ('U.S', 4, 7), ('.', 7, 8), ('state-of-art', 9, 21)]
+    """
+    out = []
+    for match in _WORDS.finditer(text):
+        word, start = match.group(), match.start()
+        for piece in _PIECES.finditer(word):
+            out.append((piece.group(), start + piece.start(), start + piece.end()))
+    return out
+
+
 def _is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -120,8 +150,9 @@ def _is_int(value) -> bool:
 def span_labels(text: str, tokens, results, *, from_name: str | None, label_names,
                 warnings: Counter | None = None, scheme: str = "BIO") -> list[str]:
     """Token labels (``BIO`` or ``IO`` tags) of the ``labels`` regions in an annotation's
-    ``result`` for tokens ``[(token, start, end)]`` of ``text``. ``label_names=None`` accepts
-    every label; ``from_name=None`` every control.
+    ``result`` for tokens ``[(token, start, end)]`` of ``text``, in text order (as
+    :func:`task_tokens` gives them). ``label_names=None`` accepts every label;
+    ``from_name=None`` every control.
 
     >>> text, tokens = task_tokens({"text": "Anna lives in New York"}, "text")
     >>> regions = [{"from_name": "label", "type": "labels",
@@ -158,17 +189,71 @@ def span_labels(text: str, tokens, results, *, from_name: str | None, label_name
             warnings["unknown_label"] += 1
             continue
         spans.append((start, -(end - start), end, names[0]))
-    labels = ["O"] * len(tokens)
+    labels = [OUTSIDE] * len(tokens)
     owner = [None] * len(tokens)
+    # Tokens are in text order and do not overlap: those a span touches are one range, found by
+    # bisection on their starts and ends.
+    starts, ends = [a for _, a, _ in tokens], [b for _, _, b in tokens]
     for n, (start, _, end, name) in enumerate(sorted(spans)):
-        inside = [j for j, (_, a, b) in enumerate(tokens) if a < end and b > start]
-        if any(tokens[j][1] < start or tokens[j][2] > end for j in inside):
+        inside = range(bisect.bisect_right(ends, start), bisect.bisect_left(starts, end))
+        if inside and (starts[inside[0]] < start or ends[inside[-1]] > end):
             warnings["partial_token_overlap"] += 1
         free = [j for j in inside if owner[j] is None]
         if len(free) < len(inside):
             warnings["overlapping_spans"] += 1
         for rank, j in enumerate(free):
             owner[j] = n
-            prefix = "I-" if scheme == "IO" or rank > 0 else "B-"
-            labels[j] = prefix + name
+            labels[j] = make_tag("I" if scheme == "IO" or rank > 0 else "B", name)
     return labels
+
+
+def entity_regions(text: str, tokens, entities, *, from_name: str, to_name: str,
+                   id_prefix: str | None = None) -> list[dict]:
+    """Label Studio ``labels`` regions of ``entities``, ``[(start token, end token, label)]``
+    with the end exclusive, over tokens ``[(token, start, end)]`` of ``text``. A region's id is
+    ``f"{id_prefix}-{start token}-{end token}"`` when ``id_prefix`` is given.
+
+    >>> text, tokens = task_tokens({"text": "Anna lives in New York"}, "text")
+    >>> [region] = entity_regions(text, tokens, [(3, 5, "LOC")], from_name="label", to_name="text")
+    >>> region["from_name"], region["to_name"], region["type"], region["value"]
+    ('label', 'text', 'labels', {'start': 14, 'end': 22, 'text': 'New York', 'labels': ['LOC']})
+    """
+    regions = []
+    for s, e, label in entities:
+        start, end = tokens[s][1], tokens[e - 1][2]
+        region = {} if id_prefix is None else {"id": f"{id_prefix}-{s}-{e}"}
+        region.update({"from_name": from_name, "to_name": to_name, "type": "labels",
+                       "value": {"start": start, "end": end, "text": text[start:end],
+                                 "labels": [label]}})
+        regions.append(region)
+    return regions
+
+
+def tag_regions(text: str, tokens, tags, *, from_name: str, to_name: str,
+                id_prefix: str | None = None) -> list[dict]:
+    """The regions (:func:`entity_regions`) of the entities of ``tags``, one tag per token,
+    decoded in the scheme the tags follow (:mod:`tokenlq.scheme`).
+
+    >>> text, tokens = task_tokens({"text": "Anna lives in New York"}, "text")
+    >>> regions = tag_regions(text, tokens, ["B-PER", "O", "O", "B-LOC", "I-LOC"],
+    ...                       from_name="label", to_name="text", id_prefix="tlq")
+    >>> [(r["id"], r["value"]["text"], r["value"]["labels"]) for r in regions]
+    [('tlq-0-1', 'Anna', ['PER']), ('tlq-3-5', 'New York', ['LOC'])]
+    """
+    names = sorted(set(tags) | {OUTSIDE})
+    classes = parse_classes(names, func="tag_regions")
+    position = {name: k for k, name in enumerate(names)}
+    labels = np.array([position[t] for t in tags], dtype=np.int64)
+    starts, ends, types = decode(labels, np.array([0, len(labels)]), classes)
+    entities = zip(starts.tolist(), ends.tolist(), [classes.types[t] for t in types.tolist()])
+    return entity_regions(text, tokens, entities, from_name=from_name, to_name=to_name,
+                          id_prefix=id_prefix)
+
+
+def prediction(regions, *, model_version: str, score: float | None) -> dict:
+    """A Label Studio prediction of ``regions``; ``score`` is the task's (None for none).
+
+    >>> prediction([], model_version="tokenlq-1", score=0.5)
+    {'model_version': 'tokenlq-1', 'score': 0.5, 'result': []}
+    """
+    return {"model_version": model_version, "score": score, "result": list(regions)}

@@ -1,8 +1,11 @@
-"""Debian's headless Chromium driven by Playwright, as a person uses the pages: every page error
-(``pageerror``: an uncaught exception, such as a tab the Data Manager cannot load, arrives only
-there) and every console error is recorded, and screenshots go to ``screenshots/`` (git-ignored).
+"""Fixtures more than one suite uses: ``chromium``, Debian's headless Chromium driven by
+Playwright as a person uses the pages.
 
-Playwright's own browser download is not used: ``executable_path`` is Debian's binary.
+Every page error (``pageerror``: an uncaught exception, such as a tab the Data Manager cannot
+load, arrives only there) and every console error is recorded, and screenshots go to
+``screenshots/`` (git-ignored). Playwright's own browser download is not used:
+``executable_path`` is Debian's binary. A test using ``chromium`` is marked ``browser`` and
+``e2e`` (the repository's conftest.py).
 """
 
 from __future__ import annotations
@@ -46,10 +49,11 @@ class Session:
         return [f"page error: {e}" for e in self.page_errors] + \
                [f"console error: {e}" for e in self.console_errors]
 
-    def shot(self, name: str) -> Path:
+    def shot(self, name: str, *, full_page: bool = False) -> Path:
+        """A screenshot of the page (its whole length with ``full_page``) in screenshots/."""
         SHOTS.mkdir(exist_ok=True)
         path = SHOTS / f"{name}.png"
-        self.page.screenshot(path=str(path))
+        self.page.screenshot(path=str(path), full_page=full_page)
         return path
 
     def login(self, ls_url: str, email: str, password: str) -> None:
@@ -62,7 +66,7 @@ class Session:
 
 
 @contextmanager
-def chromium(width: int = 1600, height: int = 1000):
+def _open_chromium(width: int = 1600, height: int = 1000):
     """A fresh browser and page of ``width`` x ``height`` pixels: yields a :class:`Session`."""
     from playwright.sync_api import sync_playwright
 
@@ -78,3 +82,10 @@ def chromium(width: int = 1600, height: int = 1000):
             yield Session(page)
         finally:
             browser.close()
+
+
+@pytest.fixture
+def chromium():
+    """Opens browsers: ``with chromium(width, height) as session:`` gives a fresh browser and
+    page (a :class:`Session`), closed when the block ends."""
+    return _open_chromium

@@ -17,8 +17,10 @@ operator, such as the API's ``in_list``, stops the page from loading every tab o
 
 from __future__ import annotations
 
-__all__ = ["REVIEWED_MARK", "SHOWN_COLUMNS", "mark_reviewed", "view_filters", "view_layout"]
+__all__ = ["ISSUES_VIEW_TITLE", "REVIEWED_MARK", "SHOWN_COLUMNS", "mark_reviewed", "view_filters",
+           "view_layout"]
 
+ISSUES_VIEW_TITLE = "Label issues"
 REVIEWED_MARK = "tokenlq-reviewed"
 
 # What a reviewer needs in the tab's list (the rest, raw JSON included, is hidden): the task,

@@ -1,5 +1,6 @@
-"""The one module that speaks to Label Studio (label-studio-sdk 2.1.2 and its authenticated
-httpx client for the few calls the SDK lacks). Everything else gets plain dicts."""
+"""Reads and writes of one Label Studio project, as plain dicts: what a run pulls, the
+predictions it writes back, the ``Label issues`` tab, the webhooks' credential, and the few
+steps the demo takes to make a project."""
 
 from __future__ import annotations
 
@@ -7,66 +8,26 @@ import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-__all__ = ["ISSUES_VIEW_TITLE", "ForeignURLError", "LabelStudioProject", "close", "connect"]
+from .client import LabelStudioClient
+from .views import ISSUES_VIEW_TITLE
 
-ISSUES_VIEW_TITLE = "Label issues"
+__all__ = ["LabelStudioProject", "create_project", "prediction_content"]
+
 _PAGE = 1000
 _WRITERS = 4  # concurrent single-prediction writes; Label Studio on SQLite serialises beyond that
-
-
-class ForeignURLError(RuntimeError):
-    """A request (a redirect, a URL from an answer) to anywhere but the configured Label Studio."""
-
-
-def _only_to(url: str):
-    """An httpx request hook refusing every request whose origin is not ``url``'s: the API key
-    travels with each request, so it must never follow a redirect or a link elsewhere."""
-    import httpx
-
-    allowed = httpx.URL(url)
-    origin = (allowed.scheme, allowed.host, allowed.port)
-
-    def check(request) -> None:
-        if (request.url.scheme, request.url.host, request.url.port) != origin:
-            raise ForeignURLError(f"refused a request to {request.url.scheme}://{request.url.host}"
-                                  f"{'' if request.url.port is None else f':{request.url.port}'}: "
-                                  "the backend talks only to LABEL_STUDIO_URL")
-    return check
-
-
-def connect(url: str, api_key: str, *, timeout: float = 60.0, httpx_client=None):
-    """An SDK client; ``api_key`` may be a personal access token (refreshed by the SDK) or a
-    legacy token. Every request goes to ``url``'s origin or is refused (:class:`ForeignURLError`).
-    Raises ValueError without a URL or key."""
-    if not url or not api_key:
-        raise ValueError("LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY must be set to reach Label Studio")
-    import httpx
-    from label_studio_sdk import LabelStudio
-
-    http = httpx_client or httpx.Client(timeout=timeout, follow_redirects=True)  # as the SDK's own
-    http.event_hooks = {**http.event_hooks,
-                        "request": [*http.event_hooks["request"], _only_to(url)]}
-    return LabelStudio(base_url=url.rstrip("/") + "/", api_key=api_key, timeout=timeout,
-                       httpx_client=http)
-
-
-def close(client) -> None:
-    """Release the client's connections."""
-    client._client_wrapper.httpx_client.httpx_client.close()
 
 
 class LabelStudioProject:
     """Reads and writes of one project."""
 
-    def __init__(self, client, project_id: int, *, before_write=None):
+    def __init__(self, client: LabelStudioClient, project_id: int, *, before_write=None):
         """``before_write()`` is called before each write and may raise to stop the run's
         writing (an RQ job that lost its project's lock)."""
         self.client, self.id = client, int(project_id)
-        self._http = client._client_wrapper.httpx_client
         self._before_write = before_write or (lambda: None)
 
     def _get(self, path: str, **params):
-        response = self._http.request(path, method="GET", params=params)
+        response = self.client.request("GET", path, params=params)
         if response.status_code == 404:
             return None
         response.raise_for_status()
@@ -79,7 +40,7 @@ class LabelStudioProject:
         than paging ``/api/tasks`` with ``fields=all`` (16 s against 47-56 s on Label Studio
         1.23.2, SQLite). The export is deleted afterwards.
         """
-        response = self._http.request(f"api/projects/{self.id}/exports/", method="POST", json={
+        response = self.client.request("POST", f"api/projects/{self.id}/exports/", json={
             "title": "tokenlq scoring read",
             "serialization_options": {"predictions": {"only_id": False}, "drafts": {"only_id": True},
                                       "annotations__completed_by": {"only_id": True}}})
@@ -99,7 +60,7 @@ class LabelStudioProject:
                 raise RuntimeError(f"Label Studio's export of project {self.id} failed")
             tasks = self._get(f"api/projects/{self.id}/exports/{export}/download", exportType="JSON")
         finally:
-            self._http.request(f"api/projects/{self.id}/exports/{export}", method="DELETE")
+            self.client.request("DELETE", f"api/projects/{self.id}/exports/{export}")
         if not isinstance(tasks, list):
             raise RuntimeError(f"Label Studio's export of project {self.id} is not a list of tasks")
         return tasks
@@ -133,8 +94,8 @@ class LabelStudioProject:
         """Delete every prediction of ``model_version`` in the project in one request (Label
         Studio then clears the project's model version if it was that one). Returns how many."""
         self._before_write()
-        response = self._http.request(f"api/projects/{self.id}/model-versions/", method="DELETE",
-                                      json={"model_version": model_version})
+        response = self.client.request("DELETE", f"api/projects/{self.id}/model-versions/",
+                                       json={"model_version": model_version})
         response.raise_for_status()
         return int(response.json().get("deleted_predictions", 0))
 
@@ -180,8 +141,7 @@ class LabelStudioProject:
         were never chosen (both lists empty, as tokenlq wrote them before). Later runs resend
         its full data (a partial update drops keys) with filters and ordering renewed and the
         look as the tab has it, so a reviewer's columns survive."""
-        views = self._get("api/dm/views/", project=self.id) or []
-        ours = [v for v in views if (v.get("data") or {}).get("title") == ISSUES_VIEW_TITLE]
+        ours = self._issues_views()
         data = {"title": ISSUES_VIEW_TITLE, "filters": filters, "ordering": ["tasks:predictions_score"]}
         self._before_write()
         if ours:
@@ -194,6 +154,15 @@ class LabelStudioProject:
         # Not retried after a lost answer: it could make a second tab (the next run finds it).
         return int(self.client.views.create(project=self.id, data={**data, **layout(self.columns())},
                                             request_options={"max_retries": 0}).id)
+
+    def _issues_views(self) -> list:
+        views = self._get("api/dm/views/", project=self.id) or []
+        return [v for v in views if (v.get("data") or {}).get("title") == ISSUES_VIEW_TITLE]
+
+    def issues_view(self) -> int | None:
+        """The id of the ``Label issues`` tab, or None before a run made it."""
+        ours = self._issues_views()
+        return int(ours[0]["id"]) if ours else None
 
     def secure_webhooks(self, model_version: str, headers: dict) -> int:
         """Give ``headers`` (the credential its events need) to the webhooks Label Studio
@@ -213,11 +182,29 @@ class LabelStudioProject:
                 updated += 1
         return updated
 
+    def import_tasks(self, tasks) -> list:
+        """Import ``tasks`` (Label Studio's import format: ``data``, optional ``annotations``);
+        returns their ids, in order."""
+        self._before_write()
+        answer = self.client.projects.import_tasks(id=self.id, request=tasks, return_task_ids=True)
+        return list(answer.task_ids)
+
+    def add_ml_backend(self, url: str, *, title: str = "tokenlq") -> None:
+        """Connect the ML backend at ``url`` to the project (Label Studio calls its /health and
+        /setup, and creates its webhook)."""
+        self._before_write()
+        self.client.ml.create(project=self.id, url=url, title=title)
+
     def view_task_ids(self, view_id: int) -> list:
         """The ids a view lists, in its order."""
         body = self._get("api/tasks/", project=self.id, view=view_id, fields="task_only",
                          page_size=_PAGE * 100)
         return [t["id"] for t in (body or {}).get("tasks", [])]
+
+
+def create_project(client: LabelStudioClient, title: str, label_config: str) -> LabelStudioProject:
+    """A new project named ``title`` with the labeling config ``label_config``."""
+    return LabelStudioProject(client, client.projects.create(title=title, label_config=label_config).id)
 
 
 def prediction_content(prediction: dict) -> str:

@@ -1,0 +1,20 @@
+"""The service's state, one module per concern, over one database (:mod:`.schema`).
+
+- :mod:`.jobs`: jobs (:class:`Job`, :class:`JobKind`, :class:`JobStatus`, :class:`Lane`), their
+  queue and the run history;
+- :mod:`.results`: what the latest run left per task (review states, predictions);
+- :mod:`.params`: per-project settings.
+
+:class:`Store` is the handle the app, the run processes and the RQ workers open: every concern's
+methods on one database, migrated to the newest schema when opened.
+"""
+
+from .jobs import Job, JobKind, JobStatus, JobStore, Lane
+from .params import ParamStore
+from .results import ResultStore
+
+__all__ = ["Job", "JobKind", "JobStatus", "Lane", "Store"]
+
+
+class Store(JobStore, ResultStore, ParamStore):
+    """The database under ``data_dir`` (``TOKENLQ_DATA_DIR``), with every concern's methods."""

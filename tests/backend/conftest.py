@@ -1,0 +1,59 @@
+"""Fixtures of the service's tests, as in Flask's tutorial: ``settings``, the ``app`` built from
+them (its job queue not started) and its ``client``; a module that needs other settings
+overrides ``settings``. ``run_summary`` makes the summary of a finished run.
+
+Without the backend extra the suite skips, naming the missing module.
+"""
+
+import pytest
+
+for _module in ("flask", "label_studio_sdk", "plotly", "prometheus_client"):  # the backend extra
+    pytest.importorskip(_module)
+
+from tokenlq_backend import create_app  # noqa: E402  (after the extra's check)
+from tokenlq_backend.settings import Settings  # noqa: E402
+
+
+@pytest.fixture
+def settings(tmp_path):
+    """Defaults, with a data directory of the test's own."""
+    return Settings(data_dir=tmp_path / "data")
+
+
+@pytest.fixture
+def app(settings):
+    return create_app(settings, start_queue=False)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+def _run_summary(error_rate, flagged, *, token="Paris", reviews=None, title="Acme news NER"):
+    return {"project_title": title, "model_version": "tokenlq-x", "probs": "embedded", "fit": {"model": "crf"},
+            "tasks": 10, "scored": 9, "tokens": 90, "flagged": flagged, "error_rate": error_rate,
+            "reviews": reviews or {"pending": flagged}, "warnings": {"partial_token_overlap": 2},
+            "seconds": {"pull": 1.0, "score": 0.5}, "view": 4,
+            "classes": [{"type": "O", "tokens": 70, "entities": None, "flagged_tokens": 1,
+                         "flagged_spans": 1, "estimated_error_rate": error_rate / 2,
+                         "top_confusions": [{"suggested": "PER", "count": 1}],
+                         "top_flagged_tokens": [{"token": "x", "count": 1}]},
+                        {"type": "PER", "tokens": 20, "entities": 10, "flagged_tokens": 2,
+                         "flagged_spans": 2, "estimated_error_rate": error_rate * 2,
+                         "top_confusions": [{"suggested": "LOC", "count": 2}, {"suggested": "O", "count": 1}],
+                         "top_flagged_tokens": [{"token": "y", "count": 2}]}],
+            "confusions": [["PER", "LOC", 2], ["O", "PER", 1]],
+            "suspicious_tokens": [{"task": 3, "token": token, "given": "PER", "suggested": "LOC",
+                                   "score": 0.01}],
+            "suspicious_entities": [{"task": 3, "text": token, "given": "PER", "suggested": "LOC",
+                                     "kind": "wrong_type", "score": 0.01}],
+            "annotators": {}}
+
+
+@pytest.fixture
+def run_summary():
+    """Makes a run's summary as a job stores it: ``run_summary(error_rate, flagged, *,
+    token="Paris", reviews=None, title="Acme news NER")``; ``token`` is the flagged token's and
+    entity's text."""
+    return _run_summary
