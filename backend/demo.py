@@ -96,6 +96,9 @@ def main(argv=None) -> int:
             print(f"the scoring job failed: {job['reason']}", file=sys.stderr)
             return 1
         view = project.issues_view()
+        if view is None:  # without it, the tab's task list would be every task of the project
+            raise RuntimeError(f"the scoring job is done but project {project.id} has no "
+                               "'Label issues' tab; the backend did not write it")
         listed = project.view_task_ids(view)  # the tasks the tab shows, in its order
         kinds = Counter(kind for _, kind in corpus.errors)
         print(f"{len(ids)} tasks imported, {len(wrong)} of them with injected label errors "

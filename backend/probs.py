@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from tokenlq.labelstudio_format import region_token_ranges
 from tokenlq.scheme import make_tag
 
 __all__ = ["PROBS_KEY", "ProbsError", "prediction_probs", "task_probs", "tasks_with_probs"]
@@ -113,18 +114,14 @@ def prediction_probs(tasks, token_spans, class_names, model_version: str, *, fro
         probs = np.zeros((len(tokens), len(class_names)))
         probs[:, class_names.index("O")] = 1.0
         default = prediction.get("score")
-        for region in prediction.get("result") or ():
-            value = region.get("value") or {}
-            names = value.get("labels") or []
-            start, end = value.get("start"), value.get("end")
-            if region.get("from_name", from_name) != from_name or not names or \
-                    not isinstance(start, int) or not isinstance(end, int):
-                continue
+        # No text here: offsets are not checked against it, and a later region overrides an
+        # earlier one on the tokens they share.
+        for region, name, inside in region_token_ranges(tokens, prediction.get("result"),
+                                                        from_name=from_name):
             score = region.get("score", default)
             score = 1.0 if score is None else min(max(float(score), 0.0), 1.0)
-            inside = [j for j, (_, a, b) in enumerate(tokens) if a < end and b > start]
             for rank, j in enumerate(inside):
-                tag = make_tag("B" if rank == 0 else "I", names[0])
+                tag = make_tag("B" if rank == 0 else "I", name)
                 if tag not in class_names:
                     continue
                 probs[j] = 0.0

@@ -29,8 +29,8 @@ from .labelstudio.views import mark_reviewed, view_filters, view_layout
 from .probs import prediction_probs, task_probs, tasks_with_probs
 from .probs_sources import check_source
 from .reviews import update_reviews
-from .scoring import (ProjectCorpus, findings, predictions, project_classes, read_tasks,
-                      score_tasks, type_summary, type_view)
+from .scoring import (findings, predictions, project_classes, read_tasks, score_tasks,
+                      type_summary, type_view)
 from .versions import MODEL_VERSION
 
 __all__ = ["MODEL_VERSION", "MODES", "RefitSummary", "RunOptions", "RunResult", "RunSummary",
@@ -139,10 +139,6 @@ def _pull(ls: LabelStudioProject):
     return settings, config, ls.tasks()
 
 
-def _new_fit(project: ProjectCorpus, class_names, model: str, options: RunOptions) -> ProjectFit:
-    return new_fit(project, class_names, model=model, folds=options.folds, seed=options.seed)
-
-
 def _stored_fit(options: RunOptions, project_id: int, class_names) -> ProjectFit | None:
     """The fit an update reuses: the stored one, unless the labeling config changed since."""
     if options.mode != "update" or options.data_dir is None:
@@ -151,34 +147,27 @@ def _stored_fit(options: RunOptions, project_id: int, class_names) -> ProjectFit
     return fit if fit is not None and fit.class_names == class_names else None
 
 
-def _keep(options: RunOptions, project_id: int, fit: ProjectFit) -> None:
-    if options.data_dir is not None:
-        save_fit(options.data_dir, project_id, fit)
-
-
-def _embedded_probs(project, project_id: int, class_names, options: RunOptions,
-                    summary: RunSummary, clock):
-    """Probabilities from the stored fit (update) or a new cross-validation (rescore, or no
-    usable fit). Sets ``summary.fit`` and ``summary.refit``."""
+def _embedded_probs(project, fit: ProjectFit | None, class_names, options: RunOptions,
+                    summary: RunSummary):
+    """Probabilities from the stored ``fit`` (update) or a new cross-validation (rescore, or
+    no usable fit). Sets ``summary.fit`` and ``summary.refit``. Returns ``(probs, fit to
+    save)``: probs None when there are too few tasks, the fit None when the stored one stands."""
     wanted = resolve_model("crf" if options.probs == "crf" else "auto")
-    fit = _stored_fit(options, project_id, class_names)
     if fit is None:
         if len(project.task_ids) < options.folds:
             summary.fit = {"skipped": f"{len(project.task_ids)} annotated tasks; the model needs "
                                       f"at least {options.folds} to cross-validate"}
-            return None
+            return None, None
         # An update without a fit fits the quick CRF first and leaves the encoder to a refit.
         model = wanted if options.mode == "rescore" else "crf"
-        fit = _new_fit(project, class_names, model, options)
-        _keep(options, project_id, fit)
-        clock.lap("fit", "score")
+        fit = new_fit(project, class_names, model=model, folds=options.folds, seed=options.seed)
         summary.fit = {"model": model, "tasks": len(project.task_ids), "new": True}
         summary.refit = model != wanted
-        return fit.probs
+        return fit.probs, fit
     reuse = reuse_fit(fit, project)
+    changed = None
     if reuse.dropped:  # deleted tasks: their stored state goes
-        fit = only_tasks(fit, project.task_ids)
-        _keep(options, project_id, fit)
+        fit = changed = only_tasks(fit, project.task_ids)
     stale = reuse.predicted + reuse.changed_labels
     summary.fit = {"model": fit.model_name, "tasks": len(fit.task_ids), "new": False,
                    "age_seconds": round(time.time() - fit.created, 1),
@@ -186,8 +175,7 @@ def _embedded_probs(project, project_id: int, class_names, options: RunOptions,
                    "changed_labels": reuse.changed_labels, "dropped": reuse.dropped}
     summary.refit = fit.model_name != wanted or \
         stale >= max(1, options.refit_fraction * len(project.task_ids))
-    clock.lap("fit", "score")
-    return reuse.probs
+    return reuse.probs, changed
 
 
 def _probabilities(tasks_by_id, project, project_id: int, config: NerConfig, class_names, options,
@@ -203,7 +191,13 @@ def _probabilities(tasks_by_id, project, project_id: int, config: NerConfig, cla
         return prediction_probs(scored, project.tokens, class_names, source[len("prediction:"):],
                                 from_name=config.from_name)
     summary.probs = "embedded"
-    return _embedded_probs(project, project_id, class_names, options, summary, clock)
+    probs, fit = _embedded_probs(project, _stored_fit(options, project_id, class_names),
+                                 class_names, options, summary)
+    if fit is not None and options.data_dir is not None:
+        save_fit(options.data_dir, project_id, fit)
+    if probs is not None:
+        clock.lap("fit", "score")
+    return probs
 
 
 def rescore(ls: LabelStudioProject, options: RunOptions = RunOptions(), *,
@@ -335,7 +329,8 @@ def refit(ls: LabelStudioProject, options: RunOptions) -> RefitSummary:
     if len(project.task_ids) < options.folds:
         return RefitSummary(skipped=f"{len(project.task_ids)} annotated tasks")
     model = resolve_model("crf" if options.probs == "crf" else "auto")
-    fit = _new_fit(project, project_classes(config), model, options)
+    fit = new_fit(project, project_classes(config), model=model, folds=options.folds,
+                  seed=options.seed)
     save_fit(options.data_dir, ls.id, fit)
     return RefitSummary(model, len(project.task_ids),
                         {"pull": round(pulled - started, 3),

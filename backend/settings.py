@@ -30,8 +30,8 @@ class Settings:
     # Secrets are kept out of repr() so that they never reach a log line by accident.
     label_studio_api_key: str = field(default="", repr=False)
     label_studio_timeout: float = 60.0  # seconds per request to Label Studio
-    # Seconds before each retry of a failed request to Label Studio; None: the client's own
-    # (1 s, then 2 s). Not an environment variable: tests set it.
+    # Test-only (no environment variable sets it): seconds before each retry of a failed
+    # request to Label Studio; None, as in service: the client's own (1 s, then 2 s).
     label_studio_retry_delays: tuple | None = None
     basic_auth_user: str = ""
     basic_auth_pass: str = field(default="", repr=False)

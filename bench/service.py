@@ -154,7 +154,7 @@ def main() -> int:
                      ("first scoring, total (goal 120 s)", total)]
             # 2. The background refit with the encoder, and the update that writes it back.
             fitted, total = timed(lambda: refit(ls, options))
-            rows.append((f"background refit ({fitted['model']})", total))
+            rows.append((f"background refit ({fitted.model})", total))
             after, total = timed(lambda: rescore(ls, options).summary)
             rows.append((f"update after the refit ({after.removed} replaced in bulk, "
                          f"{after.updated} in place)", total))

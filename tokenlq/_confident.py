@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _kernels, _validation as v
-from .rank import _token_scores
+from ._scores import token_scores
 
 TOLERANCE = 1e-6  # slack of every probability comparison in confident learning
 THRESHOLD_FLOOR = 2e-6  # per-class thresholds are raised to at least this
@@ -379,7 +379,7 @@ def flagged_indices(data, *, filter_by: str = "prune_by_noise_rate", frac_noise:
         # As many tokens as the off-diagonal count that survives the final filter, lowest scores.
         n_issues = int(np.count_nonzero(~agrees_with_prediction(labels, pred_probs, off_diagonal,
                                                                  argmax[off_diagonal])))
-        scores = _token_scores(labels, pred_probs, filter_by[4:], data.self_confidence)
+        scores = token_scores(labels, pred_probs, filter_by[4:], data.self_confidence)
         return smallest(scores, n_issues), thresholds
     else:
         prune = corpus.prune_counts(min_examples=min_examples_per_class, frac_noise=frac_noise,

@@ -193,6 +193,31 @@ def check_temperature(temperature, sentence_score_kwargs, func: str) -> float:
     return float(temperature)
 
 
+def check_tokens(tokens, offsets: np.ndarray, func: str):
+    """``tokens`` (None, or one sequence of words per sentence, as long as its labels)."""
+    if tokens is None:
+        return None
+    if isinstance(tokens, str) or not hasattr(tokens, "__len__"):
+        raise TokenLQInputError(f"{func}: 'tokens' must be a list of per-sentence token lists; "
+                                f"got {type(tokens).__name__}.")
+    if len(tokens) != len(offsets) - 1:
+        raise TokenLQInputError(
+            f"{func}: 'tokens' must have one entry per sentence ({len(offsets) - 1}); "
+            f"got {len(tokens)}.")
+    try:
+        lengths = np.fromiter(map(len, tokens), dtype=np.int64, count=len(tokens))
+    except TypeError:
+        i = next(i for i, s in enumerate(tokens) if not hasattr(s, "__len__"))
+        raise TokenLQInputError(f"{func}: 'tokens' must be a list of per-sentence token lists; "
+                                f"sentence {i} is {type(tokens[i]).__name__}.") from None
+    bad = np.flatnonzero(lengths != np.diff(offsets))
+    if bad.size:
+        i = int(bad[0])
+        raise TokenLQInputError(f"{func}: sentence {i} has {offsets[i + 1] - offsets[i]} labels "
+                                f"but {lengths[i]} tokens.")
+    return tokens
+
+
 def check_class_names(class_names, n_classes: int | None, func: str):
     if class_names is None:
         return None

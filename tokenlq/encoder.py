@@ -17,6 +17,7 @@ import contextlib
 import functools
 import os
 import sys
+import threading
 
 import numpy as np
 
@@ -36,10 +37,11 @@ def available() -> bool:
                for name in ("torch", "transformers", _PACKAGE))
 
 
-# Set while the encoder's libraries run, unless the caller set them: the weights ship inside
-# the package (no hub), and the tokenizer's own threads stay off so that processes forked
-# later (the CRF's folds, a worker) inherit no thread pool.
-_ENVIRONMENT = {"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+# Set while the encoder's libraries run, unless the caller set it: the tokenizer's own threads
+# stay off so that processes forked later (the CRF's folds, a worker) inherit no thread pool.
+# Not HF_HUB_OFFLINE: huggingface_hub reads it once, at its first import, so it would stay on
+# for the caller's process; the loads pass local_files_only instead.
+_ENVIRONMENT = {"TOKENIZERS_PARALLELISM": "false"}
 
 
 @contextlib.contextmanager
@@ -71,15 +73,30 @@ def _quiet(transformers):
             transformers.utils.logging.enable_progress_bar()
 
 
+# torch's thread count is process-wide: the first of concurrent blocks saves the caller's count
+# and the last one out restores it, so overlapping calls from two threads cannot restore each
+# other's "every core".
+_threads_lock = threading.Lock()
+_threads_users = 0
+_threads_before = None
+
+
 @contextlib.contextmanager
 def _all_cores(torch):
     """torch's intra-op threads on every core inside the block, the caller's count after it."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(os.cpu_count() or 1)
+    global _threads_users, _threads_before
+    with _threads_lock:
+        if _threads_users == 0:
+            _threads_before = torch.get_num_threads()
+            torch.set_num_threads(os.cpu_count() or 1)
+        _threads_users += 1
     try:
         yield
     finally:
-        torch.set_num_threads(previous)
+        with _threads_lock:
+            _threads_users -= 1
+            if _threads_users == 0:
+                torch.set_num_threads(_threads_before)
 
 
 @functools.lru_cache(maxsize=1)
@@ -96,8 +113,8 @@ def _load():
                                     "'tokenlq[encoder]'") from err
         path = str(get_model_path())
         with _quiet(transformers):
-            tokenizer = transformers.AutoTokenizer.from_pretrained(path)
-            model = transformers.AutoModel.from_pretrained(path).eval()
+            tokenizer = transformers.AutoTokenizer.from_pretrained(path, local_files_only=True)
+            model = transformers.AutoModel.from_pretrained(path, local_files_only=True).eval()
     return torch, transformers, tokenizer, model
 
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from . import _confident, _validation as v
 from ._data import to_sentence_token
-from .rank import TOKEN_SCORE_METHODS, _token_scores
+from ._scores import TOKEN_SCORE_METHODS, token_scores
 
 __all__ = ["FILTER_BY_METHODS", "find_label_issues", "confident_joint", "estimated_error_rates"]
 
@@ -176,7 +176,7 @@ def find_label_issues(labels, pred_probs, offsets=None, *,
             rows = data.pred_probs[flagged]
             if adjust:
                 rows = _confident.adjusted_pred_probs(rows, thresholds)
-            scores = _token_scores(data.labels[flagged], rows, return_indices_ranked_by)
+            scores = token_scores(data.labels[flagged], rows, return_indices_ranked_by)
         order = np.argsort(scores, kind="stable")
     else:
         order = slice(None)

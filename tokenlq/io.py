@@ -15,11 +15,12 @@ from pathlib import Path
 import numpy as np
 
 from ._validation import TokenLQInputError, check_token_data
-from .labelstudio_format import given_annotation, span_labels, task_shape_error, task_tokens
+from .labelstudio_format import (given_annotation, span_labels, task_shape_error, task_tokens,
+                                 tokenize)
 from .scheme import ordered_classes
 
 __all__ = ["FORMATS", "Corpus", "DataError", "detect_format", "read_corpus", "read_pred_probs",
-           "select_classes", "write_pred_probs"]
+           "select_classes", "tokenize", "write_pred_probs"]
 
 FORMATS = ("conll", "jsonl", "labelstudio")
 _DOCSTART = "-DOCSTART-"

@@ -39,8 +39,8 @@ import numpy as np
 
 from .scheme import OUTSIDE, decode, make_tag, parse_classes
 
-__all__ = ["WARNINGS", "entity_regions", "given_annotation", "prediction", "span_labels",
-           "tag_regions", "task_shape_error", "task_tokens", "tokenize"]
+__all__ = ["WARNINGS", "entity_regions", "given_annotation", "prediction", "region_token_ranges",
+           "span_labels", "tag_regions", "task_shape_error", "task_tokens", "tokenize"]
 
 WARNINGS = ("partial_token_overlap", "overlapping_spans", "malformed_region", "span_outside_text",
             "unknown_label", "multiple_labels", "span_without_label", "tokens_not_in_text")
@@ -147,22 +147,33 @@ def _is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def span_labels(text: str, tokens, results, *, from_name: str | None, label_names,
-                warnings: Counter | None = None, scheme: str = "BIO") -> list[str]:
-    """Token labels (``BIO`` or ``IO`` tags) of the ``labels`` regions in an annotation's
-    ``result`` for tokens ``[(token, start, end)]`` of ``text``, in text order (as
-    :func:`task_tokens` gives them). ``label_names=None`` accepts every label;
-    ``from_name=None`` every control.
+def region_token_ranges(tokens, results, *, from_name: str | None, label_names=None,
+                        text: str | None = None, warnings: Counter | None = None) -> list:
+    """The ``labels`` regions of a ``result`` (an annotation's or a prediction's) with the range
+    of tokens each one touches, for tokens ``[(token, start, end)]`` in text order (as
+    :func:`task_tokens` gives them). A token is in a region when they share a character.
+
+    Regions of another control than ``from_name`` (None: every control) or of another type are
+    skipped; malformed or unlabeled ones, and labels not in ``label_names`` (None: every label),
+    are dropped with a warning (module docstring). Offsets are checked against ``text`` only when
+    it is given.
+
+    Returns ``[(region, label, token range)]`` in the order of ``results``; overlaps between
+    regions are left to the caller.
 
     >>> text, tokens = task_tokens({"text": "Anna lives in New York"}, "text")
     >>> regions = [{"from_name": "label", "type": "labels",
-    ...             "value": {"start": 14, "end": 22, "labels": ["LOC"]}}]
-    >>> span_labels(text, tokens, regions, from_name="label", label_names=["LOC", "PER"])
-    ['O', 'O', 'O', 'B-LOC', 'I-LOC']
+    ...             "value": {"start": 14, "end": 21, "labels": ["LOC"]}}]
+    >>> [(label, span) for _, label, span in region_token_ranges(tokens, regions, from_name="label")]
+    [('LOC', range(3, 5))]
     """
     warnings = warnings if warnings is not None else Counter()
     allowed = None if label_names is None else set(label_names)
-    spans = []
+    limit = None if text is None else len(text)
+    # Tokens are in text order and do not overlap: those a region touches are one range, found
+    # by bisection on their starts and ends.
+    starts, ends = [a for _, a, _ in tokens], [b for _, _, b in tokens]
+    out = []
     for region in results or ():
         if region.get("type", "labels") != "labels":
             continue
@@ -177,7 +188,7 @@ def span_labels(text: str, tokens, results, *, from_name: str | None, label_name
                 and all(isinstance(n, str) for n in names)):
             warnings["malformed_region"] += 1
             continue
-        if not 0 <= start < end <= len(text):
+        if not 0 <= start < end or (limit is not None and end > limit):
             warnings["span_outside_text"] += 1
             continue
         if not names:
@@ -188,21 +199,40 @@ def span_labels(text: str, tokens, results, *, from_name: str | None, label_name
         if allowed is not None and names[0] not in allowed:
             warnings["unknown_label"] += 1
             continue
-        spans.append((start, -(end - start), end, names[0]))
-    labels = [OUTSIDE] * len(tokens)
-    owner = [None] * len(tokens)
-    # Tokens are in text order and do not overlap: those a span touches are one range, found by
-    # bisection on their starts and ends.
-    starts, ends = [a for _, a, _ in tokens], [b for _, _, b in tokens]
-    for n, (start, _, end, name) in enumerate(sorted(spans)):
         inside = range(bisect.bisect_right(ends, start), bisect.bisect_left(starts, end))
         if inside and (starts[inside[0]] < start or ends[inside[-1]] > end):
             warnings["partial_token_overlap"] += 1
-        free = [j for j in inside if owner[j] is None]
+        out.append((region, names[0], inside))
+    return out
+
+
+def span_labels(text: str, tokens, results, *, from_name: str | None, label_names,
+                warnings: Counter | None = None, scheme: str = "BIO") -> list[str]:
+    """Token labels (``BIO`` or ``IO`` tags) of the ``labels`` regions in an annotation's
+    ``result`` for tokens ``[(token, start, end)]`` of ``text``, in text order (as
+    :func:`task_tokens` gives them). ``label_names=None`` accepts every label;
+    ``from_name=None`` every control. Regions become token ranges by
+    :func:`region_token_ranges`.
+
+    >>> text, tokens = task_tokens({"text": "Anna lives in New York"}, "text")
+    >>> regions = [{"from_name": "label", "type": "labels",
+    ...             "value": {"start": 14, "end": 22, "labels": ["LOC"]}}]
+    >>> span_labels(text, tokens, regions, from_name="label", label_names=["LOC", "PER"])
+    ['O', 'O', 'O', 'B-LOC', 'I-LOC']
+    """
+    warnings = warnings if warnings is not None else Counter()
+    regions = region_token_ranges(tokens, results, from_name=from_name, label_names=label_names,
+                                  text=text, warnings=warnings)
+    # A token in two regions goes to the one starting first, then to the longer one.
+    regions.sort(key=lambda r: (r[0]["value"]["start"], -r[0]["value"]["end"], r[1]))
+    labels = [OUTSIDE] * len(tokens)
+    owned = [False] * len(tokens)
+    for _, name, inside in regions:
+        free = [j for j in inside if not owned[j]]
         if len(free) < len(inside):
             warnings["overlapping_spans"] += 1
         for rank, j in enumerate(free):
-            owner[j] = n
+            owned[j] = True
             labels[j] = make_tag("I" if scheme == "IO" or rank > 0 else "B", name)
     return labels
 

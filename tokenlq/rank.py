@@ -10,14 +10,14 @@ computed on flat arrays (see ``tokenlq._data``) and validated once on entry.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 
-from . import _kernels, _validation as v
+from . import _scores, _validation as v
 from ._data import to_sentence_token
+from ._scores import SENTENCE_SCORE_METHODS, TOKEN_SCORE_METHODS
 
 __all__ = [
     "TOKEN_SCORE_METHODS",
@@ -28,102 +28,6 @@ __all__ = [
     "sentence_issues",
     "token_issues",
 ]
-
-TOKEN_SCORE_METHODS = ("self_confidence", "normalized_margin", "confidence_weighted_entropy")
-SENTENCE_SCORE_METHODS = ("min", "softmin")
-
-_CLIP = 1e-6  # lower bound for divisors in the entropy score and for the softmin temperature
-_CHUNK_ROWS = 1 << 14  # rows per block where a kernel needs an (n, K) temporary
-
-
-# --------------------------------------------------------------------------- token kernels
-
-
-def _max_other(labels: np.ndarray, pred_probs: np.ndarray) -> np.ndarray:
-    """max_{k != y} P[k] per token, computed in blocks so no (n, K) copy is made."""
-    out = np.empty(len(labels), dtype=pred_probs.dtype)
-    for start in range(0, len(labels), _CHUNK_ROWS):
-        block = pred_probs[start:start + _CHUNK_ROWS].copy()
-        block[np.arange(len(block)), labels[start:start + _CHUNK_ROWS]] = -np.inf
-        block.max(axis=1, out=out[start:start + len(block)])
-    return out
-
-
-def _normalized_entropy(pred_probs: np.ndarray) -> np.ndarray:
-    """-sum_k P log P / log K per token (0 log 0 = 0), in blocks."""
-    out = np.empty(len(pred_probs), dtype=pred_probs.dtype)
-    for start in range(0, len(pred_probs), _CHUNK_ROWS):
-        block = pred_probs[start:start + _CHUNK_ROWS]
-        logs = np.log(block, out=np.zeros_like(block), where=block > 0)
-        logs *= block
-        logs.sum(axis=1, out=out[start:start + len(block)])
-    out /= -np.log(pred_probs.shape[1])
-    return out
-
-
-def _token_scores(labels: np.ndarray, pred_probs, method: str, self_confidence=None) -> np.ndarray:
-    """Flat token scores (n,) in the dtype of ``pred_probs``; input assumed valid.
-
-    ``self_confidence`` (P[f, y_f], from validation) is gathered here when not given;
-    ``pred_probs`` may be None for the self-confidence method.
-    """
-    if self_confidence is None:
-        self_confidence = np.minimum(pred_probs[np.arange(len(labels)), labels], 1)
-    if method == "self_confidence":
-        return self_confidence
-    if method == "normalized_margin":
-        scores = (self_confidence - _max_other(labels, pred_probs) + 1) / 2
-        return np.clip(scores, 0, 1, out=scores)
-    # confidence_weighted_entropy: ln(1 + x) / x with x = H / p_y. cleanlab divides by
-    # max(x, 1e-6), which scores a confident, correct prediction (x = 0) as 0, the worst
-    # possible; we take the limit instead: 1 at x = 0 and ln(1 + x) / x below 1e-6.
-    x = _normalized_entropy(pred_probs) / np.maximum(self_confidence, _CLIP)
-    scores = np.log(x + 1) / np.maximum(x, _CLIP)
-    tiny = x < _CLIP
-    if tiny.any():
-        xt = x[tiny]
-        safe = np.where(xt > 0, xt, 1)
-        scores[tiny] = np.where(xt > 0, np.log1p(safe) / safe, 1)
-    # ln(1 + x) / x <= 1 for x >= 0; float32 rounding can overshoot by an ulp.
-    return np.minimum(scores, 1, out=scores)
-
-
-# --------------------------------------------------------------------------- sentence kernels
-
-
-def _sentence_min(token_scores: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-    """Segmented minimum (compiled); an empty sentence scores 1.0 (no evidence of an error)."""
-    out = np.empty(len(offsets) - 1, dtype=token_scores.dtype)
-    _kernels.sentence_min(np.ascontiguousarray(token_scores), offsets, out)
-    return out
-
-
-def _sentence_softmin(token_scores: np.ndarray, offsets: np.ndarray, temperature: float) -> np.ndarray:
-    """sum_j w_j s_j with w = softmax((1 - s) / temperature) over each sentence.
-
-    temperature 0 is the minimum and +inf the mean, exactly; other values are clamped to at
-    least 1e-6. Weights are shifted by the sentence minimum so exp never overflows (compiled:
-    one pass per sentence instead of a handful of array passes).
-    """
-    if temperature == 0:
-        return _sentence_min(token_scores, offsets)
-    if math.isinf(temperature):  # the mean
-        lengths = np.diff(offsets)
-        out = np.ones(len(lengths), dtype=token_scores.dtype)
-        nonempty = lengths > 0
-        if token_scores.size:
-            out[nonempty] = np.add.reduceat(token_scores, offsets[:-1][nonempty]) / lengths[nonempty]
-        return out
-    out = np.empty(len(offsets) - 1, dtype=token_scores.dtype)
-    _kernels.sentence_softmin(np.ascontiguousarray(token_scores), offsets, max(temperature, _CLIP), out)
-    return out
-
-
-def _sentence_scores(token_scores, offsets, method: str, temperature: float) -> np.ndarray:
-    if method == "min":
-        return _sentence_min(token_scores, offsets)
-    return _sentence_softmin(token_scores, offsets, temperature)
-
 
 # --------------------------------------------------------------------------- results
 
@@ -165,30 +69,6 @@ class TokenScores(Sequence):
 
     def __repr__(self) -> str:
         return f"TokenScores(n_sentences={len(self)}, n_tokens={len(self.flat)})"
-
-
-def _check_tokens(tokens, offsets: np.ndarray, func: str):
-    if tokens is None:
-        return None
-    if isinstance(tokens, str) or not hasattr(tokens, "__len__"):
-        raise v.TokenLQInputError(f"{func}: 'tokens' must be a list of per-sentence token lists; "
-                                  f"got {type(tokens).__name__}.")
-    if len(tokens) != len(offsets) - 1:
-        raise v.TokenLQInputError(
-            f"{func}: 'tokens' must have one entry per sentence ({len(offsets) - 1}); "
-            f"got {len(tokens)}.")
-    try:
-        lengths = np.fromiter(map(len, tokens), dtype=np.int64, count=len(tokens))
-    except TypeError:
-        i = next(i for i, s in enumerate(tokens) if not hasattr(s, "__len__"))
-        raise v.TokenLQInputError(f"{func}: 'tokens' must be a list of per-sentence token lists; "
-                                  f"sentence {i} is {type(tokens[i]).__name__}.") from None
-    bad = np.flatnonzero(lengths != np.diff(offsets))
-    if bad.size:
-        i = int(bad[0])
-        raise v.TokenLQInputError(f"{func}: sentence {i} has {offsets[i + 1] - offsets[i]} labels but "
-                                  f"{lengths[i]} tokens.")
-    return tokens
 
 
 # --------------------------------------------------------------------------- public API
@@ -248,10 +128,10 @@ def get_label_quality_scores(labels, pred_probs, offsets=None, *, tokens=None,
     temperature = v.check_temperature(temperature, sentence_score_kwargs, func)
     data = v.check_token_data(labels, pred_probs, offsets, func=func, renormalize=renormalize,
                               need_pred_probs=token_score_method != "self_confidence")
-    tokens = _check_tokens(tokens, data.offsets, func)
-    flat = _token_scores(data.labels, data.pred_probs, token_score_method, data.self_confidence) \
+    tokens = v.check_tokens(tokens, data.offsets, func)
+    flat = _scores.token_scores(data.labels, data.pred_probs, token_score_method, data.self_confidence) \
         if data.n_tokens else data.self_confidence
-    sentence_scores = _sentence_scores(flat, data.offsets, sentence_score_method, temperature)
+    sentence_scores = _scores.sentence_scores(flat, data.offsets, sentence_score_method, temperature)
     return sentence_scores, TokenScores(flat, data.offsets, tokens)
 
 
@@ -259,7 +139,7 @@ def _softmin_sentence_score(token_scores, *, temperature: float = 0.05) -> np.nd
     """Softmin of nested per-sentence token scores (cleanlab's private helper, kept for parity)."""
     temperature = v.check_temperature(temperature, None, "_softmin_sentence_score")
     flat, offsets = _flatten_scores(token_scores, "_softmin_sentence_score")
-    return _sentence_softmin(flat, offsets, temperature)
+    return _scores.sentence_softmin(flat, offsets, temperature)
 
 
 def _flatten_scores(token_scores, func: str) -> tuple[np.ndarray, np.ndarray]:

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from . import _confident, _validation as v
-from .rank import TOKEN_SCORE_METHODS, _check_tokens, _token_scores
+from ._scores import TOKEN_SCORE_METHODS, token_scores
 from .scheme import SCHEMES, Prefix, decode, parse_classes
 
 __all__ = ["SCHEMES", "decode_spans", "encode_spans", "find_span_issues", "span_types"]
@@ -231,11 +231,11 @@ def find_span_issues(labels, pred_probs, offsets=None, *, class_names, issues=No
                                   f"pred_probs; got {len(classes.prefixes)} names.")
     if data.n_tokens == 0:
         return pd.DataFrame(columns=SPAN_COLUMNS + ["given_spans", "suggested_spans"])
-    _check_tokens(tokens, data.offsets, func)
+    v.check_tokens(tokens, data.offsets, func)
     flagged = _confident.flagged_tokens(data, issues, func)
     suggested = data.labels.copy()
     suggested[flagged] = data.pred_probs[flagged].argmax(axis=1)
-    scores = _token_scores(data.labels, data.pred_probs, token_score_method, data.self_confidence)
+    scores = token_scores(data.labels, data.pred_probs, token_score_method, data.self_confidence)
     g_start, g_end, g_type = decode(data.labels, data.offsets, classes)
     s_start, s_end, s_type = decode(suggested, data.offsets, classes)
     offsets = data.offsets

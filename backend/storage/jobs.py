@@ -104,6 +104,8 @@ class JobStore(Database):
             kind = JobKind(kind)
         except ValueError:
             raise ValueError(f"unknown job kind {kind!r}") from None
+        # Issue 17: PostgreSQL has no file-wide write lock; there this needs e.g. a unique index
+        # on a project's queued jobs per lane (insert ... on conflict) to stay one job.
         with self._write() as db:  # the write lock first: no two requests insert two jobs
             waiting = db.execute(sa.select(jobs.c.id, jobs.c.kind).where(
                 jobs.c.project == project, jobs.c.status == JobStatus.QUEUED,
@@ -149,8 +151,9 @@ class JobStore(Database):
 
     def finish(self, job_id: int, *, summary: dict | None = None, reason: str | None = None,
                finished: float | None = None) -> None:
-        """End ``job_id``: failed with ``reason`` if one is given, else done with ``summary``;
-        ``finished`` (seconds since the epoch) defaults to now."""
+        """End ``job_id``: failed with ``reason`` if one is given, else done with ``summary``.
+        ``finished`` (seconds since the epoch) is for tests only, which date past runs; the
+        service leaves it to default to now."""
         status = JobStatus.FAILED if reason else JobStatus.DONE
         finished = time.time() if finished is None else finished
         with self._write() as db:

@@ -6,10 +6,14 @@ from __future__ import annotations
 import json
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
 from .schema import Database, project_params
 
 __all__ = ["ParamStore"]
+
+# INSERT ... ON CONFLICT DO UPDATE, the same statement in both dialects' own constructs.
+_UPSERT = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
 
 
 class ParamStore(Database):
@@ -17,11 +21,12 @@ class ParamStore(Database):
 
     def set_params(self, project: int, params: dict) -> None:
         text = json.dumps(params)
-        with self._write() as db:  # under the write lock: the row cannot appear in between
-            updated = db.execute(project_params.update()
-                                 .where(project_params.c.project == project).values(params=text))
-            if updated.rowcount == 0:
-                db.execute(project_params.insert().values(project=project, params=text))
+        # One statement, atomic without relying on SQLite's file-wide write lock.
+        upsert = _UPSERT[self.engine.dialect.name](project_params).values(project=project,
+                                                                          params=text)
+        with self._write() as db:
+            db.execute(upsert.on_conflict_do_update(index_elements=[project_params.c.project],
+                                                    set_={"params": text}))
 
     def params(self, project: int) -> dict:
         with self._read() as db:

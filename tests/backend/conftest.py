@@ -1,16 +1,21 @@
 """Fixtures of the service's tests, as in Flask's tutorial: ``settings``, the ``app`` built from
 them (its job queue not started) and its ``client``; a module that needs other settings
-overrides ``settings``. ``run_summary`` makes the summary of a finished run.
+overrides ``settings``. ``run_summary`` makes the summary of a finished run;
+``offline_project`` is a stand-in Label Studio project that runs can score offline.
 
 Without the backend extra the suite skips, naming the missing module.
 """
+
+import copy
 
 import pytest
 
 for _module in ("flask", "label_studio_sdk", "plotly", "prometheus_client"):  # the backend extra
     pytest.importorskip(_module)
 
-from tokenlq_backend import create_app  # noqa: E402  (after the extra's check)
+from tokenlq.synthetic import make_ner_corpus  # noqa: E402  (after the extra's check)
+from tokenlq_backend import create_app  # noqa: E402
+from tokenlq_backend.demo import corpus_tasks, label_config  # noqa: E402
 from tokenlq_backend.settings import Settings  # noqa: E402
 
 
@@ -57,3 +62,42 @@ def run_summary():
     token="Paris", reviews=None, title="Acme news NER")``; ``token`` is the flagged token's and
     entity's text."""
     return _run_summary
+
+
+class OfflineProject:
+    """What a run asks of Label Studio, answered from a generated corpus (60 tasks, 10% label
+    errors, seed 3): project 7, titled "Acme news NER", whose issues view is 11. The
+    predictions created are kept in ``written``."""
+
+    id = 7
+
+    def __init__(self):
+        corpus = make_ner_corpus(60, error_rate=0.1, seed=3)
+        self._tasks = [dict(t, id=100 + i) for i, t in enumerate(corpus_tasks(corpus))]
+        self._config = label_config(corpus)
+        self.written = {}
+
+    def settings(self):
+        return {"title": "Acme news NER", "model_version": None, "label_config": self._config}
+
+    def tasks(self):
+        return copy.deepcopy(self._tasks)
+
+    def create_predictions(self, predictions):
+        self.written.update(predictions)
+        return len(predictions)
+
+    def delete_predictions(self, ids):
+        pass
+
+    update_predictions = delete_predictions
+    set_model_version = delete_predictions
+
+    def show_issues_view(self, filters, layout):
+        return 11
+
+
+@pytest.fixture
+def offline_project():
+    """A new :class:`OfflineProject`."""
+    return OfflineProject()

@@ -130,26 +130,10 @@ def figures(page):
                                 page, re.S).group(1))
 
 
-def test_a_run_records_the_project_title_and_top_lists_as_objects():
-    from tokenlq_backend.demo import corpus_tasks, label_config
+def test_a_run_records_the_project_title_and_top_lists_as_objects(offline_project):
     from tokenlq_backend.runs import RunOptions, rescore
-    from tokenlq.synthetic import make_ner_corpus
 
-    corpus = make_ner_corpus(60, error_rate=0.1, seed=3)
-    tasks = [dict(t, id=100 + i) for i, t in enumerate(corpus_tasks(corpus))]
-
-    class Project:  # what rescore asks of Label Studio, answered offline
-        id = 7
-        settings = staticmethod(lambda: {"title": "Acme news NER", "model_version": None,
-                                         "label_config": label_config(corpus)})
-        tasks = staticmethod(lambda: tasks)
-        columns = staticmethod(lambda: [])
-        show_issues_view = staticmethod(lambda filters, layout: 11)
-        set_model_version = staticmethod(lambda version: None)
-        create_predictions = staticmethod(lambda predictions: len(predictions))
-        delete_predictions = update_predictions = staticmethod(lambda anything: None)
-
-    summary = rescore(Project(), RunOptions(probs="crf", folds=3)).summary
+    summary = rescore(offline_project, RunOptions(probs="crf", folds=3)).summary
     assert summary.project_title == "Acme news NER" and summary.view == 11
     rows = {r["type"]: r for r in summary.classes}
     for row in rows.values():

@@ -3,6 +3,7 @@
 real server in tests/e2e."""
 
 import json
+import time
 
 import httpx
 import pytest
@@ -27,10 +28,12 @@ def project(handler, project_id=5, api_key="legacy-token"):
 
 
 @pytest.fixture
-def sdk_retries_at_once(monkeypatch):
-    """The SDK's own calls retry without their 1 s and 2 s waits (its backoff is a module
-    constant, not a parameter)."""
-    monkeypatch.setattr("label_studio_sdk.core.http_client.INITIAL_RETRY_DELAY_SECONDS", 0.0)
+def waits(monkeypatch):
+    """Every ``time.sleep`` asks for no wait (the SDK's own calls retry after 1 s and 2 s); the
+    seconds asked for are recorded."""
+    asked = []
+    monkeypatch.setattr(time, "sleep", asked.append)
+    return asked
 
 
 def test_an_unknown_project_is_named():
@@ -94,7 +97,7 @@ def test_predictions_label_studio_drops_fail_the_run():
         _write(ls, [{"id": 1, "predictions": []}, {"id": 2, "predictions": []}], wanted, RunSummary(5))
 
 
-def test_a_failing_update_or_delete_is_raised_not_swallowed(sdk_retries_at_once):
+def test_a_failing_update_or_delete_is_raised_not_swallowed(waits):
     def handler(request):
         if request.method == "PATCH" and request.url.path.endswith("/8/"):
             return httpx.Response(500, json={"detail": "db locked"})
@@ -105,6 +108,7 @@ def test_a_failing_update_or_delete_is_raised_not_swallowed(sdk_retries_at_once)
         ls.update_predictions({7: wanted, 8: wanted, 9: wanted})
     assert {p for m, p in calls if m == "PATCH"} == {f"/api/predictions/{i}/" for i in (7, 8, 9)}
     assert calls.count(("PATCH", "/api/predictions/8/")) == 3  # the SDK retried it twice
+    assert len(waits) == 2 and all(w > 0 for w in waits)  # with a wait before each retry
 
 
 def test_requests_go_only_to_the_configured_label_studio():

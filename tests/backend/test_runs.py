@@ -6,40 +6,7 @@ import dataclasses
 
 import pytest
 
-from tokenlq.synthetic import make_ner_corpus
-from tokenlq_backend.demo import corpus_tasks, label_config
 from tokenlq_backend.runs import RunOptions, RunResult, rescore
-
-
-class OfflineProject:
-    """What rescore asks of Label Studio, answered from a generated corpus."""
-
-    id = 7
-
-    def __init__(self):
-        corpus = make_ner_corpus(60, error_rate=0.1, seed=3)
-        self._tasks = [dict(t, id=100 + i) for i, t in enumerate(corpus_tasks(corpus))]
-        self._config = label_config(corpus)
-        self.written = {}
-
-    def settings(self):
-        return {"title": "offline", "model_version": None, "label_config": self._config}
-
-    def tasks(self):
-        return copy.deepcopy(self._tasks)
-
-    def create_predictions(self, predictions):
-        self.written.update(predictions)
-        return len(predictions)
-
-    def delete_predictions(self, ids):
-        pass
-
-    update_predictions = delete_predictions
-    set_model_version = delete_predictions
-
-    def show_issues_view(self, filters, layout):
-        return 11
 
 
 def test_options_are_checked_and_frozen():
@@ -52,8 +19,8 @@ def test_options_are_checked_and_frozen():
         RunOptions(probs="mine")
 
 
-def test_a_run_returns_its_review_states_and_changes_none_of_its_inputs():
-    ls, options = OfflineProject(), RunOptions(probs="crf", folds=3)
+def test_a_run_returns_its_review_states_and_changes_none_of_its_inputs(offline_project):
+    ls, options = offline_project, RunOptions(probs="crf", folds=3)
     first = rescore(ls, options)
     assert isinstance(first, RunResult) and first.predictions == ls.written
     pending = {t for t, state in first.reviews.items() if state["status"] == "pending"}

@@ -148,3 +148,21 @@ def test_the_callers_thread_count_and_environment_are_left_alone(monkeypatch, ve
     finally:
         torch.set_num_threads(threads)
         transformers.logging.set_verbosity(verbosity)
+
+
+def test_loading_leaves_the_hubs_offline_mode_to_the_caller():
+    # huggingface_hub reads HF_HUB_OFFLINE once, when first imported (here, inside the load):
+    # the load must not leave the caller's process offline. A fresh interpreter, so that the
+    # first import happens there.
+    import os
+    import subprocess
+    import sys
+
+    code = ("from tokenlq import encoder\n"
+            "encoder._load()\n"
+            "import huggingface_hub.constants\n"
+            "print(huggingface_hub.constants.is_offline_mode())\n")
+    environment = {k: v for k, v in os.environ.items() if k != "HF_HUB_OFFLINE"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env=environment)
+    assert out.stdout.strip() == "False"

@@ -150,3 +150,22 @@ def test_entity_regions_and_prediction():
         ("p-0-1", 0, 4), ("p-4-6", 16, 24)]
     assert prediction(regions, model_version="v", score=None) == {
         "model_version": "v", "score": None, "result": regions}
+
+
+def test_the_old_module_name_still_imports_with_a_deprecation_warning(monkeypatch):
+    import importlib
+    import sys
+
+    import tokenlq.labelstudio_format as current
+
+    monkeypatch.delitem(sys.modules, "tokenlq.ls_tasks", raising=False)  # import it afresh
+    with pytest.warns(DeprecationWarning, match="tokenlq.labelstudio_format"):
+        old = importlib.import_module("tokenlq.ls_tasks")
+    for name in old.__all__:
+        assert getattr(old, name) is getattr(current, name)
+
+
+def test_io_still_gives_tokenize():
+    from tokenlq import io
+
+    assert io.tokenize is tokenize and "tokenize" in io.__all__
