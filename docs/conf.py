@@ -34,3 +34,5 @@ napoleon_use_rtype = False
 html_theme = "alabaster"  # ships with Sphinx: nothing to fetch
 html_title = f"tokenlq {release}"
 html_theme_options = {"page_width": "95%", "body_max_width": "none"}  # the wide bench tables
+html_static_path = ["_static"]
+html_css_files = ["tables.css"]

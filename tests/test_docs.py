@@ -23,20 +23,46 @@ RESULTS = ROOT / "bench" / "results"
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 
-def test_the_docs_build_offline_with_warnings_as_errors(tmp_path):
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """The manual built once for this module's tests: the folder of its HTML pages."""
+    html = tmp_path_factory.mktemp("docs") / "html"
     closed = "http://127.0.0.1:9"  # the discard port: nothing answers there
     env = {**os.environ, "NO_PROXY": "", "no_proxy": ""}
     env.update({name: closed for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy")})
     out = subprocess.run([sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html",
-                          str(DOCS), str(tmp_path / "html")], cwd=ROOT, env=env,
+                          str(DOCS), str(html)], cwd=ROOT, env=env,
                          capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr
-    api = (tmp_path / "html" / "api.html").read_text(encoding="utf-8")
+    return html
+
+
+def test_the_docs_build_offline_with_warnings_as_errors(built):
+    api = (built / "api.html").read_text(encoding="utf-8")
     for name in ("tokenlq.get_label_quality_scores", "tokenlq.find_label_issues",
                  "tokenlq.chunked.find_label_issues_chunked"):
         assert f'id="{name}"' in api, f"{name} missing from the API reference"
-    benchmarks = (tmp_path / "html" / "benchmarks.html").read_text(encoding="utf-8")
+    benchmarks = (built / "benchmarks.html").read_text(encoding="utf-8")
     assert "87.3" in benchmarks  # a figure of bench/results/service.md, rendered at build time
+
+
+def test_every_page_opens_in_a_browser_without_errors_and_its_links_lead_somewhere(built, chromium):
+    pages = sorted(p.name for p in built.glob("*.html"))
+    assert {"index.html", "benchmarks.html", "api.html", "architecture.html"} <= set(pages)
+    with chromium(1300, 1000) as session:
+        for name in pages:
+            session.page.goto((built / name).as_uri())
+            assert session.page.title(), f"{name} has no title"
+            hrefs = session.page.eval_on_selector_all(
+                "a[href]", "links => links.map(a => a.getAttribute('href'))")
+            for href in hrefs:
+                target = href.split("#")[0]
+                if target and "://" not in target and not target.startswith("mailto:"):
+                    assert (built / target).exists(), f"{name} links to a missing {target}"
+        session.page.goto((built / "benchmarks.html").as_uri())
+        assert session.page.locator("table").count() >= 5  # the results files, rendered
+        session.shot("docs-benchmarks")
+    assert session.errors() == []
 
 
 def test_no_extension_fetches_inventories():

@@ -5,8 +5,9 @@ One implementation for both paths: :mod:`tokenlq.filter` (everything in memory) 
 :mod:`tokenlq.chunked` (files larger than memory, chunk by chunk). What needs the whole corpus
 is carried by :class:`Accumulator`, fed chunk by chunk in token order; the in-memory path feeds
 it one chunk. Inputs are checked token data (``_validation.check_token_data``): nothing here
-validates them again (only :func:`issues_to_flat` checks the issues it is given). The passes over ``pred_probs`` (n, K) are compiled loops (``_kernels``)
-that make no (n, K) temporaries; the rest is vectorized numpy over K, K x K or flagged tokens.
+validates them again (only :func:`issues_to_flat` checks the issues it is given). The passes
+over ``pred_probs`` (n, K) are compiled loops (``_kernels``) that make no (n, K) temporaries;
+the rest is vectorized numpy over K, K x K or flagged tokens.
 """
 
 from __future__ import annotations
