@@ -3,6 +3,7 @@
 real server in tests/e2e."""
 
 import json
+import sys
 import time
 
 import httpx
@@ -29,10 +30,17 @@ def project(handler, project_id=5, api_key="legacy-token"):
 
 @pytest.fixture
 def waits(monkeypatch):
-    """Every ``time.sleep`` asks for no wait (the SDK's own calls retry after 1 s and 2 s); the
-    seconds asked for are recorded."""
-    asked = []
-    monkeypatch.setattr(time, "sleep", asked.append)
+    """The SDK's retry waits (after 1 s and 2 s) wait for nothing, and the seconds asked for are
+    recorded. Every other ``time.sleep`` (a lane another test left running) is the real one."""
+    asked, real_sleep = [], time.sleep
+
+    def sleep(seconds):
+        if sys._getframe(1).f_globals.get("__name__") == "label_studio_sdk.core.http_client":
+            asked.append(seconds)
+        else:
+            real_sleep(seconds)
+
+    monkeypatch.setattr(time, "sleep", sleep)
     return asked
 
 
