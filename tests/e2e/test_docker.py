@@ -89,10 +89,14 @@ def test_the_containers_commands_run_here(config, labelstudio, redis_url, tmp_pa
                REDIS_URL=redis_url.rsplit("/", 1)[0] + "/2",  # a database of its own
                TOKENLQ_DATA_DIR=str(tmp_path / "data"), PORT=str(port), TOKENLQ_PROBS="crf",
                PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
-    web = subprocess.Popen(config["services"]["backend"]["command"], env=env,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    worker = subprocess.Popen(config["services"]["worker"]["command"], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    logs = {name: tmp_path / f"{name}.log" for name in ("web", "worker")}
+
+    def start(name, service):
+        with logs[name].open("wb") as log:  # the child keeps its own copy of the descriptor
+            return subprocess.Popen(config["services"][service]["command"], env=env, stdout=log,
+                                    stderr=subprocess.STDOUT)
+
+    web, worker = start("web", "backend"), start("worker", "worker")
     client = connect(url, token)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -109,6 +113,11 @@ def test_the_containers_commands_run_here(config, labelstudio, redis_url, tmp_pa
         assert status["summary"]["scored"] == 40
     finally:
         close(client)
-        for process in (web, worker):
+        for name, process in (("web", web), ("worker", worker)):
             process.terminate()
-            process.wait(timeout=30)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                pytest.fail(f"{name} did not stop within 30 s of SIGTERM; its log ends:\n"
+                            + logs[name].read_text(errors="replace")[-3000:])
