@@ -15,16 +15,13 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from tokenlq import offsets_from_lengths
 from tokenlq.model import out_of_sample_probs
 
 from .fits import ProjectFit, labels_key, tokens_key
 from .scoring import ProjectCorpus, words
 
 __all__ = ["FitReuse", "new_fit", "only_tasks", "reuse_fit"]
-
-
-def _offsets(lengths) -> np.ndarray:
-    return np.concatenate(([0], np.cumsum(lengths))).astype(np.int64)
 
 
 def new_fit(project: ProjectCorpus, class_names, *, model: str, folds: int, seed: int) -> ProjectFit:
@@ -34,7 +31,7 @@ def new_fit(project: ProjectCorpus, class_names, *, model: str, folds: int, seed
     return ProjectFit(model, class_names, np.asarray(project.task_ids, dtype=np.int64),
                       [tokens_key(t) for t in project.tokens],
                       [labels_key(t) for t in project.labels],
-                      _offsets([len(t) for t in project.tokens]), probs, fitted, time.time())
+                      offsets_from_lengths([len(t) for t in project.tokens]), probs, fitted, time.time())
 
 
 @dataclass(frozen=True)
@@ -78,6 +75,6 @@ def only_tasks(fit: ProjectFit, task_ids) -> ProjectFit:
     offsets = fit.offsets
     probs = np.concatenate([fit.probs[offsets[r]:offsets[r + 1]] for r in keep]) if keep \
         else fit.probs[:0]
-    return replace(fit, task_ids=fit.task_ids[keep], offsets=_offsets(np.diff(offsets)[keep]),
+    return replace(fit, task_ids=fit.task_ids[keep], offsets=offsets_from_lengths(np.diff(offsets)[keep]),
                    token_keys=[fit.token_keys[r] for r in keep],
                    label_keys=[fit.label_keys[r] for r in keep], probs=probs)

@@ -165,9 +165,9 @@ def _embedded_probs(project, fit: ProjectFit | None, class_names, options: RunOp
         summary.refit = model != wanted
         return fit.probs, fit
     reuse = reuse_fit(fit, project)
-    changed = None
+    to_save = None
     if reuse.dropped:  # deleted tasks: their stored state goes
-        fit = changed = only_tasks(fit, project.task_ids)
+        fit = to_save = only_tasks(fit, project.task_ids)
     stale = reuse.predicted + reuse.changed_labels
     summary.fit = {"model": fit.model_name, "tasks": len(fit.task_ids), "new": False,
                    "age_seconds": round(time.time() - fit.created, 1),
@@ -175,7 +175,7 @@ def _embedded_probs(project, fit: ProjectFit | None, class_names, options: RunOp
                    "changed_labels": reuse.changed_labels, "dropped": reuse.dropped}
     summary.refit = fit.model_name != wanted or \
         stale >= max(1, options.refit_fraction * len(project.task_ids))
-    return reuse.probs, changed
+    return reuse.probs, to_save
 
 
 def _probabilities(tasks_by_id, project, project_id: int, config: NerConfig, class_names, options,
