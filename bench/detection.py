@@ -13,7 +13,10 @@ Pipelines, each given only the noisy data (5-fold cross-validation, nothing else
   over pretrained MiniLM word vectors (the ``encoder`` extra; ``--model auto`` when installed).
 
 Reported: token AP and AUROC, sentence AP and AUROC, precision at k (k = number of true errors),
-and precision/recall of find_label_issues and of the span issues.
+precision/recall of find_label_issues and of the span issues, the time and peak memory of each
+cross-validation (run in a forked process), and a comparison of sentence rankings (``RANKINGS``)
+on the same probabilities. ``--cache DIR`` keeps every run's probabilities for the next call;
+``--out FILE`` writes the tables (bench/results/detection_realistic.md holds the realistic ones).
 
 Error models (``--errors``): ``uniform``, the four kinds in equal shares with wrong types drawn
 uniformly; and realistic profiles (``PROFILES``: ``expert``, mostly plausible wrong types, and
@@ -23,13 +26,20 @@ places). Every profile is a row of data, so its shares are easy to change.
 
 Usage: python bench/detection.py [--split test] [--seeds 0 1 2] [--rates 0.01 0.03 0.10]
        [--errors uniform expert crowd] [--pipelines reference "tokenlq crf" ...] [--no-nessie]
+       [--cache DIR] [--out FILE [--append]]
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
+import os
+import re
+import shlex
 import sys
+import tempfile
 import time
+import traceback
 import warnings
 from pathlib import Path
 
@@ -276,7 +286,18 @@ def inject_realistic(tokens, labels, rate: float, seed: int, profile: str):
 
 TOKEN_SCORES = ("self_confidence", "normalized_margin", "confidence_weighted_entropy")
 SENTENCE_SCORES = ("min", "softmin")
-DEFAULT = ("self_confidence", "min")  # the defaults of both cleanlab and `tokenlq audit`
+# Sentence rankings compared (issue 16, item 4): (token score, sentence aggregation, surface),
+# where surface says whether the probabilities are first blended with the labels of the same
+# word elsewhere (tokenlq.consistency, with its default weights; an option of
+# tokenlq.audit.score_sentences, not `tokenlq audit`'s default), plus two entity-level ones:
+# "spans first" ranks the sentences with a span finding first, by the finding's score, then
+# the others by their worst token; "entity product" scores a sentence by its worst entity
+# (given or predicted), an entity by the product of its tokens' scores.
+RANKINGS = [(token, sentence, surface) for surface in (False, True) for token in TOKEN_SCORES
+            for sentence in SENTENCE_SCORES] + [("self_confidence", "spans first", False),
+                                                ("self_confidence", "entity product", False)]
+# The default ranking of both cleanlab and `tokenlq audit` (the main table's ranking figures).
+BASELINE = ("self_confidence", "min", False)
 
 
 def ranking_metrics(wrong, sentence_wrong, token_scores, sentence_scores):
@@ -291,33 +312,52 @@ def ranking_metrics(wrong, sentence_wrong, token_scores, sentence_scores):
     }
 
 
+def _entity_product(y, pred_probs, offsets, names, token_scores, sentence_scores):
+    """Worst of the sentence's worst token and its entities (given and predicted spans), an
+    entity scored by the product of its tokens' scores."""
+    spans = [tokenlq.decode_spans(labels, offsets, names) for labels in (y, pred_probs.argmax(1))]
+    sentence = np.concatenate([s["sentence"].to_numpy() for s in spans]).astype(np.int64)
+    start = np.concatenate([s["start"].to_numpy() for s in spans]).astype(np.int64) + offsets[sentence]
+    end = np.concatenate([s["end"].to_numpy() for s in spans]).astype(np.int64) + offsets[sentence]
+    logs = np.concatenate(([0.0], np.cumsum(np.log(np.maximum(token_scores, 1e-12)))))
+    out = np.array(sentence_scores, dtype=float)
+    np.minimum.at(out, sentence, np.exp(logs[end] - logs[start]))
+    return out
+
+
 def metrics(clean, noisy, tokens, pred_probs, names, pipeline: str):
-    """Ranking metrics for every token score and sentence aggregation (keys ``(score, agg, metric)``)
-    and the precision/recall of the pipeline's issues and span issues (keys ``metric``)."""
+    """Ranking metrics for every ranking of ``RANKINGS`` (keys ``(token score, sentence score,
+    surface, metric)``) and, under plain metric keys, those of the pipeline's default ranking and
+    the precision/recall of its issues and span issues."""
     offsets = np.concatenate(([0], np.cumsum([len(s) for s in noisy])))
     y_noisy = np.array([names.index(t) for s in noisy for t in s])
     y_clean = np.array([names.index(t) for s in clean for t in s])
     wrong = y_noisy != y_clean
     sentence_wrong = np.add.reduceat(wrong, offsets[:-1]) > 0
     nested_labels = [[names.index(t) for t in s] for s in noisy]
-    nested_probs = [pred_probs[a:b] for a, b in zip(offsets[:-1], offsets[1:])]
+    distribution, support = tokenlq.surface_consistency(tokens, y_noisy, offsets,
+                                                        n_classes=len(names))
+    blended = tokenlq.blend_surface_evidence(pred_probs, distribution, support)
     result = {}
+    scored = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        for token_method in TOKEN_SCORES:
-            for sentence_method in SENTENCE_SCORES:
-                if pipeline == "reference":
-                    sentence_scores, token_info = cl_rank.get_label_quality_scores(
-                        nested_labels, nested_probs, token_score_method=token_method,
-                        sentence_score_method=sentence_method)
-                    token_scores = np.concatenate([np.asarray(s) for s in token_info])
-                else:  # exactly what `tokenlq audit` does
-                    sentence_scores, token_scores = score_sentences(
-                        y_noisy, pred_probs, offsets, names, token_score_method=token_method,
-                        sentence_score_method=sentence_method)
-                for key, value in ranking_metrics(wrong, sentence_wrong, token_scores,
-                                                  sentence_scores).items():
-                    result[(token_method, sentence_method, key)] = value
+        for token_method, sentence_method, surface in RANKINGS:
+            if sentence_method not in SENTENCE_SCORES:
+                continue
+            probs = blended if surface else pred_probs
+            if pipeline == "reference":
+                nested_probs = [probs[a:b] for a, b in zip(offsets[:-1], offsets[1:])]
+                sentence_scores, token_info = cl_rank.get_label_quality_scores(
+                    nested_labels, nested_probs, token_score_method=token_method,
+                    sentence_score_method=sentence_method)
+                token_scores = np.concatenate([np.asarray(s) for s in token_info])
+            else:  # exactly what `tokenlq audit` does (surface: score_sentences' option)
+                sentence_scores, token_scores = score_sentences(
+                    y_noisy, pred_probs, offsets, names, token_score_method=token_method,
+                    sentence_score_method=sentence_method, tokens=tokens if surface else None)
+            scored[(token_method, sentence_method, surface)] = sentence_scores, token_scores
+        nested_probs = [pred_probs[a:b] for a, b in zip(offsets[:-1], offsets[1:])]
         if pipeline == "reference":
             issues = cl_filter.find_label_issues(nested_labels, nested_probs)
         else:
@@ -327,12 +367,24 @@ def metrics(clean, noisy, tokens, pred_probs, names, pipeline: str):
         flagged[offsets[i] + j] = True
     spans = tokenlq.find_span_issues(y_noisy, pred_probs, offsets, class_names=names,
                                      issues=[(int(i), int(j)) for i, j in issues])
+    sentence_scores, token_scores = scored[BASELINE]
+    first = sentence_scores + 1.0  # sentences without a finding after those with one
+    best = spans.groupby("sentence")["score"].min()
+    first[best.index.to_numpy(dtype=np.int64)] = best.to_numpy(dtype=float)
+    scored[("self_confidence", "spans first", False)] = first, token_scores
+    scored[("self_confidence", "entity product", False)] = (
+        _entity_product(y_noisy, pred_probs, offsets, names, token_scores, sentence_scores),
+        token_scores)
+    for ranking, (sentence_scores, token_scores) in scored.items():
+        for key, value in ranking_metrics(wrong, sentence_wrong, token_scores,
+                                          sentence_scores).items():
+            result[(*ranking, key)] = value
     span_hits = sum(bool(wrong[offsets[r.sentence] + r.start_token:offsets[r.sentence] + r.end_token].any())
                     for r in spans.itertuples())
     error_sentences_found = len({r.sentence for r in spans.itertuples()} &
                                 set(np.flatnonzero(sentence_wrong).tolist()))
     for key in ("sentence AP", "sentence AUROC", "P@k sentences", "token AP", "token AUROC"):
-        result[key] = result[(*DEFAULT, key)]
+        result[key] = result[(*BASELINE, key)]
     result.update({
         "issues P": (flagged & wrong).sum() / max(flagged.sum(), 1),
         "issues R": (flagged & wrong).sum() / max(wrong.sum(), 1),
@@ -342,34 +394,129 @@ def metrics(clean, noisy, tokens, pred_probs, names, pipeline: str):
     return result
 
 
-PIPELINES = ("reference", "tokenlq crf", "tokenlq crf+encoder")
+PIPELINES = ("reference", "tokenlq crf", "tokenlq crf+encoder", "tokenlq crf+transformer")
+# The fine-tuned transformer takes minutes per cross-validation: run it when asked for.
+DEFAULT_PIPELINES = PIPELINES[:3]
+# The results file's preamble (``--out``), rendered on the docs' benchmarks page.
+NOTES = [
+    "WNUT-17 alone: the only second public NER corpora reachable here with a licence that allows "
+    "redistribution (Broad Twitter Corpus, wikigold; CC BY 4.0) may be fetched only into the "
+    "read-only shared data folder, never into this repository, so no second corpus is benchmarked.",
+    "Seconds: wall clock of the 5-fold cross-validation (scoring excluded). Peak MB: ru_maxrss "
+    "of the run's own forked process as os.wait4 reports it, the largest peak resident set of "
+    "that process and of its fold processes.",
+]
 # The reference CRF: plain features, trained to convergence-level L-BFGS (crfsuite's default
 # algorithm) with an elastic net; these settings were tuned for it on WNUT-17 dev.
 REFERENCE = CRFConfig(features="reference", surface=False, algorithm="lbfgs", c1=0.05, c2=0.01,
                       max_iterations=60)
 
 
-def run(tokens, clean, noisy, names, pipeline: str, seed: int):
-    start = time.time()
+def _probabilities(tokens, noisy, names, pipeline: str, seed: int) -> np.ndarray:
     if pipeline == "reference":
-        pred_probs = cross_val_pred_probs(tokens, noisy, names, folds=5, seed=seed, config=REFERENCE)
-    else:
-        pred_probs = out_of_sample_probs(tokens, noisy, names, model=pipeline.split()[1],
-                                         folds=5, seed=seed)
-    result = metrics(clean, noisy, tokens, pred_probs, names, pipeline)
-    result["seconds"] = time.time() - start
+        return cross_val_pred_probs(tokens, noisy, names, folds=5, seed=seed, config=REFERENCE)
+    return out_of_sample_probs(tokens, noisy, names, model=pipeline.split()[1], folds=5, seed=seed)
+
+
+def _rss_mb(field: str = "VmRSS") -> float:
+    """This process's resident set (VmRSS) or its peak (VmHWM), in MB."""
+    return int(Path("/proc/self/status").read_text().split(f"{field}:")[1].split()[0]) / 1024
+
+
+def measured_probabilities(tokens, noisy, names, pipeline: str, seed: int):
+    """``(pred_probs, seconds, peak_mb)`` of one cross-validation, run in a forked child process.
+
+    ``peak_mb`` is the ``ru_maxrss`` that ``os.wait4`` reports for that child: the largest peak
+    resident set of the child and of its fold processes. A forked child starts with this
+    process's pages, so the figure includes them (the results file says how much that is)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "probs.npy"
+        sys.stdout.flush(), sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:  # the child: train, write the probabilities, leave without cleanup
+            code = 1
+            try:
+                start = time.perf_counter()
+                probs = _probabilities(tokens, noisy, names, pipeline, seed)
+                np.save(out, probs)
+                (Path(tmp) / "seconds").write_text(repr(time.perf_counter() - start))
+                code = 0
+            except BaseException:  # noqa: BLE001 (reported, then the parent raises)
+                traceback.print_exc()
+            finally:
+                sys.stdout.flush(), sys.stderr.flush()
+                os._exit(code)
+        _, status, usage = os.wait4(pid, 0)
+        if status != 0:
+            raise RuntimeError(f"the {pipeline!r} run failed (status {status})")
+        seconds = float((Path(tmp) / "seconds").read_text())
+        return np.load(out), seconds, usage.ru_maxrss / 1024
+
+
+def cached_probabilities(cache, key: str, tokens, noisy, names, pipeline: str, seed: int):
+    """``measured_probabilities``, stored in ``cache/<key>.npz`` (with the class names, time and
+    memory) when ``cache`` is a folder, and read from there on the next run."""
+    path = Path(cache) / f"{key}.npz" if cache else None
+    if path is not None and path.exists():
+        stored = np.load(path)
+        if list(stored["names"]) == list(names):
+            return stored["pred_probs"], float(stored["seconds"]), float(stored["peak_mb"])
+    probs, seconds, peak_mb = measured_probabilities(tokens, noisy, names, pipeline, seed)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(path, pred_probs=probs, names=np.array(names), seconds=seconds,
+                            peak_mb=peak_mb)
+    return probs, seconds, peak_mb
+
+
+def cache_key(data: str, pipeline: str, seed: int) -> str:
+    """File name of one run in the cache: data (corpus, split, rate, error model), pipeline, seed."""
+    return re.sub(r"[^\w.]+", "_", f"{data} {pipeline} seed{seed}".replace("%", "pct"))
+
+
+def run(tokens, clean, noisy, names, pipeline: str, seed: int, *, cache=None, data: str = ""):
+    probs, seconds, peak_mb = cached_probabilities(cache, cache_key(data, pipeline, seed), tokens,
+                                                   noisy, names, pipeline, seed)
+    result = metrics(clean, noisy, tokens, probs, names, pipeline)
+    result["seconds"] = seconds
+    result["peak MB"] = peak_mb
     return result
 
 
-def report(rows, keys):
-    print("| data | pipeline | " + " | ".join(keys) + " |")
-    print("|---|---|" + "---|" * len(keys))
+def report(rows, keys) -> list[str]:
+    """Markdown table: one row per (data, pipeline), mean ± std over seeds of each key."""
+    lines = ["| data | pipeline | " + " | ".join(keys) + " |", "|---|---|" + "---|" * len(keys)]
     for (data, pipeline), results in rows.items():
         cells = []
         for key in keys:
             values = np.array([r[key] for r in results])
-            cells.append(f"{values.mean():.3f} ± {values.std():.3f}" if len(values) > 1 else f"{values[0]:.3f}")
-        print(f"| {data} | {pipeline} | " + " | ".join(cells) + " |", flush=True)
+            digits = 0 if key == "peak MB" else 1 if key == "seconds" else 3
+            cells.append(f"{values.mean():.{digits}f} ± {values.std():.{digits}f}" if len(values) > 1
+                         else f"{values[0]:.{digits}f}")
+        lines.append(f"| {data} | {pipeline} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def rankings(rows) -> list[str]:
+    """Markdown table of every ranking, per error model (rates pooled) and pipeline."""
+    lines = ["| data (all rates) | pipeline | token score | sentence score | surface | sentence AP "
+             "| Δ sentence AP | wins | P@k sentences | Δ P@k | token AP |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    pooled = {}
+    for (data, pipeline), results in rows.items():
+        pooled.setdefault((re.sub(r" \d+%", "", data), pipeline), []).extend(results)
+    for (data, pipeline), results in pooled.items():
+        for ranking in RANKINGS:
+            def values(key, ranking=ranking):
+                return np.array([r[(*ranking, key)] for r in results])
+            gain = values("sentence AP") - values("sentence AP", BASELINE)
+            gain_pk = values("P@k sentences") - values("P@k sentences", BASELINE)
+            lines.append(
+                f"| {data} | {pipeline} | {ranking[0]} | {ranking[1]} | {'yes' if ranking[2] else 'no'} "
+                f"| {values('sentence AP').mean():.3f} | {gain.mean():+.3f} ± {gain.std():.3f} "
+                f"| {(gain > 1e-9).sum()}/{len(gain)} | {values('P@k sentences').mean():.3f} "
+                f"| {gain_pk.mean():+.3f} | {values('token AP').mean():.3f} |")
+    return lines
 
 
 def main():
@@ -382,13 +529,20 @@ def main():
                         choices=["uniform", *PROFILES],
                         help="error models: uniform (kinds in equal shares, uniform wrong types) "
                              "and/or realistic profiles (PROFILES)")
-    parser.add_argument("--pipelines", nargs="+", default=list(PIPELINES), choices=PIPELINES)
+    parser.add_argument("--pipelines", nargs="+", default=list(DEFAULT_PIPELINES), choices=PIPELINES)
+    parser.add_argument("--cache", type=Path, default=None,
+                        help="folder keeping each run's pred_probs (and time, memory), reused "
+                             "when the same data, error model, rate, seed and pipeline come again")
+    parser.add_argument("--out", type=Path, default=None, help="also write the results (Markdown)")
+    parser.add_argument("--append", action="store_true",
+                        help="add the results to the end of --out, under the command line")
     args = parser.parse_args()
     path = DATA / "wnut17" / f"{args.split}.conll"
     if not path.exists():
         print(f"skipped: {path} is absent (the shared data folder is not beside this checkout)")
         return 0
     corpus = read_corpus(path)
+    base_mb = _rss_mb()  # what a forked run starts with (runs fork from here, with the corpus)
     rows = {}
     for errors in args.errors:
         for rate in args.rates:
@@ -401,7 +555,9 @@ def main():
                 data += "" if errors == "uniform" else f" {errors}"
                 for pipeline in args.pipelines:
                     rows.setdefault((data, pipeline), []).append(
-                        run(corpus.tokens, corpus.labels, noisy, names, pipeline, seed))
+                        run(corpus.tokens, corpus.labels, noisy, names, pipeline, seed,
+                            cache=args.cache, data=data))
+                    print(f"done: {data}, {pipeline}, seed {seed}", file=sys.stderr, flush=True)
     nessie = DATA / "nessie" / "easy_span.conll"
     if not args.no_nessie and nessie.exists():
         lines = [line.rstrip("\n").split("\t") for line in nessie.read_text(encoding="utf-8").splitlines()]
@@ -415,28 +571,41 @@ def main():
             s_t.append(fields[0]), s_g.append(fields[1]), s_n.append(fields[2])
         names = tokenlq.io.Corpus(tokens, noisy).class_names(extra={t for s in gold for t in s})
         for pipeline in args.pipelines:
-            rows[("nessie easy_span", pipeline)] = [run(tokens, gold, noisy, names, pipeline, s)
-                                                    for s in args.seeds]
+            rows[("nessie easy_span", pipeline)] = [
+                run(tokens, gold, noisy, names, pipeline, s, cache=args.cache, data="nessie easy_span")
+                for s in args.seeds]
     keys = ["sentence AP", "sentence AUROC", "P@k sentences", "token AP", "token AUROC",
-            "issues P", "issues R", "spans P", "spans R (sentences)", "seconds"]
-    report(rows, keys)
-    print("\nranking by every token score and sentence aggregation (mean over seeds):")
-    ranking = ["sentence AP", "sentence AUROC", "P@k sentences", "token AP", "token AUROC"]
-    print("| data | pipeline | token score | sentence score | " + " | ".join(ranking) + " |")
-    print("|---|---|---|---|" + "---|" * len(ranking))
-    for (data, pipeline), results in rows.items():
-        for token_method in TOKEN_SCORES:
-            for sentence_method in SENTENCE_SCORES:
-                cells = [f"{np.mean([r[(token_method, sentence_method, key)] for r in results]):.3f}"
-                         for key in ranking]
-                print(f"| {data} | {pipeline} | {token_method} | {sentence_method} | "
-                      + " | ".join(cells) + " |")
-    print("\nsentence AP relative gain of tokenlq over the reference:")
+            "issues P", "issues R", "spans P", "spans R (sentences)", "seconds", "peak MB"]
+    out = report(rows, keys)
+    out += ["", "Sentence rankings (issue 16, item 4): every row of RANKINGS, over every rate and seed "
+            "of one error model; Δ is the paired difference to the same run ranked by the worst "
+            "token's self-confidence on the model's probabilities alone (cleanlab's default), mean "
+            "± std over the runs; wins counts the runs where it is higher (by more than 1e-9). Surface: the "
+            "probabilities blended with the labels of the same word elsewhere in the corpus.", ""]
+    out += rankings(rows)
+    gains = []
     for (data, pipeline), results in rows.items():
         if pipeline != "reference" and (data, "reference") in rows:
             ours = np.mean([r["sentence AP"] for r in results])
             ref = np.mean([r["sentence AP"] for r in rows[(data, "reference")]])
-            print(f"  {data}, {pipeline}: {ref:.3f} -> {ours:.3f} ({(ours / ref - 1):+.0%})")
+            gains.append(f"  {data}, {pipeline}: {ref:.3f} -> {ours:.3f} ({(ours / ref - 1):+.0%})")
+    if gains:
+        out += ["", "Sentence AP, relative gain of tokenlq over the reference:", "", *gains]
+    print("\n".join(out))
+    if args.out:
+        ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+        command = shlex.join(["bench/detection.py", *sys.argv[1:]])
+        machine = f"{datetime.date.today()}, {os.cpu_count()} cores, {int(ram)} GB RAM"
+        if args.append and args.out.exists():
+            text = args.out.read_text(encoding="utf-8").rstrip("\n")
+            text += "\n\n" + "\n".join([f"## {command} ({machine})", "", *out]) + "\n"
+        else:
+            text = "\n".join([f"# {command} ({machine})", "", *NOTES,
+                              f"A forked run starts with the pages of the bench process, "
+                              f"{base_mb:.0f} MB resident here (libraries and the corpus), and "
+                              "they count in its peak MB.", "", *out]) + "\n"
+        args.out.write_text(text, encoding="utf-8")
+        print(f"written to {args.out}")
     return 0
 
 

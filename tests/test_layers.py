@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # Import name of each folder (backend/ installs as tokenlq_backend).
 PACKAGES = {"tokenlq": ROOT / "tokenlq", "tokenlq_backend": ROOT / "backend"}
 
-MODEL = {"tokenlq.model", "tokenlq.encoder"}
+MODEL = {"tokenlq.model", "tokenlq.encoder", "tokenlq.transformer"}
 APPLICATION = {"tokenlq.audit", "tokenlq.cli", "tokenlq.synthetic"}
 SERVICE = {"tokenlq_backend", "backend", "flask"}
 LABEL_STUDIO_CLIENTS = {"label_studio_sdk", "httpx", "requests"}

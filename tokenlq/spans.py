@@ -65,7 +65,7 @@ def decode_spans(labels, offsets, class_names, *, scheme: str = "auto") -> pd.Da
     """
     func = "decode_spans"
     classes = parse_classes(class_names, scheme=scheme, func=func)
-    labels, offsets = _check_labels(labels, offsets, len(classes.prefixes), func)
+    labels, offsets = v.check_flat_labels(labels, offsets, func, n_classes=len(classes.prefixes))
     starts, ends, typ = decode(labels, offsets, classes)
     sentence = np.searchsorted(offsets, starts, side="right") - 1
     return pd.DataFrame({
@@ -74,20 +74,6 @@ def decode_spans(labels, offsets, class_names, *, scheme: str = "auto") -> pd.Da
         "end": ends - offsets[sentence],
         "type": np.asarray(classes.types, dtype=object)[typ] if len(typ) else np.empty(0, dtype=object),
     })
-
-
-def _check_labels(labels, offsets, n_classes: int, func: str):
-    labels = np.asarray(labels)
-    if labels.ndim != 1 or (labels.size and labels.dtype.kind not in "iu"):
-        raise v.TokenLQInputError(f"{func}: 'labels' must be a flat (n,) array of class indices; got "
-                                  f"shape {labels.shape}, dtype {labels.dtype}.")
-    labels = labels.astype(np.int64, copy=False)
-    offsets = v._check_offsets(offsets, len(labels), func)
-    if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
-        f = int(np.flatnonzero((labels < 0) | (labels >= n_classes))[0])
-        raise v.TokenLQInputError(f"{func}: labels must be class indices below {n_classes}; "
-                                  f"{v._where(offsets, f)} has {labels[f]}.")
-    return labels, offsets
 
 
 def encode_spans(spans, offsets, class_names, *, scheme: str = "auto") -> np.ndarray:

@@ -1,12 +1,19 @@
 """A run's contract: it reads frozen options and the previous review states, changes neither,
-and returns its summary, predictions and new review states (offline: a stand-in project)."""
+and returns its summary, predictions and new review states (offline: a stand-in project); and
+the evidence it scores with: the embedded model, another model's predictions, other annotations."""
 
 import copy
 import dataclasses
 
+import numpy as np
 import pytest
 
+from tokenlq.model import out_of_sample_probs
+from tokenlq_backend import runs
+from tokenlq_backend.labelstudio.config import parse_label_config
+from tokenlq_backend.probs import PREDICTION_WEIGHT, combine_probs, prediction_probs
 from tokenlq_backend.runs import RunOptions, RunResult, rescore
+from tokenlq_backend.scoring import project_classes, read_tasks, score_tasks, words
 
 
 def test_options_are_checked_and_frozen():
@@ -29,4 +36,124 @@ def test_a_run_returns_its_review_states_and_changes_none_of_its_inputs(offline_
     previous = copy.deepcopy(first.reviews)
     second = rescore(ls, options, reviews=first.reviews)
     assert first.reviews == previous and options == RunOptions(probs="crf", folds=3)
+    assert first.summary.fit["why"] == "the probability source is crf"  # the summary says why
     assert set(second.reviews) == pending  # the same labels and folds: the same findings
+
+
+def _with_their_predictions(ls, version="their-model"):
+    """Every task of ``ls`` gets a prediction of ``version``: its given spans, the first one
+    doubted (score 0.3), the others sure (0.95)."""
+    for task in ls._tasks:
+        result = copy.deepcopy(task["annotations"][0]["result"])
+        for n, region in enumerate(result):
+            region["score"] = 0.3 if n == 0 else 0.95
+        task["predictions"] = [{"id": task["id"], "model_version": version, "score": 0.9,
+                                "result": result}]
+
+
+def _expected_scores(ls, folds, *, probs_of):
+    """The task scores of the core on ``probs_of(project, config, class_names)``."""
+    config = parse_label_config(ls.settings()["label_config"])
+    project = read_tasks(ls.tasks(), config)
+    names = project_classes(config)
+    result = score_tasks(project, config, pred_probs=probs_of(project, config, names),
+                         pred_probs_classes=names)
+    return dict(zip(project.task_ids, result.sentence_scores))
+
+
+def test_another_models_predictions_are_averaged_with_the_embedded_model(offline_project,
+                                                                        monkeypatch):
+    monkeypatch.setattr(runs, "resolve_model", lambda model: "crf")  # no encoder in a unit test
+    ls = offline_project
+    _with_their_predictions(ls)
+    summary = rescore(ls, RunOptions(probs="prediction:their-model", folds=3)).summary
+    assert summary.probs == "embedded+prediction:their-model"
+    assert summary.evidence["model"] == "crf" and "other_annotations" not in summary.evidence
+    theirs = summary.evidence["predictions"]
+    assert (theirs["model_version"], theirs["tasks"], theirs["weight"], theirs["alone"]) == \
+        ("their-model", summary.scored, PREDICTION_WEIGHT, False)
+    assert 0 < theirs["tokens"] < summary.tokens  # the tokens inside their regions
+
+    def combined(project, config, names):
+        embedded = out_of_sample_probs(words(project), project.labels, names, model="crf", folds=3)
+        tasks = {t["id"]: t for t in ls.tasks()}
+        other, inside = prediction_probs([tasks[t] for t in project.task_ids], project.tokens,
+                                         names, "their-model", from_name=config.from_name,
+                                         return_inside=True)
+        assert inside.sum() == theirs["tokens"]
+        return combine_probs(embedded, other, inside)
+
+    expected = _expected_scores(ls, 3, probs_of=combined)
+    got = {t: p["score"] for t, p in ls.written.items()}
+    assert got.keys() == expected.keys()
+    np.testing.assert_allclose([got[t] for t in expected], list(expected.values()), rtol=1e-9)
+
+
+def test_auto_combines_the_one_other_model_that_predicts_every_task(offline_project, monkeypatch):
+    monkeypatch.setattr(runs, "resolve_model", lambda model: "crf")
+    ls = offline_project
+    _with_their_predictions(ls)
+    summary = rescore(ls, RunOptions(probs="auto", folds=3)).summary
+    assert summary.probs == "embedded+prediction:their-model"
+    _with_their_predictions(ls, "another-model")  # replaces theirs on every task ...
+    ls._tasks[0]["predictions"].append({"id": 1, "model_version": "their-model", "result": []})
+    summary = rescore(ls, RunOptions(probs="auto", folds=3)).summary
+    assert summary.probs == "embedded+prediction:another-model"
+    for task in ls._tasks:  # ... two models predict every task: which one is meant is unknown
+        task["predictions"].append({"id": 2, "model_version": "their-model", "result": []})
+    summary = rescore(ls, RunOptions(probs="auto", folds=3)).summary
+    assert summary.probs == "embedded" and "predictions" not in summary.evidence
+
+
+def test_with_too_few_tasks_for_the_embedded_model_their_predictions_are_used_alone(offline_project):
+    ls = offline_project
+    _with_their_predictions(ls)
+    summary = rescore(ls, RunOptions(probs="prediction:their-model", folds=100)).summary
+    assert summary.probs == "prediction:their-model" and summary.fit["skipped"]
+    assert summary.evidence["predictions"]["alone"] and summary.evidence["model"] is None
+    assert summary.scored == 60
+
+    def alone(project, config, names):
+        tasks = {t["id"]: t for t in ls.tasks()}
+        return prediction_probs([tasks[t] for t in project.task_ids], project.tokens, names,
+                                "their-model", from_name=config.from_name)
+
+    expected = _expected_scores(ls, 100, probs_of=alone)
+    np.testing.assert_allclose([ls.written[t]["score"] for t in expected], list(expected.values()),
+                               rtol=1e-9)
+
+
+def test_the_other_annotations_of_a_task_vote_and_their_disagreements_rank_high(offline_project):
+    ls = offline_project
+    plain = rescore(ls, RunOptions(probs="crf", folds=3))
+    plain_scores = {t: p["score"] for t, p in plain.predictions.items()}
+    # Five tasks get a second, older annotation by another annotator: on the least suspect
+    # ones, it drops the first entity; on two others, it repeats the given one.
+    by_score = sorted((t for t in ls._tasks if t["annotations"][0]["result"]),
+                      key=lambda t: -plain_scores[t["id"]])
+    disagreeing, agreeing = by_score[:5], by_score[5:7]
+    for task in disagreeing + agreeing:
+        given = task["annotations"][0]
+        given.update(id=task["id"], completed_by=1, updated_at="2026-02-01")
+        result = copy.deepcopy(given["result"])
+        task["annotations"].append({"id": 1000 + task["id"], "completed_by": 2,
+                                    "updated_at": "2026-01-01",
+                                    "result": result[1:] if task in disagreeing else result})
+    voted = rescore(ls, RunOptions(probs="crf", folds=3))
+    summary = voted.summary
+    assert summary.evidence["other_annotations"] == {"tasks": 7, "annotations": 7, "weight": 0.999}
+    assert summary.probs == "embedded" and summary.evidence["model"] == "crf"
+    assert set(summary.evidence) <= set(runs.EVIDENCE_FIELDS)
+    scores = {t: p["score"] for t, p in voted.predictions.items()}
+    # The least suspect tasks before; now the other annotation's disagreement decides and the
+    # model only breaks ties: each scores at most 0.001.
+    assert max(scores[t["id"]] for t in disagreeing) <= 0.001 < min(plain_scores.values())
+    for task in disagreeing:
+        notes = [r["meta"]["text"][0] for r in voted.predictions[task["id"]]["result"] if "meta" in r]
+        assert notes and all("(model and other annotations:" in n for n in notes)
+    for task in agreeing:  # their agreement is evidence that the labels are right
+        assert scores[task["id"]] >= 0.999
+    # Annotators are judged by the model alone: the given annotations' rows are unchanged.
+    assert summary.annotators["overlap_tasks"] == 7 and summary.annotators["disagreeing_tasks"] == 5
+    rows = {r["annotator"]: r for r in summary.annotators["annotators"]}
+    assert rows[2]["annotations"] == 7 and rows[2]["disagreeing_tasks"] == 5

@@ -9,7 +9,7 @@ import warnings
 import pytest
 
 from tokenlq import TokenLQWarning
-from tokenlq.cli import main
+from tokenlq.cli import build_parser, main
 
 
 def test_demo_finds_most_injected_errors(capsys):
@@ -187,3 +187,11 @@ def test_a_bug_ends_with_a_traceback_and_status_1(tmp_path):
 def test_demo_options_out_of_range(argv, message, capsys):
     assert main(["demo", *argv]) == 2
     assert capsys.readouterr().err == f"tokenlq demo: {message}\n"
+
+
+@pytest.mark.parametrize("minutes", ["-1", "nan", "soon"])
+def test_a_bad_fine_tuning_budget_is_refused_before_any_work(minutes, capsys):
+    with pytest.raises(SystemExit) as done:
+        build_parser().parse_args(["audit", "data.conll", "--budget-minutes", minutes])
+    assert done.value.code == 2
+    assert "--budget-minutes: must be a number of minutes, 0 or more" in capsys.readouterr().err

@@ -63,6 +63,8 @@ def test_the_compose_file_is_valid_and_wires_every_setting(config):
         assert env["REDIS_URL"] == "redis://redis:6379/0"
         assert "tokenlq-data:/data:rw" in services[name]["volumes"]  # one shared state
     assert services["worker"]["command"] == ["tokenlq", "worker"]
+    # The image's default is the pretrained model's extra; the example file says how to drop it.
+    assert services["backend"]["build"]["args"] == {"TOKENLQ_EXTRAS": "backend,encoder"}
 
 
 def test_a_missing_secret_is_refused_with_its_name():

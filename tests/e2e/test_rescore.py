@@ -9,9 +9,12 @@ import pytest
 
 from tokenlq_backend.demo import corpus_tasks, label_config
 from tokenlq_backend.labelstudio import LabelStudioProject, close, connect
-from tokenlq_backend.probs import ProbsError
+from tokenlq_backend.labelstudio.config import parse_label_config
+from tokenlq_backend.probs import VOTE_WEIGHT, ProbsError, combine_probs, prediction_probs
 from tokenlq_backend.runs import MODEL_VERSION, RunOptions, rescore
+from tokenlq_backend.scoring import project_classes, read_tasks, score_tasks, words
 from tokenlq import get_label_quality_scores
+from tokenlq.model import out_of_sample_probs
 from tokenlq.synthetic import make_ner_corpus
 
 
@@ -209,7 +212,11 @@ def test_broken_task_distributions_fail_the_run_with_the_task_named(user_probs_p
         run(ls, RunOptions(probs="task"))
 
 
-def test_span_predictions_of_another_model_become_token_distributions(labelstudio):
+def test_span_predictions_of_another_model_are_combined_with_the_embedded_model(labelstudio,
+                                                                              monkeypatch):
+    from tokenlq_backend import runs
+
+    monkeypatch.setattr(runs, "resolve_model", lambda model: "crf")  # the CRF: exact scores below
     url, token = labelstudio
     client = connect(url, token)
     try:
@@ -225,12 +232,44 @@ def test_span_predictions_of_another_model_become_token_distributions(labelstudi
         client.projects.import_tasks(id=created.id, request=payload)
         ls = LabelStudioProject(client, created.id)
         summary, new = run(ls, RunOptions(probs="prediction:their-model-1"))
-        assert summary.probs == "prediction:their-model-1" and summary.scored == len(payload)
-        # A task whose first entity the other model doubts (p=0.3) scores about 0.3 + smoothing.
-        first = next(t for t in sorted(ls.tasks(), key=lambda t: t["id"])
-                     if t["annotations"][0]["result"])
-        assert new[first["id"]]["score"] < 0.35
+        assert summary.probs == "embedded+prediction:their-model-1" and summary.scored == len(payload)
+        assert summary.evidence["model"] == "crf" and summary.fit["new"]
+        theirs = summary.evidence["predictions"]
+        assert (theirs["model_version"], theirs["tasks"], theirs["alone"]) == \
+            ("their-model-1", len(payload), False)
+        # The scores are the core's on the embedded model's cross-validated probabilities with
+        # the other model's, read back from Label Studio, averaged in inside its regions.
+        tasks = sorted(ls.tasks(), key=lambda t: t["id"])
+        config = parse_label_config(ls.settings()["label_config"])
+        read = read_tasks(tasks, config)
+        names = project_classes(config)
+        embedded = out_of_sample_probs(words(read), read.labels, names, model="crf", folds=5)
+        other, inside = prediction_probs(tasks, read.tokens, names, "their-model-1",
+                                         from_name=config.from_name, return_inside=True)
+        assert inside.sum() == theirs["tokens"] > 0
+        expected = score_tasks(read, config, pred_probs=combine_probs(embedded, other, inside),
+                               pred_probs_classes=names).sentence_scores
+        np.testing.assert_allclose([new[t]["score"] for t in read.task_ids], expected, rtol=1e-9)
+        alone = score_tasks(read, config, pred_probs=embedded, pred_probs_classes=names)
+        assert not np.allclose(alone.sentence_scores, expected)  # their predictions count
+        first = next(t for t in tasks if t["annotations"][0]["result"])
+        # auto finds the one other model that predicts every task.
+        summary, _ = run(ls, RunOptions(probs="auto"))
+        assert summary.probs == "embedded+prediction:their-model-1"
         with pytest.raises(ProbsError, match="has no prediction of model version 'nobody'"):
             run(ls, RunOptions(probs="prediction:nobody"))
+
+        # A second annotation of a task that drops its first entity: the imported one, now
+        # the other annotation, votes for the entity, and the task's score falls.
+        before = new[first["id"]]["score"]
+        dropped = copy.deepcopy(first["annotations"][0]["result"])[1:]
+        client.annotations.create(id=first["id"], result=dropped)
+        summary, new = run(ls, RunOptions(probs="prediction:their-model-1"))
+        assert summary.evidence["other_annotations"] == {"tasks": 1, "annotations": 1,
+                                                         "weight": VOTE_WEIGHT}
+        assert summary.annotators["overlap_tasks"] == summary.annotators["disagreeing_tasks"] == 1
+        assert new[first["id"]]["score"] < before / 3
+        annotated = next(t for t in ls.tasks() if t["id"] == first["id"])["annotations"]
+        assert len(annotated) == 2  # the service wrote no annotation
     finally:
         close(client)
