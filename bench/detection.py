@@ -412,10 +412,15 @@ REFERENCE = CRFConfig(features="reference", surface=False, algorithm="lbfgs", c1
                       max_iterations=60)
 
 
-def _probabilities(tokens, noisy, names, pipeline: str, seed: int) -> np.ndarray:
+def _probabilities(tokens, noisy, names, pipeline: str, seed: int, extra=((), ())) -> np.ndarray:
+    """One pipeline's cross-validated probabilities; ``extra`` (sentences, labels) is training
+    data only, as ``tokenlq audit --train`` gives it."""
+    extra_sentences, extra_labels = extra
     if pipeline == "reference":
-        return cross_val_pred_probs(tokens, noisy, names, folds=5, seed=seed, config=REFERENCE)
-    return out_of_sample_probs(tokens, noisy, names, model=pipeline.split()[1], folds=5, seed=seed)
+        return cross_val_pred_probs(tokens, noisy, names, folds=5, seed=seed, config=REFERENCE,
+                                    extra_sentences=extra_sentences, extra_labels=extra_labels)
+    return out_of_sample_probs(tokens, noisy, names, model=pipeline.split()[1], folds=5, seed=seed,
+                               extra_sentences=extra_sentences, extra_labels=extra_labels)
 
 
 def _rss_mb(field: str = "VmRSS") -> float:
@@ -423,7 +428,7 @@ def _rss_mb(field: str = "VmRSS") -> float:
     return int(Path("/proc/self/status").read_text().split(f"{field}:")[1].split()[0]) / 1024
 
 
-def measured_probabilities(tokens, noisy, names, pipeline: str, seed: int):
+def measured_probabilities(tokens, noisy, names, pipeline: str, seed: int, extra=((), ())):
     """``(pred_probs, seconds, peak_mb)`` of one cross-validation, run in a forked child process.
 
     ``peak_mb`` is the ``ru_maxrss`` that ``os.wait4`` reports for that child: the largest peak
@@ -437,7 +442,7 @@ def measured_probabilities(tokens, noisy, names, pipeline: str, seed: int):
             code = 1
             try:
                 start = time.perf_counter()
-                probs = _probabilities(tokens, noisy, names, pipeline, seed)
+                probs = _probabilities(tokens, noisy, names, pipeline, seed, extra)
                 np.save(out, probs)
                 (Path(tmp) / "seconds").write_text(repr(time.perf_counter() - start))
                 code = 0
@@ -453,7 +458,8 @@ def measured_probabilities(tokens, noisy, names, pipeline: str, seed: int):
         return np.load(out), seconds, usage.ru_maxrss / 1024
 
 
-def cached_probabilities(cache, key: str, tokens, noisy, names, pipeline: str, seed: int):
+def cached_probabilities(cache, key: str, tokens, noisy, names, pipeline: str, seed: int,
+                         extra=((), ())):
     """``measured_probabilities``, stored in ``cache/<key>.npz`` (with the class names, time and
     memory) when ``cache`` is a folder, and read from there on the next run."""
     path = Path(cache) / f"{key}.npz" if cache else None
@@ -461,7 +467,7 @@ def cached_probabilities(cache, key: str, tokens, noisy, names, pipeline: str, s
         stored = np.load(path)
         if list(stored["names"]) == list(names):
             return stored["pred_probs"], float(stored["seconds"]), float(stored["peak_mb"])
-    probs, seconds, peak_mb = measured_probabilities(tokens, noisy, names, pipeline, seed)
+    probs, seconds, peak_mb = measured_probabilities(tokens, noisy, names, pipeline, seed, extra)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         np.savez_compressed(path, pred_probs=probs, names=np.array(names), seconds=seconds,
@@ -474,9 +480,10 @@ def cache_key(data: str, pipeline: str, seed: int) -> str:
     return re.sub(r"[^\w.]+", "_", f"{data} {pipeline} seed{seed}".replace("%", "pct"))
 
 
-def run(tokens, clean, noisy, names, pipeline: str, seed: int, *, cache=None, data: str = ""):
+def run(tokens, clean, noisy, names, pipeline: str, seed: int, *, cache=None, data: str = "",
+        extra=((), ())):
     probs, seconds, peak_mb = cached_probabilities(cache, cache_key(data, pipeline, seed), tokens,
-                                                   noisy, names, pipeline, seed)
+                                                   noisy, names, pipeline, seed, extra)
     result = metrics(clean, noisy, tokens, probs, names, pipeline)
     result["seconds"] = seconds
     result["peak MB"] = peak_mb
@@ -530,6 +537,11 @@ def main():
                         help="error models: uniform (kinds in equal shares, uniform wrong types) "
                              "and/or realistic profiles (PROFILES)")
     parser.add_argument("--pipelines", nargs="+", default=list(DEFAULT_PIPELINES), choices=PIPELINES)
+    parser.add_argument("--with-train", action="store_true",
+                        help="inject the errors into the train split and --split together (so a "
+                             "systematic error spans both) and give the noisy train split to "
+                             "every pipeline as training-only data, as `tokenlq audit --train` "
+                             "does; only --split is scored")
     parser.add_argument("--cache", type=Path, default=None,
                         help="folder keeping each run's pred_probs (and time, memory), reused "
                              "when the same data, error model, rate, seed and pipeline come again")
@@ -542,21 +554,29 @@ def main():
         print(f"skipped: {path} is absent (the shared data folder is not beside this checkout)")
         return 0
     corpus = read_corpus(path)
+    train = read_corpus(DATA / "wnut17" / "train.conll") if args.with_train else None
+    if train is not None and args.split == "train":
+        parser.error("--with-train needs --split dev or test")
     base_mb = _rss_mb()  # what a forked run starts with (runs fork from here, with the corpus)
     rows = {}
     for errors in args.errors:
         for rate in args.rates:
             for seed in args.seeds:
-                noisy = (inject(corpus.labels, rate, seed) if errors == "uniform" else
-                         inject_realistic(corpus.tokens, corpus.labels, rate, seed, errors))
-                names = tokenlq.io.Corpus(corpus.tokens, noisy).class_names(
-                    extra={t for s in corpus.labels for t in s})
+                tokens = corpus.tokens + (train.tokens if train is not None else [])
+                labels = corpus.labels + (train.labels if train is not None else [])
+                noisy = (inject(labels, rate, seed) if errors == "uniform" else
+                         inject_realistic(tokens, labels, rate, seed, errors))
+                names = tokenlq.io.Corpus(tokens, noisy).class_names(
+                    extra={t for s in labels for t in s})
+                extra = (train.tokens, noisy[len(corpus.tokens):]) if train is not None else ((), ())
+                noisy = noisy[:len(corpus.tokens)]
                 data = f"WNUT-17 {args.split} {rate:.0%}"
                 data += "" if errors == "uniform" else f" {errors}"
+                data += " + noisy train" if train is not None else ""
                 for pipeline in args.pipelines:
                     rows.setdefault((data, pipeline), []).append(
                         run(corpus.tokens, corpus.labels, noisy, names, pipeline, seed,
-                            cache=args.cache, data=data))
+                            cache=args.cache, data=data, extra=extra))
                     print(f"done: {data}, {pipeline}, seed {seed}", file=sys.stderr, flush=True)
     nessie = DATA / "nessie" / "easy_span.conll"
     if not args.no_nessie and nessie.exists():
