@@ -18,9 +18,8 @@ from itertools import combinations
 import numpy as np
 
 from tokenlq import TokenLQWarning, confident_joint, find_label_issues
-from tokenlq.scheme import entity_types, merge_classes
 
-from .scoring import off_diagonal_share
+from .scoring import off_diagonal_share, type_view
 
 __all__ = ["ANNOTATOR_FIELDS", "annotator_summary"]
 
@@ -34,14 +33,10 @@ ANNOTATOR_FIELDS = {
 }
 
 
-def annotator_summary(project, result, *, pred_probs=None) -> dict:
+def annotator_summary(project, result, *, view=None) -> dict:
     """``{"overlap_tasks", "disagreeing_tasks", "token_agreement", "annotators": [rows]}``;
-    ``pred_probs``: the probabilities annotators are checked against, in ``result``'s class
-    order (default ``result.pred_probs``; a run passes the model's, without the votes of the
-    other annotations)."""
-    pred_probs = result.pred_probs if pred_probs is None else pred_probs
-    type_probs, _ = merge_classes(pred_probs, result.class_names)
-    to_type = entity_types(result.class_names)[1]
+    ``view``: the run's :class:`backend.scoring.TypeView` (computed when not given)."""
+    view = view or type_view(result)
     index = {c: k for k, c in enumerate(result.class_names)}
     rows = defaultdict(lambda: {"labels": [], "probs": [], "type_probs": [], "lengths": [],
                                 "disagree": 0})
@@ -52,8 +47,8 @@ def annotator_summary(project, result, *, pred_probs=None) -> dict:
         for who, tags in every:
             row = rows[who]
             row["labels"].append([index[t] for t in tags])
-            row["probs"].append(pred_probs[a:b])
-            row["type_probs"].append(type_probs[a:b])
+            row["probs"].append(result.pred_probs[a:b])
+            row["type_probs"].append(view.probs[a:b])
             row["lengths"].append(len(tags))
         if len(every) < 2:
             continue
@@ -75,7 +70,7 @@ def annotator_summary(project, result, *, pred_probs=None) -> dict:
             warnings.simplefilter("ignore", TokenLQWarning)
             issues = find_label_issues(labels, probs, offsets, renormalize=True,
                                        return_indices_ranked_by=None)
-        joint = confident_joint(to_type[labels], np.concatenate(row["type_probs"]), offsets)
+        joint = confident_joint(view.to_type[labels], np.concatenate(row["type_probs"]), offsets)
         out.append({"annotator": who, "annotations": len(row["lengths"]), "tokens": int(offsets[-1]),
                     "flagged_tokens": len(issues), "estimated_error_rate": off_diagonal_share(joint),
                     "disagreeing_tasks": row["disagree"]})

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tokenlq import offsets_from_lengths
 from tokenlq.model import resolve_model
 
 from .annotators import annotator_summary
@@ -290,8 +291,8 @@ def rescore(ls: LabelStudioProject, options: RunOptions = RunOptions(), *,
         model_probs = probs
         others, voted = _other_annotations(project, summary)
         if voted:  # the votes go into the probabilities (findings, suggestions) and the scores
-            lengths = [len(t) for t in project.tokens]
-            probs = vote_probs(probs, np.concatenate(([0], np.cumsum(lengths))), others, class_names)
+            offsets = offsets_from_lengths([len(t) for t in project.tokens])
+            probs = vote_probs(probs, offsets, others, class_names)
         result = score_tasks(project, config, pred_probs=probs, pred_probs_classes=class_names)
         if voted:
             sentence_scores, token_scores = vote_scores(
@@ -318,8 +319,12 @@ def rescore(ls: LabelStudioProject, options: RunOptions = RunOptions(), *,
         summary.suspicious_tokens = facts["suspicious_tokens"]
         summary.suspicious_entities = facts["suspicious_entities"]
         # Annotators are judged by the model alone, not by each other's votes.
-        columns = [class_names.index(c) for c in result.class_names]
-        summary.annotators = annotator_summary(project, result, pred_probs=model_probs[:, columns])
+        if voted:
+            columns = [class_names.index(c) for c in result.class_names]
+            model_result = replace(result, pred_probs=model_probs[:, columns])
+            summary.annotators = annotator_summary(project, model_result)
+        else:
+            summary.annotators = annotator_summary(project, result, view=view)
         summary.reviews = dict(Counter(s["status"] for s in states.values()),
                                suppressed=len(suppressed))
         review_states = states
