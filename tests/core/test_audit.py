@@ -89,6 +89,9 @@ def test_model_choice_is_reported(conll, tmp_path):
         assert main(["audit", str(path), "--out", str(out), "--folds", "3", "--model", name]) == 0
         page = (out / "report.html").read_text()
         assert ("CRF + encoder classifier" in page) == (name == "auto")  # the extra is installed
+        why = ("auto: crf+encoder ranked realistic label errors best" if name == "auto"
+               else "asked for crf")
+        assert why in page  # the settings say why this model
         scores[name] = pd.read_csv(out / "sentence_scores.csv")["score"]
     assert not scores["crf"].equals(scores["auto"])
 
