@@ -127,7 +127,7 @@ def main() -> int:
                  "| from adding the backend to | seconds | goal |", "|---|---|---|"]
         lines += [f"| {name} | {seconds:.0f} | {'' if goal is None else f'<= {goal}'} |"
                   for name, seconds, goal in rows]
-        lines += ["", f"Why the first model: {first['summary']['fit']['why']}.",
+        lines += ["", f"Why the first model: {first['summary']['fit']['why']}.", "",
                   f"Why the strong model: {refit['summary']['why']}."]
         text = "\n".join(lines) + "\n"
         print(text)
