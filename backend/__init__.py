@@ -24,7 +24,7 @@ def create_app(settings: Settings | None = None, *, start_queue: bool = True) ->
     from .jobs import JobQueue
     from .storage import Store
 
-    store = Store(settings.data_dir)
+    store = Store(settings.data_dir, settings.database_url)
     app.extensions["tokenlq.store"] = store
     if settings.redis_url:  # RQ workers run the jobs
         from .rq_queue import RQJobQueue

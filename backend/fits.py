@@ -1,18 +1,24 @@
-"""A project's last model fit on disk, under TOKENLQ_DATA_DIR/fits/<project>/: the
-cross-validated probabilities of every task it saw and the model trained on all of them. Only
-reading and writing here; computing and reusing a fit is :mod:`backend.embedded`.
+"""A project's last model fit: the cross-validated probabilities of every task it saw and the
+model trained on all of them. Only reading and writing here; computing and reusing a fit is
+:mod:`backend.embedded`.
 
-Each fit is written to a fresh folder and published by replacing the ``current`` pointer
-atomically, so a reader never sees half a fit. The model's code is imported only when a fit is
-loaded.
+Each fit is a folder under TOKENLQ_DATA_DIR/fits/<project>/, written fresh. Without a server
+database it is published by replacing the ``current`` pointer atomically, so a reader never sees
+half a fit. With one (DATABASE_URL: ``store.shared``) the database holds the current fit as
+an archive, replaced in one transaction, and each process keeps a local copy of the versions it
+read (the folder's name is the version), so a process on another host needs no shared disk and
+reads a fit once. The model's code is imported only when a fit is loaded.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import shutil
+import tarfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,49 +63,100 @@ def _folder(data_dir, project: int) -> Path:
     return Path(data_dir) / "fits" / str(int(project))
 
 
-def save_fit(data_dir, project: int, fit: ProjectFit) -> None:
+def _shared(store):
+    """``store`` when the fits live in it (a server database), else None."""
+    return store if store is not None and store.shared else None
+
+
+def save_fit(data_dir, project: int, fit: ProjectFit, *, store=None) -> None:
+    """Write ``fit`` as the project's current one (into ``store`` too when it is shared)."""
     folder = _folder(data_dir, project)
     name = f"fit-{time.time_ns()}"
     target = folder / name
+    created = fit.created or time.time()
     fit.model.save(target / "model")
     np.savez(target / "probs.npz", task_ids=np.asarray(fit.task_ids, dtype=np.int64),
              offsets=np.asarray(fit.offsets, dtype=np.int64), probs=fit.probs)
     (target / "fit.json").write_text(json.dumps({
         "model_name": fit.model_name, "class_names": fit.class_names, "token_keys": fit.token_keys,
-        "label_keys": fit.label_keys, "created": fit.created or time.time()}))
-    pointer = folder / "current.tmp"
-    pointer.write_text(name)
-    os.replace(pointer, folder / "current")
+        "label_keys": fit.label_keys, "created": created}))
+    shared = _shared(store)
+    if shared is not None:
+        shared.put_fit(project, name, created, _pack(target))
+    else:
+        pointer = folder / "current.tmp"
+        pointer.write_text(name)
+        os.replace(pointer, folder / "current")
+    _drop_older(folder, target)
+
+
+def _drop_older(folder: Path, kept: Path) -> None:
     for old in folder.glob("fit-*"):  # keep the previous one: a reader may still be loading it
-        if old.name != name and old.stat().st_mtime < target.stat().st_mtime - 60:
+        if old.name != kept.name and old.is_dir() and \
+                old.stat().st_mtime < kept.stat().st_mtime - 60:
             shutil.rmtree(old, ignore_errors=True)
 
 
-def current_fit_name(data_dir, project: int) -> str | None:
-    """Name of the project's current fit, or None."""
+def _pack(target: Path) -> bytes:
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w") as tar:
+        tar.add(target, arcname=".")
+    return out.getvalue()
+
+
+def _local(data_dir, project: int, name: str, shared) -> Path | None:
+    """Fit ``name``'s folder here: with a shared store, unpacked from it the first time (None
+    when the store's current fit is another by then)."""
+    target = _folder(data_dir, project) / name
+    if shared is None or target.exists():
+        return target
+    archive = shared.fit_archive(project, name)
+    if archive is None:
+        return None
+    part = target.with_name(f"{name}.part-{os.getpid()}-{threading.get_ident()}")
+    # The "data" filter refuses links and paths out of the folder (Python 3.11.4 and later).
+    safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(part, **safe)
+    try:
+        os.rename(part, target)  # atomic: readers see the whole folder or none
+    except OSError:  # another thread or process unpacked it first
+        shutil.rmtree(part, ignore_errors=True)
+    _drop_older(target.parent, target)
+    return target
+
+
+def current_fit_name(data_dir, project: int, *, store=None) -> str | None:
+    """Name (version) of the project's current fit, or None."""
+    shared = _shared(store)
+    if shared is not None:
+        return shared.fit_name(project)
     try:
         return (_folder(data_dir, project) / "current").read_text().strip()
     except FileNotFoundError:
         return None
 
 
-def load_model(data_dir, project: int, fit_name: str) -> FittedModel | None:
+def load_model(data_dir, project: int, fit_name: str, *, store=None) -> FittedModel | None:
     """Only the model of fit ``fit_name`` (no probabilities read): what /predict needs."""
     from tokenlq.model import FittedModel
 
+    target = _local(data_dir, project, fit_name, _shared(store))
     try:
-        return FittedModel.load(_folder(data_dir, project) / fit_name / "model")
+        return None if target is None else FittedModel.load(target / "model")
     except FileNotFoundError:
         return None
 
 
-def load_fit(data_dir, project: int) -> ProjectFit | None:
+def load_fit(data_dir, project: int, *, store=None) -> ProjectFit | None:
     """The project's current fit, or None."""
     from tokenlq.model import FittedModel
 
-    folder = _folder(data_dir, project)
+    name = current_fit_name(data_dir, project, store=store)
+    target = None if name is None else _local(data_dir, project, name, _shared(store))
+    if target is None:
+        return None
     try:
-        target = folder / (folder / "current").read_text().strip()
         meta = json.loads((target / "fit.json").read_text())
         with np.load(target / "probs.npz") as arrays:
             task_ids, offsets, probs = arrays["task_ids"], arrays["offsets"], arrays["probs"]

@@ -28,6 +28,7 @@ __all__ = ["PROJECT_PARAMS", "JobQueue", "check_params", "run_job", "run_options
 
 log = logging.getLogger(__name__)
 RETRY_SECONDS = (0.5, 30.0)  # a lane's first and longest wait before it retries the store
+QUEUE_LOCK = 0x746F6B656E7171  # advisory lock key of the embedded queue on a server database
 
 # Per-project settings accepted in the ML backend's extra_params (sent to /setup).
 PROJECT_PARAMS = {"probs": f"probability source: {PROBS_CHOICES}",
@@ -54,12 +55,12 @@ def check_params(params) -> dict:
     return out
 
 
-def run_options(settings, params: dict, mode: str, *, progress=None):
+def run_options(settings, params: dict, mode: str, *, progress=None, store=None):
     from .auth import webhook_headers
     from .runs import RunOptions
 
     return RunOptions(probs=params.get("probs", settings.probs), mode=mode,
-                      data_dir=settings.data_dir,
+                      data_dir=settings.data_dir, store=store,
                       refit_fraction=params.get("refit_fraction", settings.refit_fraction),
                       webhook_headers=webhook_headers(settings), progress=progress)
 
@@ -72,13 +73,14 @@ def run_job(settings, job: Job, submit=None, *, before_write=None) -> None:
     from .labelstudio import LabelStudioProject, close, connect
     from .runs import refit, rescore
 
-    store = Store(settings.data_dir)
+    store = Store(settings.data_dir, settings.database_url)
     submit = submit or store.enqueue
     project = job.project
     try:
         options = run_options(settings, store.params(project),
                               "update" if job.kind is JobKind.UPDATE else "rescore",
-                              progress=functools.partial(store.set_progress, job.id))
+                              progress=functools.partial(store.set_progress, job.id),
+                              store=store)
         client = connect(settings.label_studio_url, settings.label_studio_api_key,
                          timeout=settings.label_studio_timeout,
                          retry_delays=settings.label_studio_retry_delays)
@@ -132,12 +134,21 @@ def _own_queue(data_dir) -> int:
 
 class JobQueue:
     """Jobs wait in the store; a thread per lane starts their run processes. One process per data
-    folder owns the queue."""
+    folder (and per database, with DATABASE_URL) owns the queue."""
 
     def __init__(self, settings, store: Store, *, start: bool = True):
         self.settings, self.store = settings, store
         # Before any job is touched; given up by stop() or when the queue is collected.
         self._release = weakref.finalize(self, os.close, _own_queue(store.data_dir))
+        if store.shared:  # a database other hosts may share: one queue per database, too
+            held = store.hold_lock(QUEUE_LOCK)
+            if held is None:
+                self._release()
+                raise RuntimeError(
+                    "another process runs the embedded job queue on this DATABASE_URL: one "
+                    "process must own it. Run one web process, or set REDIS_URL and run "
+                    "`tokenlq worker` processes")
+            self._release_database = weakref.finalize(self, held.close)
         self._wake = {lane: threading.Event() for lane in Lane}
         self._stop = threading.Event()
         self._failing = {}  # lane -> what its last store call raised, while it retries
@@ -161,6 +172,8 @@ class JobQueue:
         for event in self._wake.values():
             event.set()
         self._release()
+        if self.store.shared:
+            self._release_database()
 
     def problems(self) -> list:
         """Why jobs would not run now (empty: they would), for /health: cheap, no I/O."""

@@ -1,6 +1,7 @@
 """Pre-annotations for /predict: the labelling of the project's last fitted model for tasks
-nobody has annotated yet. Answered from disk in the request thread, so only the CRF part of the
-fit is used (no torch in the web process) and the model is loaded once per fit."""
+nobody has annotated yet. Answered from disk (with DATABASE_URL, a local copy of the database's
+fit) in the request thread, so only the CRF part of the fit is used (no torch in the web
+process) and the model is loaded once per fit."""
 
 from __future__ import annotations
 
@@ -20,21 +21,21 @@ __all__ = ["pre_annotations"]
 
 
 @functools.lru_cache(maxsize=8)
-def _model(data_dir, project: int, fit_name: str):
-    return load_model(data_dir, project, fit_name)
+def _model(data_dir, project: int, fit_name: str, store):
+    return load_model(data_dir, project, fit_name, store=store)
 
 
-def pre_annotations(data_dir, project: int, tasks, label_config) -> dict:
+def pre_annotations(data_dir, project: int, tasks, label_config, *, store=None) -> dict:
     """{task id: prediction} for ``tasks`` (unannotated); empty without a fit or a usable
-    config."""
-    fit_name = current_fit_name(data_dir, project)
+    config. ``store``: the service's store, which holds the fits with a server database."""
+    fit_name = current_fit_name(data_dir, project, store=store)
     if fit_name is None:
         return {}
     try:
         config = parse_label_config(label_config)
     except ConfigError:
         return {}
-    model = _model(data_dir, project, fit_name)
+    model = _model(data_dir, project, fit_name, store)
     if model is None:  # replaced by a newer fit meanwhile
         return {}
     texts, token_lists, ids = [], [], []

@@ -86,12 +86,13 @@ def predict():
     # One entry per task, in order (Label Studio drops the whole batch otherwise), from the
     # latest run; never a call back into Label Studio (it would wait on this very request).
     project = project_id(body.get("project"))
-    stored = current_app.extensions["tokenlq.store"].predictions(project, [t["id"] for t in tasks])
+    store = current_app.extensions["tokenlq.store"]
+    stored = store.predictions(project, [t["id"] for t in tasks])
     empty = {"model_version": MODEL_VERSION, "score": None, "result": []}
     fresh = [t for t in tasks if t["id"] not in stored and not given_annotation(t.get("annotations"))]
     if fresh:
         stored.update(pre_annotations(current_app.config["TOKENLQ"].data_dir, project, fresh,
-                                      body.get("label_config")))
+                                      body.get("label_config"), store=store))
     return jsonify(results=[stored.get(t["id"], empty) for t in tasks])
 
 

@@ -153,7 +153,7 @@ def perform(job_id: int) -> str:
     from .settings import Settings
 
     settings = Settings.from_env()
-    store = Store(settings.data_dir)
+    store = Store(settings.data_dir, settings.database_url)
     connection = _redis(settings.redis_url)
     queue = _queue(connection)
     job = store.job(job_id)

@@ -48,6 +48,9 @@ class RunOptions:
     probs: str = "auto"  # auto | task | crf | prediction:<model_version> (backend.probs)
     mode: str = "rescore"  # one of MODES
     data_dir: Path | None = None  # where fits are kept; None: fit every run, keep nothing
+    # The service's store (backend.storage.Store): with a server database the fits live there,
+    # the data_dir holding only this process's copies. None: fits are files in data_dir only.
+    store: object | None = field(default=None, repr=False)
     refit_fraction: float = 0.01  # an update asks for a refit once this share of tasks changed
     folds: int = 5
     seed: int = 0
@@ -150,7 +153,7 @@ def _stored_fit(options: RunOptions, project_id: int, class_names) -> ProjectFit
     """The fit an update reuses: the stored one, unless the labeling config changed since."""
     if options.mode != "update" or options.data_dir is None:
         return None
-    fit = load_fit(options.data_dir, project_id)
+    fit = load_fit(options.data_dir, project_id, store=options.store)
     return fit if fit is not None and fit.class_names == class_names else None
 
 
@@ -234,7 +237,7 @@ def _probabilities(tasks_by_id, project, project_id: int, config: NerConfig, cla
     probs, fit = _embedded_probs(project, _stored_fit(options, project_id, class_names),
                                  class_names, options, summary)
     if fit is not None and options.data_dir is not None:
-        save_fit(options.data_dir, project_id, fit)
+        save_fit(options.data_dir, project_id, fit, store=options.store)
     if probs is not None:
         clock.lap("fit", "score")
         summary.evidence["model"] = summary.fit.get("model")
@@ -406,7 +409,7 @@ def refit(ls: LabelStudioProject, options: RunOptions) -> RefitSummary:
     model = resolve_model("crf" if options.probs == "crf" else "auto")
     fit = new_fit(project, project_classes(config), model=model, folds=options.folds,
                   seed=options.seed)
-    save_fit(options.data_dir, ls.id, fit)
+    save_fit(options.data_dir, ls.id, fit, store=options.store)
     return RefitSummary(model, len(project.task_ids),
                         {"pull": round(pulled - started, 3),
                          "fit": round(time.perf_counter() - pulled, 3)},

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .probs_sources import check_source
+from .storage.schema import server_url
 
 __all__ = ["Settings"]
 
@@ -39,6 +40,9 @@ class Settings:
     public_url: str = ""
     data_dir: Path = Path("tokenlq-data")
     redis_url: str = ""  # set: jobs go to RQ workers (tokenlq worker); empty: the embedded queue
+    # set: the state lives in this PostgreSQL database; empty: SQLite under data_dir. It holds
+    # the database's password, so it is kept out of repr() like the other secrets.
+    database_url: str = field(default="", repr=False)
     probs: str = "auto"
     refit_fraction: float = 0.01
     port: int = 9090
@@ -53,8 +57,9 @@ class Settings:
         personal access token or a legacy token), ``BASIC_AUTH_USER``, ``BASIC_AUTH_PASS``,
         ``TOKENLQ_WEBHOOK_SECRET``, ``LABEL_STUDIO_PUBLIC_URL`` (default: the URL),
         ``LABEL_STUDIO_TIMEOUT`` (seconds per request, default 60), ``TOKENLQ_DATA_DIR``,
-        ``REDIS_URL``, ``TOKENLQ_PROBS``, ``TOKENLQ_REFIT_FRACTION``, ``PORT``, ``WORKERS``,
-        ``THREADS``, ``LOG_LEVEL``, ``TOKENLQ_MAX_REQUEST_BYTES``.
+        ``REDIS_URL``, ``DATABASE_URL`` (PostgreSQL), ``TOKENLQ_PROBS``,
+        ``TOKENLQ_REFIT_FRACTION``, ``PORT``, ``WORKERS``, ``THREADS``, ``LOG_LEVEL``,
+        ``TOKENLQ_MAX_REQUEST_BYTES``.
 
         >>> Settings.from_env({"LABEL_STUDIO_HOST": "http://ls:8080/", "LABEL_STUDIO_API_KEY": "k"})
         Settings(label_studio_url='http://ls:8080', label_studio_timeout=60.0, label_studio_retry_delays=None, basic_auth_user='', public_url='http://ls:8080', data_dir=PosixPath('tokenlq-data'), redis_url='', probs='auto', refit_fraction=0.01, port=9090, workers=1, threads=8, log_level='INFO', max_request_bytes=33554432)
@@ -75,6 +80,9 @@ class Settings:
         if not 0 <= refit_fraction <= 1:
             raise ValueError(f"TOKENLQ_REFIT_FRACTION must be between 0 and 1; got {refit_fraction}")
         redis_url = env.get("REDIS_URL", "").strip()
+        database_url = env.get("DATABASE_URL", "").strip()
+        if database_url:
+            server_url(database_url)  # ValueError naming what is wrong (never the URL itself)
         workers = _number(env, "WORKERS", 1)
         if workers < 1:
             raise ValueError(f"WORKERS must be at least 1; got {workers}")
@@ -96,6 +104,7 @@ class Settings:
             public_url=(env.get("LABEL_STUDIO_PUBLIC_URL", "").strip().rstrip("/") or url),
             data_dir=Path(env.get("TOKENLQ_DATA_DIR", "") or "tokenlq-data"),
             redis_url=redis_url,
+            database_url=database_url,
             probs=probs,
             refit_fraction=refit_fraction,
             port=_number(env, "PORT", 9090),

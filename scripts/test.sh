@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The README's test command: the system packages the tests need (Debian's chromium for the
-# dashboard's page test, redis-server for the RQ tests, docker-compose to validate the compose
-# file without a Docker engine), the core's tests on the newest and the oldest allowed numpy and
-# pandas (scripts/test-deps.sh), then a virtual environment with every extra and the whole suite.
+# dashboard's page test, redis-server for the RQ tests, postgresql for the store's tests on
+# PostgreSQL, docker-compose to validate the compose file without a Docker engine), the core's
+# tests on the newest and the oldest allowed numpy and pandas (scripts/test-deps.sh), then a
+# virtual environment with every extra and the whole suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,11 +11,14 @@ missing=""
 for tool in chromium redis-server docker-compose; do
   command -v "$tool" >/dev/null 2>&1 || missing="$missing $tool"
 done
+# Debian's PostgreSQL server sits in its versioned library folder, not on PATH.
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing="$missing postgresql"
 if [ -n "$missing" ]; then
   sudo=""
   [ "$(id -u)" -ne 0 ] && sudo="sudo"
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium redis-server docker-compose >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium redis-server docker-compose \
+    postgresql >/dev/null
 fi
 
 python3 -m venv .venv

@@ -1,5 +1,6 @@
 """Fixtures more than one suite uses: ``chromium``, Debian's headless Chromium driven by
-Playwright as a person uses the pages.
+Playwright as a person uses the pages, and ``database_url``, a new database on a PostgreSQL
+server of the session's own (:mod:`tests.postgres`).
 
 Every page error (``pageerror``: an uncaught exception, such as a tab the Data Manager cannot
 load, arrives only there) and every console error is recorded, and screenshots go to
@@ -10,6 +11,8 @@ load, arrives only there) and every console error is recorded, and screenshots g
 
 from __future__ import annotations
 
+import itertools
+import os
 import re
 import shutil
 from contextlib import contextmanager
@@ -89,3 +92,24 @@ def chromium():
     """Opens browsers: ``with chromium(width, height) as session:`` gives a fresh browser and
     page (a :class:`Session`), closed when the block ends."""
     return _open_chromium
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """The session's PostgreSQL server: its URL without a database name."""
+    from tests.e2e.live import free_port
+    from tests.postgres import own_postgres
+
+    with own_postgres(free_port()) as url:
+        yield url
+
+
+_DATABASES = itertools.count()
+
+
+@pytest.fixture
+def database_url(postgres_server):
+    """A new, empty PostgreSQL database for one test: its URL (as DATABASE_URL takes it)."""
+    from tests.postgres import create_database
+
+    return create_database(postgres_server, f"test_{os.getpid()}_{next(_DATABASES)}")

@@ -3,12 +3,14 @@
 - :mod:`.jobs`: jobs (:class:`Job`, :class:`JobKind`, :class:`JobStatus`, :class:`Lane`), their
   queue and the run history;
 - :mod:`.results`: what the latest run left per task (review states, predictions);
-- :mod:`.params`: per-project settings.
+- :mod:`.params`: per-project settings;
+- :mod:`.fits`: each project's current model fit, in a server database (DATABASE_URL) only.
 
 :class:`Store` is the handle the app, the run processes and the RQ workers open: every concern's
 methods on one database, migrated to the newest schema when opened.
 """
 
+from .fits import FitStore
 from .jobs import Job, JobKind, JobStatus, JobStore, Lane
 from .params import ParamStore
 from .results import ResultStore
@@ -16,5 +18,6 @@ from .results import ResultStore
 __all__ = ["Job", "JobKind", "JobStatus", "Lane", "Store"]
 
 
-class Store(JobStore, ResultStore, ParamStore):
-    """The database under ``data_dir`` (``TOKENLQ_DATA_DIR``), with every concern's methods."""
+class Store(JobStore, ResultStore, ParamStore, FitStore):
+    """The service's database (``DATABASE_URL``, or SQLite under ``data_dir``), with every
+    concern's methods."""

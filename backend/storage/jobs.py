@@ -104,8 +104,6 @@ class JobStore(Database):
             kind = JobKind(kind)
         except ValueError:
             raise ValueError(f"unknown job kind {kind!r}") from None
-        # Issue 17: PostgreSQL has no file-wide write lock; there this needs e.g. a unique index
-        # on a project's queued jobs per lane (insert ... on conflict) to stay one job.
         with self._write() as db:  # the write lock first: no two requests insert two jobs
             waiting = db.execute(sa.select(jobs.c.id, jobs.c.kind).where(
                 jobs.c.project == project, jobs.c.status == JobStatus.QUEUED,

@@ -1,18 +1,20 @@
 """The service's tables (SQLAlchemy Core), the engine on them, and the schema's versions.
 
-The database is SQLite in ``TOKENLQ_DATA_DIR/tokenlq.db``. Its schema is versioned by the Alembic
-revisions in ``migrations/versions/`` (shipped with the package); :class:`Database` upgrades a
-database to the newest revision when it is opened, so every process (web, run process, RQ
-worker) finds the schema it expects. A change of schema is a new revision there and the same
-change to the tables here; ``tests/backend/test_storage.py`` checks that both agree.
+The database is SQLite in ``TOKENLQ_DATA_DIR/tokenlq.db`` by default, or the PostgreSQL server
+that ``DATABASE_URL`` names (then processes on other hosts share the state without sharing a
+disk). Its schema is versioned by the Alembic revisions in ``migrations/versions/`` (shipped
+with the package); :class:`Database` upgrades a database to the newest revision when it is
+opened, so every process (web, run process, RQ worker) finds the schema it expects. A change of
+schema is a new revision there and the same change to the tables here;
+``tests/backend/test_storage.py`` checks that both agree, on both databases.
 
 Transactions are short and each opens a connection of its own (no pool: nothing is shared across
-a fork, and request threads, the queue's lanes and run processes all write to one file). SQLite
-runs in WAL mode, so readers never wait for the writer; a transaction that writes starts with
-``BEGIN IMMEDIATE``, so it takes the file's write lock before it reads, and two processes never
-both read "no job waiting" and both insert one. A writer waits up to ``BUSY_SECONDS`` for that lock.
-Only :func:`_sqlite_engine` is SQLite's: the tables, revisions and queries are the same for any
-database SQLAlchemy speaks (PostgreSQL is planned).
+a fork, and request threads, the queue's lanes and run processes all write to one database).
+Transactions that write take one database-wide write lock first, before they read, so two
+processes never both read "no job waiting" and both insert one; readers never wait for it.
+SQLite's is the file's (``BEGIN IMMEDIATE``, in WAL mode; a writer waits up to ``BUSY_SECONDS``),
+PostgreSQL's a transaction-scoped advisory lock. Only the two engine factories differ: the
+tables, revisions and queries are the same for both.
 """
 
 from __future__ import annotations
@@ -22,9 +24,11 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
-__all__ = ["Database", "jobs", "metadata", "predictions", "project_params", "reviews"]
+__all__ = ["Database", "fits", "jobs", "metadata", "predictions", "project_params", "reviews",
+           "server_url"]
 
 BUSY_SECONDS = 30  # how long a writer waits for SQLite's write lock before "database is locked"
+WRITE_LOCK = 0x746F6B656E6C71  # PostgreSQL's advisory lock key of the write lock ("tokenlq")
 
 # Label Studio's ids are 64-bit. SQLite's INTEGER is 64-bit already, and a job's id must be
 # exactly INTEGER there to be the table's rowid (AUTOINCREMENT).
@@ -73,6 +77,14 @@ predictions = sa.Table(  # the latest prediction of each scored task: what /pred
     sa.Column("prediction", sa.Text, nullable=False),  # JSON
 )
 
+fits = sa.Table(  # each project's current model fit, with DATABASE_URL (backend.fits)
+    "fits", metadata,
+    sa.Column("project", _ID, primary_key=True, autoincrement=False),
+    sa.Column("name", sa.Text, nullable=False),  # the fit's folder name, fit-<ns>: its version
+    sa.Column("created", _SECONDS, nullable=False),
+    sa.Column("archive", sa.LargeBinary, nullable=False),  # the fit's folder, as a tar
+)
+
 
 def _sqlite_engine(path: Path) -> sa.Engine:
     engine = sa.create_engine(f"sqlite:///{path}", poolclass=NullPool,
@@ -89,6 +101,37 @@ def _sqlite_engine(path: Path) -> sa.Engine:
     def _begin(connection):
         writes = connection.get_execution_options().get("tokenlq_writes", False)
         connection.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
+
+    return engine
+
+
+def server_url(url: str) -> sa.URL:
+    """``url`` (``DATABASE_URL``) as SQLAlchemy's URL with the driver this package ships
+    (psycopg 3): ``postgresql://`` and ``postgres://``, as Label Studio's and most hosts'
+    URLs are written, name SQLAlchemy's default driver, psycopg2, which is not installed.
+    ValueError when it is not a PostgreSQL URL.
+
+    >>> str(server_url("postgres://tokenlq:secret@db:5432/tokenlq"))  # the password hidden
+    'postgresql+psycopg://tokenlq:***@db:5432/tokenlq'
+    """
+    try:
+        parsed = sa.make_url(url)
+    except sa.exc.ArgumentError:
+        raise ValueError("DATABASE_URL must be a URL such as "
+                         "postgresql://user:password@host:5432/database") from None
+    if parsed.get_backend_name() not in ("postgresql", "postgres"):
+        raise ValueError(f"DATABASE_URL must name a PostgreSQL database (postgresql://...); "
+                         f"got a {parsed.get_backend_name()!r} URL")
+    return parsed.set(drivername="postgresql+psycopg")
+
+
+def _server_engine(url: str) -> sa.Engine:
+    engine = sa.create_engine(server_url(url), poolclass=NullPool)
+
+    @sa.event.listens_for(engine, "begin")
+    def _begin(connection):
+        if connection.get_execution_options().get("tokenlq_writes", False):
+            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITE_LOCK})")
 
     return engine
 
@@ -121,18 +164,36 @@ def _migrate(engine: sa.Engine) -> None:
 
 
 class Database:
-    """The service's database under ``data_dir``, at the newest schema.
+    """The service's database, at the newest schema: ``database_url`` (PostgreSQL) when given,
+    else SQLite under ``data_dir``.
 
     The stores of each concern (:mod:`.jobs`, :mod:`.results`, :mod:`.params`) build on it.
     """
 
-    def __init__(self, data_dir):
+    def __init__(self, data_dir, database_url: str = ""):
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.path = self.data_dir / "tokenlq.db"
-        self.engine = _sqlite_engine(self.path)
+        self.path = None if database_url else self.data_dir / "tokenlq.db"
+        self.engine = _server_engine(database_url) if database_url else _sqlite_engine(self.path)
         self._writer = self.engine.execution_options(tokenlq_writes=True)
         _migrate(self.engine)
+
+    @property
+    def shared(self) -> bool:
+        """Whether this is a server's database, which processes on several hosts may share
+        (DATABASE_URL), rather than the SQLite file in the data folder."""
+        return self.engine.dialect.name != "sqlite"
+
+    def hold_lock(self, key: int):
+        """On a server database: a session-wide advisory lock ``key``, held until the returned
+        connection is closed; None when another session holds it."""
+        connection = self.engine.connect()
+        held = connection.scalar(sa.text("SELECT pg_try_advisory_lock(:key)"), {"key": key})
+        connection.commit()  # the lock outlives the transaction; no snapshot stays open
+        if not held:
+            connection.close()
+            return None
+        return connection
 
     def _read(self):
         """A connection for reading: one consistent snapshot, never waiting for a writer."""

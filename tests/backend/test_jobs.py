@@ -132,6 +132,22 @@ def test_one_process_owns_the_embedded_queue_of_a_data_folder(tmp_path):
     create_app(Settings(data_dir=tmp_path), start_queue=False).extensions["tokenlq.queue"].stop()
 
 
+@pytest.mark.postgres
+def test_one_process_owns_the_embedded_queue_of_a_database(tmp_path, database_url):
+    """With DATABASE_URL, processes on other hosts have other data folders: the database's own
+    lock refuses a second queue (its start would fail the first one's running jobs)."""
+    first = create_app(Settings(data_dir=tmp_path / "a", database_url=database_url),
+                       start_queue=False)
+    with pytest.raises(RuntimeError, match="another process runs the embedded job queue on this "
+                                           "DATABASE_URL: one process must own it"):
+        create_app(Settings(data_dir=tmp_path / "b", database_url=database_url), start_queue=False)
+    create_app(Settings(data_dir=tmp_path / "a2"), start_queue=False).extensions[
+        "tokenlq.queue"].stop()  # SQLite in another folder: not this database's business
+    first.extensions["tokenlq.queue"].stop()  # gives the database up
+    create_app(Settings(data_dir=tmp_path / "b", database_url=database_url),
+               start_queue=False).extensions["tokenlq.queue"].stop()
+
+
 def test_several_web_processes_without_redis_are_refused_at_start(tmp_path):
     with pytest.raises(ValueError, match="WORKERS=3 needs REDIS_URL"):
         Settings.from_env({"WORKERS": "3"})

@@ -173,15 +173,20 @@ def test_settings_from_the_environment_and_secrets_out_of_repr():
     s = Settings.from_env({"LABEL_STUDIO_URL": "http://ls:8080/", "LABEL_STUDIO_HOST": "http://other",
                            "LABEL_STUDIO_API_KEY": "api-key-123", "BASIC_AUTH_USER": "u",
                            "BASIC_AUTH_PASS": "pass-456", "TOKENLQ_WEBHOOK_SECRET": "hook-789",
-                           "PORT": "9191", "TOKENLQ_PROBS": "prediction:v2"})
+                           "PORT": "9191", "TOKENLQ_PROBS": "prediction:v2",
+                           "DATABASE_URL": "postgresql://tokenlq:db-pass-0@db:5432/tokenlq"})
     assert s.label_studio_url == "http://ls:8080" and s.public_url == "http://ls:8080"
     assert s.port == 9191 and s.probs == "prediction:v2"
-    assert not any(secret in repr(s) for secret in ("api-key-123", "pass-456", "hook-789"))
+    assert s.database_url == "postgresql://tokenlq:db-pass-0@db:5432/tokenlq"
+    assert not any(secret in repr(s) for secret in ("api-key-123", "pass-456", "hook-789", "db-pass-0"))
     for env, message in (({"LABEL_STUDIO_URL": "ls:8080"}, "http://"),
                          ({"BASIC_AUTH_USER": "u"}, "BASIC_AUTH_PASS"),
-                         ({"PORT": "x"}, "PORT"), ({"TOKENLQ_PROBS": "magic"}, "TOKENLQ_PROBS")):
-        with pytest.raises(ValueError, match=message):
+                         ({"PORT": "x"}, "PORT"), ({"TOKENLQ_PROBS": "magic"}, "TOKENLQ_PROBS"),
+                         ({"DATABASE_URL": "mysql://u:p@db/t"}, "must name a PostgreSQL database"),
+                         ({"DATABASE_URL": "db:5432"}, "must be a URL such as postgresql://")):
+        with pytest.raises(ValueError, match=message) as raised:
             Settings.from_env(env)
+        assert ":p@" not in str(raised.value)  # never the URL's password
 
 
 def test_webhook_bursts_coalesce_into_one_queued_job_per_project():
@@ -257,8 +262,12 @@ def test_webhooks_queue_updates_and_the_train_button_a_rescore_in_the_write_lane
     assert [j["id"] for j in c.get("/projects/9/jobs").get_json()["jobs"]] == [refit, update]
 
 
-def test_predict_pre_annotates_unannotated_tasks_from_the_last_fit(tmp_path):
+@pytest.mark.parametrize("database", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def test_predict_pre_annotates_unannotated_tasks_from_the_last_fit(tmp_path, request, database):
+    """The web process answers from the fit a run saved: on SQLite from the shared data folder;
+    with DATABASE_URL from the database, the run having saved it from another folder (host)."""
     from tokenlq_backend.fits import ProjectFit, save_fit
+    from tokenlq_backend.storage import Store
     from tokenlq.model import out_of_sample_probs
     from tokenlq.synthetic import make_ner_corpus
 
@@ -266,7 +275,9 @@ def test_predict_pre_annotates_unannotated_tasks_from_the_last_fit(tmp_path):
     tags = [[corpus.class_names[k] for k in s] for s in corpus.labels]
     probs, fitted = out_of_sample_probs(corpus.tokens, tags, corpus.class_names, model="crf",
                                         folds=3, return_model=True)
-    app = create_app(Settings(data_dir=tmp_path), start_queue=False)
+    url = request.getfixturevalue("database_url") if database == "postgresql" else ""
+    app = create_app(Settings(data_dir=tmp_path, database_url=url), start_queue=False)
+    run_dir = tmp_path / "worker" if url else tmp_path  # where the run that fitted it wrote
     c = app.test_client()
     config = ('<View><Labels name="label" toName="text">' + "".join(
         f'<Label value="{t}"/>' for t in ("PER", "ORG", "LOC", "MISC"))
@@ -275,8 +286,9 @@ def test_predict_pre_annotates_unannotated_tasks_from_the_last_fit(tmp_path):
         {"id": 1, "data": {"text": "Peter Novak visited Cairo ."}},
         {"id": 2, "data": {"text": "x"}, "annotations": [{"result": [], "was_cancelled": False}]}]}
     assert c.post("/predict", json=body).get_json()["results"][0]["result"] == []  # no fit yet
-    save_fit(tmp_path, 6, ProjectFit("crf", corpus.class_names, np.arange(60), [""] * 60, [""] * 60,
-                                     np.zeros(61, dtype=np.int64), probs, fitted))
+    save_fit(run_dir, 6, ProjectFit("crf", corpus.class_names, np.arange(60), [""] * 60, [""] * 60,
+                                    np.zeros(61, dtype=np.int64), probs, fitted),
+             store=Store(run_dir, url))
     first, second = c.post("/predict", json=body).get_json()["results"]
     assert {(r["value"]["text"], r["value"]["labels"][0]) for r in first["result"]} == \
         {("Peter Novak", "PER"), ("Cairo", "LOC")}

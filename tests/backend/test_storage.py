@@ -1,10 +1,13 @@
 """The store: a versioned schema that upgrades the databases of earlier releases, typed jobs,
-coalescing under concurrent writers, and the run history in one query."""
+coalescing under concurrent writers, and the run history in one query; on SQLite and on a real
+PostgreSQL server (DATABASE_URL)."""
 
 import json
 import sqlite3
 import threading
+import time
 
+import numpy as np
 import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
@@ -13,7 +16,7 @@ from alembic.runtime.migration import MigrationContext
 from tokenlq_backend.storage import Job, JobKind, JobStatus, Lane, Store
 from tokenlq_backend.storage.schema import metadata
 
-HEAD = "0001"
+HEAD = "0002"
 
 # The schemas that releases before versioning created, verbatim: the first one (backend/store.py
 # at a322fc6) and the last one (at 539452e, which also added kind and progress where missing).
@@ -77,6 +80,13 @@ CREATE TABLE IF NOT EXISTS predictions (
 ROWIDS = {("jobs", "id"), ("project_params", "project")}
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def open_store(request, tmp_path):
+    """Opens the store on each database: SQLite under tmp_path, or a new PostgreSQL database."""
+    url = request.getfixturevalue("database_url") if request.param == "postgresql" else ""
+    return lambda: Store(tmp_path, url)
+
+
 def schema_problems(store) -> list:
     """How the database differs from the tables of schema.py (empty: it does not). A column
     declared INTEGER PRIMARY KEY is SQLite's rowid, never NULL, even where the unversioned
@@ -92,12 +102,13 @@ def revision(store) -> str:
         return MigrationContext.configure(connection).get_current_revision()
 
 
-def test_a_new_database_is_at_the_newest_revision_with_the_tables_of_schema_py(tmp_path):
-    store = Store(tmp_path)
+def test_a_new_database_is_at_the_newest_revision_with_the_tables_of_schema_py(open_store):
+    store = open_store()
     assert revision(store) == HEAD and schema_problems(store) == []
-    with sqlite3.connect(store.path) as db:
-        assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
-    Store(tmp_path)  # opening it again changes nothing
+    if store.engine.dialect.name == "sqlite":
+        with sqlite3.connect(store.path) as db:
+            assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    open_store()  # opening it again changes nothing
     assert revision(store) == HEAD
 
 
@@ -125,8 +136,8 @@ def test_a_database_of_an_unversioned_release_is_upgraded_with_its_rows(tmp_path
     assert store.params(2) == {"probs": "crf"} and store.reviews(2) == {7: {"status": "pending"}}
 
 
-def test_a_job_is_typed_and_its_record_is_the_json_of_the_api(tmp_path):
-    store = Store(tmp_path)
+def test_a_job_is_typed_and_its_record_is_the_json_of_the_api(open_store):
+    store = open_store()
     job_id, new = store.enqueue(4, "setup", "refit")
     job = store.next_queued(Lane.FIT)
     assert new and isinstance(job, Job) and job.id == job_id and job.lane is Lane.FIT
@@ -143,8 +154,8 @@ def test_a_job_is_typed_and_its_record_is_the_json_of_the_api(tmp_path):
         store.enqueue(4, "api", "fit")
 
 
-def test_concurrent_requests_coalesce_into_one_job_and_a_job_is_claimed_once(tmp_path):
-    store = Store(tmp_path)
+def test_concurrent_requests_coalesce_into_one_job_and_a_job_is_claimed_once(open_store):
+    store = open_store()
     answers, claimed = [], []
 
     def request():
@@ -170,8 +181,8 @@ def test_concurrent_requests_coalesce_into_one_job_and_a_job_is_claimed_once(tmp
     assert sorted(job.id for job in claimed if job is not None) == [answers[0][0]]
 
 
-def test_the_history_is_one_query(tmp_path):
-    store = Store(tmp_path)
+def test_the_history_is_one_query(open_store):
+    store = open_store()
     for kind in ("rescore", "refit", "update", "rescore"):
         job_id, _ = store.enqueue(6, "api", kind)
         store.claim(job_id)
@@ -182,3 +193,43 @@ def test_the_history_is_one_query(tmp_path):
     runs = store.history(6)
     assert [job.summary["kind"] for job in runs] == ["rescore", "update", "rescore"]
     assert len([s for s in statements if s.lstrip().startswith("SELECT")]) == 1
+
+
+@pytest.mark.postgres
+def test_with_a_server_database_fits_live_there_and_each_host_keeps_a_copy(tmp_path, database_url):
+    from tokenlq_backend.fits import (ProjectFit, current_fit_name, load_fit, load_model,
+                                      save_fit)
+    from tokenlq.model import out_of_sample_probs
+    from tokenlq.synthetic import make_ner_corpus
+
+    corpus = make_ner_corpus(30, error_rate=0.0, seed=4)
+    tags = [[corpus.class_names[k] for k in s] for s in corpus.labels]
+    probs, fitted = out_of_sample_probs(corpus.tokens, tags, corpus.class_names, model="crf",
+                                        folds=3, return_model=True)
+    offsets = np.concatenate(([0], np.cumsum([len(s) for s in corpus.tokens])))
+
+    def fit(model_name):
+        return ProjectFit(model_name, corpus.class_names, np.arange(30), ["t"] * 30, ["l"] * 30,
+                          offsets, probs, fitted)
+
+    writer, reader = tmp_path / "worker", tmp_path / "web"
+    writer_store, reader_store = Store(writer, database_url), Store(reader, database_url)
+    assert writer_store.shared and not Store(tmp_path / "sqlite").shared
+    assert load_fit(reader, 3, store=reader_store) is None
+    save_fit(writer, 3, fit("crf"), store=writer_store)
+    assert not (writer / "fits" / "3" / "current").exists()  # the database says which is current
+    name = current_fit_name(reader, 3, store=reader_store)
+    loaded = load_fit(reader, 3, store=reader_store)  # another host: unpacked from the database
+    assert loaded.model_name == "crf" and loaded.token_keys == ["t"] * 30
+    np.testing.assert_array_equal(loaded.probs, probs)
+    np.testing.assert_array_equal(loaded.offsets, offsets)
+    assert (reader / "fits" / "3" / name).is_dir()
+    model = load_model(reader, 3, name, store=reader_store)
+    assert model.class_names == fitted.class_names
+    time.sleep(0.01)
+    save_fit(writer, 3, fit("crf+encoder"), store=writer_store)  # a refit replaces it
+    newer = current_fit_name(reader, 3, store=reader_store)
+    assert newer != name and load_fit(reader, 3, store=reader_store).model_name == "crf+encoder"
+    assert load_model(tmp_path / "third", 3, name, store=reader_store) is None  # gone from the database
+    with reader_store.engine.connect() as db:
+        assert db.scalar(sa.text("SELECT count(*) FROM fits")) == 1

@@ -47,7 +47,7 @@ def config():
 
 def test_the_compose_file_is_valid_and_wires_every_setting(config):
     services = config["services"]
-    assert set(services) == {"labelstudio", "backend", "worker", "redis"}
+    assert set(services) == {"labelstudio", "backend", "worker", "redis", "postgres"}
     assert services["labelstudio"]["image"] == "heartexlabs/label-studio:1.23.2"
     ls_env = services["labelstudio"]["environment"]
     assert ls_env["ML_BLOCK_LOCAL_IP"] == "false" and ls_env["SSRF_PROTECTION_ENABLED"] == "false"
@@ -55,23 +55,29 @@ def test_the_compose_file_is_valid_and_wires_every_setting(config):
     wanted = {"LABEL_STUDIO_URL", "LABEL_STUDIO_API_KEY", "LABEL_STUDIO_PUBLIC_URL",
               "LABEL_STUDIO_TIMEOUT", "BASIC_AUTH_USER", "BASIC_AUTH_PASS", "TOKENLQ_WEBHOOK_SECRET",
               "TOKENLQ_PROBS", "TOKENLQ_REFIT_FRACTION",
-              "TOKENLQ_DATA_DIR", "REDIS_URL", "WORKERS", "THREADS", "LOG_LEVEL", "PORT"}
+              "TOKENLQ_DATA_DIR", "REDIS_URL", "DATABASE_URL", "WORKERS", "THREADS", "LOG_LEVEL",
+              "PORT"}
+    password = example_env()["TOKENLQ_DB_PASSWORD"]
+    assert services["postgres"]["environment"]["POSTGRES_PASSWORD"] == password
     for name in ("backend", "worker"):
         env = services[name]["environment"]
         assert wanted <= set(env), wanted - set(env)
         assert env["LABEL_STUDIO_URL"] == "http://labelstudio:8080"
         assert env["REDIS_URL"] == "redis://redis:6379/0"
-        assert "tokenlq-data:/data:rw" in services[name]["volumes"]  # one shared state
+        assert env["DATABASE_URL"] == f"postgresql://tokenlq:{password}@postgres:5432/tokenlq"
+        assert {"redis", "postgres"} <= set(services[name]["depends_on"])
+    assert "volumes" not in services["worker"]  # no shared disk: the state is in PostgreSQL
     assert services["worker"]["command"] == ["tokenlq", "worker"]
     # The image's default is the pretrained model's extra; the example file says how to drop it.
     assert services["backend"]["build"]["args"] == {"TOKENLQ_EXTRAS": "backend,encoder"}
 
 
-def test_a_missing_secret_is_refused_with_its_name():
+@pytest.mark.parametrize("secret", ["LABEL_STUDIO_API_KEY", "TOKENLQ_DB_PASSWORD"])
+def test_a_missing_secret_is_refused_with_its_name(secret):
     env = example_env()
-    del env["LABEL_STUDIO_API_KEY"]
+    del env[secret]
     done = compose_config(env)
-    assert done.returncode != 0 and "set LABEL_STUDIO_API_KEY" in done.stderr
+    assert done.returncode != 0 and f"set {secret}" in done.stderr
 
 
 def test_the_dockerfile_passes_hadolint():
@@ -80,22 +86,24 @@ def test_the_dockerfile_passes_hadolint():
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-def test_the_containers_commands_run_here(config, labelstudio, redis_url, tmp_path):
+def test_the_containers_commands_run_here(config, labelstudio, redis_url, database_url, tmp_path):
     """`tokenlq serve` and `tokenlq worker`, as the compose file runs them, with its
-    environment pointed at this machine's Label Studio and Redis."""
+    environment pointed at this machine's Label Studio, Redis and PostgreSQL, each with a data
+    folder of its own (the compose file gives the workers none in common)."""
     url, token = labelstudio
     port = free_port()
     env = dict(os.environ)
     env.update({k: str(v) for k, v in config["services"]["backend"]["environment"].items()})
     env.update(LABEL_STUDIO_URL=url, LABEL_STUDIO_API_KEY=token,
                REDIS_URL=redis_url.rsplit("/", 1)[0] + "/2",  # a database of its own
-               TOKENLQ_DATA_DIR=str(tmp_path / "data"), PORT=str(port), TOKENLQ_PROBS="crf",
+               DATABASE_URL=database_url, PORT=str(port), TOKENLQ_PROBS="crf",
                PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
     logs = {name: tmp_path / f"{name}.log" for name in ("web", "worker")}
 
     def start(name, service):
         with logs[name].open("wb") as log:  # the child keeps its own copy of the descriptor
-            return subprocess.Popen(config["services"][service]["command"], env=env, stdout=log,
+            return subprocess.Popen(config["services"][service]["command"], stdout=log,
+                                    env=dict(env, TOKENLQ_DATA_DIR=str(tmp_path / name)),
                                     stderr=subprocess.STDOUT)
 
     web, worker = start("web", "backend"), start("worker", "worker")

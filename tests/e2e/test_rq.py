@@ -1,6 +1,7 @@
 """Scale-out on RQ with a real redis-server and a real Label Studio: the web process queues, two
 `tokenlq worker` processes run three projects, bursts of webhooks coalesce, a worker killed in
-the middle of a job leaves it to the other, a restarted web process loses nothing."""
+the middle of a job leaves it to the other, a restarted web process loses nothing; with
+DATABASE_URL the state is in a real PostgreSQL server and no process shares a folder."""
 
 import os
 import signal
@@ -29,17 +30,19 @@ class Services:
         self.base = f"http://127.0.0.1:{self.port}"
         self.web = None
 
-    def start_web(self):
-        _, self.web = serve(self.env, self.folder / "web.log", port=self.port)
+    def start_web(self, **env):
+        """``env``: variables of this process only (say, a data folder of its own)."""
+        _, self.web = serve(dict(self.env, **env), self.folder / "web.log", port=self.port)
 
     def stop_web(self):
         self.web.terminate()
         self.web.wait(timeout=30)
 
-    def start_worker(self, name):
+    def start_worker(self, name, **env):
         with open(self.folder / f"{name}.log", "a") as log:
             self.workers[name] = subprocess.Popen(
-                [sys.executable, "-m", "tokenlq.cli", "worker", "--name", name], env=self.env,
+                [sys.executable, "-m", "tokenlq.cli", "worker", "--name", name],
+                env=dict(self.env, **env),
                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
     def kill_worker(self, name):
@@ -343,3 +346,55 @@ def test_label_studio_shows_the_backend_down_while_no_worker_runs(labelstudio, r
     finally:
         close(client)
         services.stop()
+
+
+def test_the_state_lives_in_postgresql_with_database_url(labelstudio, redis_url, database_url,
+                                                         tmp_path):
+    """DATABASE_URL and REDIS_URL are all the web process and two workers share: each has a data
+    folder of its own. Jobs, settings, reviews, predictions and the fits live in PostgreSQL (no
+    SQLite file is made); the web process pre-annotates from the fit a worker saved, and a
+    restarted web process finds every run."""
+    import sqlalchemy as sa
+
+    from tokenlq_backend.storage import Store
+
+    url, token = labelstudio
+    # A Redis database of its own: the module's services (on SQLite) still listen on the first.
+    env = dict(os.environ, LABEL_STUDIO_URL=url, LABEL_STUDIO_API_KEY=token,
+               REDIS_URL=redis_url.rsplit("/", 1)[0] + "/4", DATABASE_URL=database_url,
+               TOKENLQ_PROBS="crf", THREADS="8")
+    folders = {name: tmp_path / name for name in ("web", "w1", "w2")}
+    running = Services(env, tmp_path)
+    client = connect(url, token)
+    try:
+        for name in ("w1", "w2"):
+            running.start_worker(name, TOKENLQ_DATA_DIR=str(folders[name]))
+        running.start_web(TOKENLQ_DATA_DIR=str(folders["web"]))
+        project = new_project(client, running.base, 120, 65)
+        for _ in range(5):
+            requests.post(running.base + "/webhook", timeout=5, json={
+                "action": "ANNOTATION_UPDATED", "project": {"id": project}})
+        jobs = idle(running.base, project, timeout=240)
+        assert jobs and all(j["status"] == "done" for j in jobs), jobs
+        assert one_each(LabelStudioProject(client, project))
+        assert not [p for f in folders.values() for p in f.rglob("tokenlq.db*")]  # no SQLite
+        store = Store(tmp_path / "elsewhere", database_url)  # a fourth host's view
+        assert [j.id for j in store.jobs(project)] == [j["id"] for j in jobs]
+        with store.engine.connect() as db:
+            rows = {t: db.scalar(sa.text(f"SELECT count(*) FROM {t} WHERE project = :p"),
+                                 {"p": project}) for t in ("predictions", "reviews", "fits")}
+        assert rows["predictions"] == 120 and rows["reviews"] > 0 and rows["fits"] == 1, rows
+        config = client.projects.get(id=project).label_config
+        answer = requests.post(running.base + "/predict", timeout=30, json={
+            "project": f"{project}.1", "label_config": config,
+            "tasks": [{"id": 10**9, "data": {"text": "Anna Berg joined Tokyo Motors in March ."}}]})
+        assert answer.status_code == 200 and answer.json()["results"][0]["result"], answer.text
+        assert list((folders["web"] / "fits" / str(project)).glob("fit-*"))  # its own copy
+        running.stop_web()
+        running.start_web(TOKENLQ_DATA_DIR=str(folders["web"]))
+        assert [j["id"] for j in idle(running.base, project)] == [j["id"] for j in jobs]
+        summary = requests.get(f"{running.base}/projects/{project}/summary", timeout=5)
+        assert summary.status_code == 200 and summary.json()["classes"]
+    finally:
+        close(client)
+        running.stop()
