@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Flask, current_app, jsonify
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 __all__ = ["BadRequest", "register"]
@@ -27,6 +28,15 @@ def register(app: Flask) -> None:
         response.status_code = err.code or 500
         if err.code == 401 and current_app.config["TOKENLQ"].basic_auth_user:
             response.headers["WWW-Authenticate"] = 'Basic realm="tokenlq"'
+        return response
+
+    @app.errorhandler(OperationalError)
+    def database_unavailable(err: OperationalError):
+        # The database is down, restarting or locked: the request can succeed later. The
+        # driver's message may name the host; it goes to the log, not to the client.
+        app.logger.warning("the service's database is unavailable: %s", err.orig)
+        response = jsonify(error="the backend's database is unavailable; try again shortly")
+        response.status_code, response.headers["Retry-After"] = 503, "5"
         return response
 
     @app.errorhandler(Exception)

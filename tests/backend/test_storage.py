@@ -233,3 +233,27 @@ def test_with_a_server_database_fits_live_there_and_each_host_keeps_a_copy(tmp_p
     assert load_model(tmp_path / "third", 3, name, store=reader_store) is None  # gone from the database
     with reader_store.engine.connect() as db:
         assert db.scalar(sa.text("SELECT count(*) FROM fits")) == 1
+
+
+@pytest.mark.postgres
+def test_requests_while_the_database_is_down_answer_503_and_never_leak_it(tmp_path):
+    """PostgreSQL stopped under a running web process: every request that needs the database
+    answers 503 with Retry-After and a message without the URL; nothing answers 500."""
+    from tests.e2e.live import free_port
+    from tests.postgres import create_database, own_postgres
+    from tokenlq_backend import create_app
+    from tokenlq_backend.settings import Settings
+
+    with own_postgres(free_port()) as server:
+        url = create_database(server, "down")
+        app = create_app(Settings(data_dir=tmp_path, database_url=url), start_queue=False)
+        client = app.test_client()
+        assert client.post("/webhook", json={"action": "ANNOTATION_UPDATED",
+                                             "project": {"id": 3}}).status_code == 200
+    # The server is stopped now.
+    for answer in (client.post("/webhook", json={"action": "ANNOTATION_UPDATED", "project": {"id": 3}}),
+                   client.get("/projects/3/jobs"),
+                   client.post("/predict", json={"project": "3.1", "tasks": [{"id": 1, "data": {"text": "x"}}]})):
+        assert answer.status_code == 503, answer.get_json()
+        assert answer.headers["Retry-After"] == "5"
+        assert answer.get_json() == {"error": "the backend's database is unavailable; try again shortly"}
