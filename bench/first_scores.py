@@ -23,14 +23,12 @@ import argparse
 import datetime
 import json
 import os
-import subprocess
-import sys
 import tempfile
 import time
 import urllib.request
 from pathlib import Path
 
-from service import corpus, free_port, label_studio
+from service import corpus, label_studio, start_backend
 
 from tokenlq.model import resolve_model
 from tokenlq_backend.demo import corpus_tasks, label_config
@@ -44,26 +42,6 @@ FIRST_GOAL, STRONG_GOAL = 60, 600
 def backend_json(url: str) -> dict:
     with urllib.request.urlopen(url, timeout=10) as answer:
         return json.load(answer)
-
-
-def start_backend(ls_url: str, ls_token: str, state: str):
-    port = free_port()
-    env = dict(os.environ, LABEL_STUDIO_URL=ls_url, LABEL_STUDIO_API_KEY=ls_token,
-               TOKENLQ_DATA_DIR=state)
-    process = subprocess.Popen([sys.executable, "-m", "tokenlq.cli", "serve", "--host",
-                                "127.0.0.1", "--port", str(port)], env=env,
-                               stdout=open(Path(state) / "backend.log", "w"),
-                               stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(120):
-        try:
-            backend_json(url + "/health")
-            return url, process
-        except OSError:
-            if process.poll() is not None:
-                raise RuntimeError(f"the backend exited: {Path(state, 'backend.log').read_text()}")
-            time.sleep(0.5)
-    raise RuntimeError("the backend did not answer /health within 60 s")
 
 
 def wait_for_jobs(url: str, project: int, strong: str, started: float, limit: float):

@@ -22,7 +22,6 @@ import argparse
 import json
 import os
 import random
-import subprocess
 import sys
 import tempfile
 import threading
@@ -35,7 +34,7 @@ import requests
 from tokenlq_backend.demo import corpus_tasks, label_config
 from tokenlq_backend.labelstudio import LabelStudioProject, close, connect, prediction_content
 from tokenlq_backend.runs import MODEL_VERSION
-from service import free_port, label_studio
+from service import label_studio, start_backend
 from tokenlq.labelstudio_format import given_annotation
 from tokenlq.synthetic import make_ner_corpus
 
@@ -47,24 +46,6 @@ ACTIONS = ["ANNOTATION_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_DELETED", "T
 def percentile(values, q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-def start_backend(url: str, token: str, data_dir: str):
-    port = free_port()
-    env = dict(os.environ, LABEL_STUDIO_URL=url, LABEL_STUDIO_API_KEY=token, TOKENLQ_PROBS="crf",
-               TOKENLQ_DATA_DIR=data_dir, TOKENLQ_WEBHOOK_SECRET=SECRET, BASIC_AUTH_USER=AUTH[0],
-               BASIC_AUTH_PASS=AUTH[1], TOKENLQ_REFIT_FRACTION="1")
-    log = open(Path(data_dir) / "backend.log", "w")
-    process = subprocess.Popen([sys.executable, "-m", "tokenlq.cli", "serve", "--host", "127.0.0.1",
-                                "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(120):
-        try:
-            if requests.get(base + "/health", timeout=1).ok:
-                return base, process
-        except requests.RequestException:
-            time.sleep(0.5)
-    raise SystemExit("the backend did not start")
 
 
 def jobs(base: str, project: int) -> list:
@@ -180,7 +161,9 @@ def main() -> int:
     url, token, stop = label_studio(args)
     client = connect(url, token, timeout=600)
     state = tempfile.mkdtemp(prefix="tokenlq-load-")
-    base, backend = start_backend(url, token, state)
+    base, backend = start_backend(url, token, state, TOKENLQ_PROBS="crf",
+                                  TOKENLQ_WEBHOOK_SECRET=SECRET, BASIC_AUTH_USER=AUTH[0],
+                                  BASIC_AUTH_PASS=AUTH[1], TOKENLQ_REFIT_FRACTION="1")
     figures, checks = {}, {}
     try:
         corpus = make_ner_corpus(args.tasks, error_rate=0.06, seed=81)

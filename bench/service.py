@@ -24,8 +24,10 @@ import os
 import shlex
 import socket
 import subprocess
+import sys
 import tempfile
 import time
+import urllib.request
 from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
@@ -108,6 +110,30 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def start_backend(ls_url: str, ls_token: str, data_dir, **env):
+    """`tokenlq serve` on a free loopback port, its state (and ``backend.log``) in ``data_dir``,
+    with ``env``'s variables: ``(base URL, process)`` once /health answers."""
+    port = free_port()
+    env = dict(os.environ, LABEL_STUDIO_URL=ls_url, LABEL_STUDIO_API_KEY=ls_token,
+               TOKENLQ_DATA_DIR=str(data_dir), **env)
+    log = Path(data_dir) / "backend.log"
+    Path(data_dir).mkdir(parents=True, exist_ok=True)
+    with open(log, "w") as out:  # the child keeps its own copy of the descriptor
+        process = subprocess.Popen([sys.executable, "-m", "tokenlq.cli", "serve", "--host",
+                                    "127.0.0.1", "--port", str(port)], env=env, stdout=out,
+                                   stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(120):
+        try:
+            with urllib.request.urlopen(base + "/health", timeout=1):
+                return base, process
+        except OSError:
+            if process.poll() is not None:
+                raise SystemExit(f"the backend exited: {log.read_text()[-3000:]}") from None
+            time.sleep(0.5)
+    raise SystemExit("the backend did not answer /health within 60 s")
 
 
 def main() -> int:

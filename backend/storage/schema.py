@@ -13,8 +13,9 @@ a fork, and request threads, the queue's lanes and run processes all write to on
 Transactions that write take one database-wide write lock first, before they read, so two
 processes never both read "no job waiting" and both insert one; readers never wait for it.
 SQLite's is the file's (``BEGIN IMMEDIATE``, in WAL mode; a writer waits up to ``BUSY_SECONDS``),
-PostgreSQL's a transaction-scoped advisory lock. Only the two engine factories differ: the
-tables, revisions and queries are the same for both.
+PostgreSQL's a transaction-scoped advisory lock. Only the two engine factories (and
+:meth:`Database.hold_lock`, a server's session lock) differ: the tables, revisions and queries
+are the same for both.
 """
 
 from __future__ import annotations
