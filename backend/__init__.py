@@ -32,6 +32,11 @@ def create_app(settings: Settings | None = None, *, start_queue: bool = True) ->
         app.extensions["tokenlq.queue"] = RQJobQueue(settings, store)
     else:
         app.extensions["tokenlq.queue"] = JobQueue(settings, store, start=start_queue)
+    if start_queue:
+        from .schedule import Healer
+
+        app.extensions["tokenlq.healer"] = Healer(store, app.extensions["tokenlq.queue"],
+                                                  settings.reconcile_seconds)
     errors.register(app)
     limits.register(app)  # before the blueprints: they use its <id:...> converter
     auth.register(app)

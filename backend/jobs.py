@@ -1,7 +1,8 @@
 """The embedded job queue: jobs coalesced per project, each run in a process of its own so
 that model fitting never holds up the request threads.
 
-Two lanes, each a thread starting one run process at a time: the write lane (``rescore`` and
+Two lanes, each a thread starting one run process at a time (forked from a process that has
+imported the scoring modules already): the write lane (``rescore`` and
 ``update`` jobs, the only ones that write to Label Studio, so writes never race) and the fit lane
 (background ``refit`` jobs), so that an update after an annotation never waits for a refit. A
 lane survives a failing store (say, SQLite's "database is locked"): it retries with backoff and
@@ -29,6 +30,10 @@ __all__ = ["PROJECT_PARAMS", "JobQueue", "check_params", "run_job", "run_options
 log = logging.getLogger(__name__)
 RETRY_SECONDS = (0.5, 30.0)  # a lane's first and longest wait before it retries the store
 QUEUE_LOCK = 0x746F6B656E7171  # advisory lock key of the embedded queue on a server database
+# What a run imports (numpy, pandas, the core, the model layer), loaded once by the process that
+# forks the runs: the embedded queue's fork server, an RQ worker.
+RUN_MODULES = ("tokenlq_backend.runs", "tokenlq_backend.reading", "tokenlq_backend.labelstudio",
+               "tokenlq.model")
 
 # Per-project settings accepted in the ML backend's extra_params (sent to /setup).
 PROJECT_PARAMS = {"probs": f"probability source: {PROBS_CHOICES}",
@@ -71,7 +76,9 @@ def run_job(settings, job: Job, submit=None, *, before_write=None) -> None:
     ``before_write()`` is called before each write to Label Studio; what it raises fails the
     job."""
     from .labelstudio import LabelStudioProject, close, connect
+    from .reading import read_project, save_written
     from .runs import refit, rescore
+    from .versions import MODEL_VERSION
 
     store = Store(settings.data_dir, settings.database_url)
     submit = submit or store.enqueue
@@ -89,13 +96,25 @@ def run_job(settings, job: Job, submit=None, *, before_write=None) -> None:
             if job.kind is JobKind.REFIT:
                 fit = refit(ls, options)
                 summary = fit.to_dict()
-                # An update writes back what the new fit says.
-                follow_up = ("refit", JobKind.UPDATE) if fit.skipped is None else None
+                # An update writes back what the new fit says, reading the whole project: a
+                # reconciliation with each refit heals what lost events left in the copy.
+                follow_up = None
+                if fit.skipped is None:
+                    store.mark_due(project, "a refit")
+                    follow_up = ("refit", JobKind.UPDATE)
             else:
-                run = rescore(ls, options, reviews=store.reviews(project))
-                store.save_predictions(project, run.predictions)
-                store.save_reviews(project, run.reviews)
-                summary = dataclasses.asdict(run.summary)
+                read = read_project(ls, store, full="a rescore" if job.kind is JobKind.RESCORE else None)
+                reviews = store.reviews(project)
+                run = rescore(ls, options, reviews=reviews, tasks=read.tasks)
+                save_written(store, read, run.ours, MODEL_VERSION)
+                # From the copy, only what changed: Label Studio's predictions and the stored
+                # ones changed together. A full read may follow a run that failed between
+                # the two, so it replaces them all.
+                full = read.summary["how"] == "full"
+                store.save_predictions(project, run.predictions, changed=None if full else run.ours,
+                                       removed=[t for t, p in run.ours.items() if not p])
+                store.save_reviews(project, run.reviews, previous=reviews)
+                summary = dict(dataclasses.asdict(run.summary), read=read.summary)
                 follow_up = (job.trigger, JobKind.REFIT) if run.summary.refit else None
         finally:
             close(client)
@@ -152,7 +171,10 @@ class JobQueue:
         self._wake = {lane: threading.Event() for lane in Lane}
         self._stop = threading.Event()
         self._failing = {}  # lane -> what its last store call raised, while it retries
-        self._context = multiprocessing.get_context("spawn")  # no threads of ours in the child
+        # A fork server: a process without threads of ours that imports the scoring modules
+        # once, then forks a run process per job, so no run imports numpy or the model again.
+        self._context = multiprocessing.get_context("forkserver")
+        self._context.set_forkserver_preload(list(RUN_MODULES))
         self.store.fail_interrupted()
         self._threads = {lane: threading.Thread(target=self._loop, args=(lane,), daemon=True,
                                                 name=f"tokenlq-{lane}") for lane in Lane}

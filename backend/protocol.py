@@ -8,6 +8,7 @@ import reprlib
 from flask import Blueprint, current_app, jsonify
 
 from .auth import TRAIN_ACTION, check_webhook
+from .copies import ACTIONS, event_body
 from .errors import BadRequest
 from .labelstudio.config import ConfigError, parse_label_config
 from .jobs import check_params
@@ -97,7 +98,8 @@ def predict():
 
 
 # Events that start a run, and its kind: the training button refits and rescores; annotation
-# and task events update the scores with the stored fit (a background refit may follow). The
+# and task events are kept for the project's copy, and an update takes them in and scores it
+# with the stored fit (a background refit may follow). The
 # backend's own writes (predictions, the project's model version, the view) emit none of
 # these, so they never start a run.
 TRIGGERS = {TRAIN_ACTION: "rescore", "ANNOTATION_CREATED": "update",
@@ -115,7 +117,8 @@ def webhook():
     if action not in TRIGGERS:
         return jsonify(status="ignored", action=action)
     project = body.get("project")
-    project = project.get("id") if isinstance(project, dict) else project
-    job_id = current_app.extensions["tokenlq.queue"].submit(project_id(project), action,
-                                                            TRIGGERS[action])
+    project = project_id(project.get("id") if isinstance(project, dict) else project)
+    if action in ACTIONS:  # what the project's copy takes in (backend.copies); never the project
+        current_app.extensions["tokenlq.store"].add_event(project, action, event_body(action, body))
+    job_id = current_app.extensions["tokenlq.queue"].submit(project, action, TRIGGERS[action])
     return jsonify(status="queued", action=action, job=job_id)

@@ -3,7 +3,9 @@ processes (any number, sharing ``TOKENLQ_DATA_DIR``) run them.
 
 Job records, coalescing and run state stay in the store (:mod:`backend.storage`), exactly as
 with the embedded queue; Redis carries the work. A new job (not one coalesced into a waiting
-job) is pushed to the RQ queue ``tokenlq`` with a retry policy. A worker holds a per-project,
+job) is pushed to the RQ queue ``tokenlq`` with a retry policy; a waiting job that Redis lost
+(down, or restarted without persistence) is pushed again by the next request for its project
+and by the web process's healing loop (:mod:`backend.schedule`). A worker holds a per-project,
 per-lane lock in Redis while it runs a job, so one project is never scored by two workers at
 once; the lock expires ``LOCK_SECONDS`` after its holder stops renewing it (a killed worker),
 and RQ hands an abandoned job to another worker once the dead one's heartbeat lapses (a short
@@ -17,6 +19,8 @@ from __future__ import annotations
 
 import logging
 import threading
+
+from werkzeug.exceptions import ServiceUnavailable
 
 from .storage import JobKind, JobStatus, Store
 
@@ -60,10 +64,31 @@ class RQJobQueue:
         # process neither fails nor loses them.
 
     def submit(self, project: int, trigger: str, kind: JobKind | str = JobKind.RESCORE) -> int:
+        """The job that will run (queued in the store, then in Redis). A waiting job that Redis
+        lost (it was down when the job was made, or restarted without persistence) is put
+        back; while Redis is down, ServiceUnavailable (503), and the job waits in the store."""
+        from redis import RedisError
+        from rq.job import Job as RQJob
+
         job_id, new = self.store.enqueue(project, trigger, kind)
-        if new:
-            _push(self.queue, job_id)
+        try:
+            if new or not RQJob.exists(f"tokenlq-{job_id}", connection=self.queue.connection):
+                _push(self.queue, job_id)
+        except RedisError as err:
+            log.warning("Redis is unavailable; job %s waits in the store: %s", job_id, err)
+            raise ServiceUnavailable("the job queue (Redis) is unavailable; the request is kept "
+                                     "and runs once it is back") from None
         return job_id
+
+    def requeue_lost(self) -> list[int]:
+        """Put back in Redis the waiting jobs it lost; their ids."""
+        from rq.job import Job as RQJob
+
+        lost = [job.id for job in self.store.queued()
+                if not RQJob.exists(f"tokenlq-{job.id}", connection=self.queue.connection)]
+        for job_id in lost:
+            _push(self.queue, job_id)
+        return lost
 
     def stop(self) -> None:
         pass
@@ -178,8 +203,14 @@ def perform(job_id: int) -> str:
 
 def work(settings, *, burst: bool = False, name: str | None = None) -> None:
     """Run an RQ worker on the ``tokenlq`` queue (with the scheduler that retries need)."""
+    import importlib
+
     from rq import Worker
 
+    from .jobs import RUN_MODULES
+
+    for module in RUN_MODULES:  # once here, not in each job's work horse (a fork of this process)
+        importlib.import_module(module)
     connection = _redis(settings.redis_url)
     worker = Worker([_queue(connection)], connection=connection, name=name, **WORKER_SETTINGS)
     worker.work(burst=burst, with_scheduler=True, logging_level=settings.log_level)

@@ -104,6 +104,9 @@ class RunResult:
     summary: RunSummary
     predictions: dict  # {task id: prediction}: the run's prediction of every scored task
     reviews: dict  # {task id: review state} after the run (backend.reviews), for the next run
+    # {task id: [our predictions]} of the tasks whose predictions of ours the run changed, as
+    # Label Studio now has them (an id is None where a bulk import did not say it)
+    ours: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -264,16 +267,21 @@ def _other_annotations(project, summary):
 
 
 def rescore(ls: LabelStudioProject, options: RunOptions = RunOptions(), *,
-            reviews: Mapping | None = None) -> RunResult:
+            reviews: Mapping | None = None, tasks: list | None = None) -> RunResult:
     """Score project ``ls`` and write back its predictions, model version and issues view.
 
     ``reviews`` are the review states the previous run returned (``{task id: state}``; none:
-    every finding is new); they are read, not changed. Returns the summary, the predictions
-    and the new review states.
+    every finding is new); they are read, not changed. ``tasks``: the project's tasks as the
+    caller has them (:mod:`backend.reading`); None: the run reads them all. Returns the
+    summary, the predictions and the new review states.
     """
     summary = RunSummary(ls.id, mode=options.mode)
     clock = _Clock(summary, options.progress)
-    settings, config, tasks = _pull(ls)
+    if tasks is None:
+        settings, config, tasks = _pull(ls)
+    else:
+        settings = ls.settings()
+        config = parse_label_config(settings["label_config"])
     summary.project_title = str(settings.get("title") or "")
     summary.tasks = len(tasks)
     clock.lap("pull", "read")
@@ -333,7 +341,7 @@ def rescore(ls: LabelStudioProject, options: RunOptions = RunOptions(), *,
     summary.warnings = dict(project.warnings)
     clock.lap("score", "write")
 
-    cleared = _write(ls, tasks, new, summary)
+    cleared, ours = _write(ls, tasks, new, summary)
     if new and (cleared or settings["model_version"] != MODEL_VERSION):
         ls.set_model_version(MODEL_VERSION)  # only after our predictions exist (else 400)
     threshold = max((new[t]["score"] for t in flagged), default=None)
@@ -342,7 +350,7 @@ def rescore(ls: LabelStudioProject, options: RunOptions = RunOptions(), *,
     if options.webhook_headers:
         ls.secure_webhooks(MODEL_VERSION, dict(options.webhook_headers))
     clock.lap("write")
-    return RunResult(summary, new, review_states)
+    return RunResult(summary, new, review_states, ours)
 
 
 REVIEW_NOTES = {"fixed": "A reviewer fixed these labels", "confirmed": "A reviewer marked these labels right"}
@@ -355,34 +363,56 @@ BULK_SHARE = 0.15
 BULK_MIN = 300
 
 
-def _write(ls: LabelStudioProject, tasks, new: dict, summary: RunSummary) -> bool:
+def _ours(tasks) -> dict:
+    """{task id: its predictions of ours, oldest first}."""
+    return {task["id"]: sorted((p for p in task.get("predictions") or ()
+                                if p.get("model_version") == MODEL_VERSION),
+                               key=lambda p: (p.get("id") is None, p.get("id") or 0))
+            for task in tasks}
+
+
+def _write(ls: LabelStudioProject, tasks, new: dict, summary: RunSummary):
     """Exactly one current prediction of ours per scored task: unchanged ones are left alone,
     changed ones updated in place, missing ones created; extra or orphaned ones deleted. When
     most of them changed (after a refit), all of ours are replaced in two bulk requests.
-    Returns True when the project's model version was cleared on the way."""
-    to_create, to_update, to_delete, existing = {}, {}, [], 0
-    for task in tasks:
-        ours = sorted((p for p in task.get("predictions") or ()
-                       if p.get("model_version") == MODEL_VERSION), key=lambda p: p["id"])
+    Returns whether the project's model version was cleared on the way, and ``{task id: [our
+    predictions]}`` of the tasks whose predictions of ours changed."""
+    current = _ours(tasks)
+    # Tasks whose predictions of ours must change but whose ids a bulk import did not say:
+    # read just theirs.
+    unknown = [t for t, ours in current.items()
+               if any(p.get("id") is None for p in ours)
+               and [prediction_content(p) for p in ours]
+               != ([prediction_content(new[t])] if t in new else [])]
+    if unknown:
+        current.update(ls.predictions_of(unknown, MODEL_VERSION))
+    to_create, to_update, to_delete, existing, ours_now = {}, {}, [], 0, {}
+    for task_id, ours in current.items():
         existing += len(ours)
-        wanted = new.get(task["id"])
+        wanted = new.get(task_id)
         if wanted is None:  # a task no longer scored loses ours
             to_delete += [p["id"] for p in ours]
+            if ours:
+                ours_now[task_id] = []
             continue
         if not ours:
-            to_create[task["id"]] = wanted
+            to_create[task_id] = wanted
             continue
         keep, extra = ours[0], ours[1:]
         to_delete += [p["id"] for p in extra]
         if prediction_content(keep) == prediction_content(wanted):
             summary.unchanged += 1
+            if extra:
+                ours_now[task_id] = [keep]
         else:
             to_update[keep["id"]] = wanted
+            ours_now[task_id] = [{**wanted, "id": keep["id"]}]
     singles = len(to_update) + len(to_delete)
     cleared = singles > max(BULK_MIN, BULK_SHARE * existing)
     if cleared:
         summary.removed = ls.delete_model_version(MODEL_VERSION)
         to_create, summary.unchanged = dict(new), 0
+        ours_now = {task_id: [] for task_id, ours in current.items() if ours}
     else:
         ls.delete_predictions(to_delete)
         ls.update_predictions(to_update)
@@ -391,7 +421,8 @@ def _write(ls: LabelStudioProject, tasks, new: dict, summary: RunSummary) -> boo
         summary.written = ls.create_predictions(to_create)
         if summary.written != len(to_create):
             raise RuntimeError(f"Label Studio created {summary.written} of {len(to_create)} predictions")
-    return cleared
+        ours_now.update({task_id: [{**wanted, "id": None}] for task_id, wanted in to_create.items()})
+    return cleared, ours_now
 
 
 def refit(ls: LabelStudioProject, options: RunOptions) -> RefitSummary:

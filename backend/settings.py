@@ -45,6 +45,9 @@ class Settings:
     database_url: str = field(default="", repr=False)
     probs: str = "auto"
     refit_fraction: float = 0.01
+    # every project's copy is read in full again at least this often (0: only after gaps and
+    # refits), healing what lost events left
+    reconcile_seconds: float = 3600.0
     port: int = 9090
     workers: int = 1
     threads: int = 8
@@ -58,11 +61,11 @@ class Settings:
         ``TOKENLQ_WEBHOOK_SECRET``, ``LABEL_STUDIO_PUBLIC_URL`` (default: the URL),
         ``LABEL_STUDIO_TIMEOUT`` (seconds per request, default 60), ``TOKENLQ_DATA_DIR``,
         ``REDIS_URL``, ``DATABASE_URL`` (PostgreSQL), ``TOKENLQ_PROBS``,
-        ``TOKENLQ_REFIT_FRACTION``, ``PORT``, ``WORKERS``, ``THREADS``, ``LOG_LEVEL``,
+        ``TOKENLQ_REFIT_FRACTION``, ``TOKENLQ_RECONCILE_SECONDS``, ``PORT``, ``WORKERS``, ``THREADS``, ``LOG_LEVEL``,
         ``TOKENLQ_MAX_REQUEST_BYTES``.
 
         >>> Settings.from_env({"LABEL_STUDIO_HOST": "http://ls:8080/", "LABEL_STUDIO_API_KEY": "k"})
-        Settings(label_studio_url='http://ls:8080', label_studio_timeout=60.0, label_studio_retry_delays=None, basic_auth_user='', public_url='http://ls:8080', data_dir=PosixPath('tokenlq-data'), redis_url='', probs='auto', refit_fraction=0.01, port=9090, workers=1, threads=8, log_level='INFO', max_request_bytes=33554432)
+        Settings(label_studio_url='http://ls:8080', label_studio_timeout=60.0, label_studio_retry_delays=None, basic_auth_user='', public_url='http://ls:8080', data_dir=PosixPath('tokenlq-data'), redis_url='', probs='auto', refit_fraction=0.01, reconcile_seconds=3600.0, port=9090, workers=1, threads=8, log_level='INFO', max_request_bytes=33554432)
         """
         env = os.environ if environ is None else environ
         url = (env.get("LABEL_STUDIO_URL") or env.get("LABEL_STUDIO_HOST") or "").strip().rstrip("/")
@@ -79,6 +82,10 @@ class Settings:
         refit_fraction = _number(env, "TOKENLQ_REFIT_FRACTION", 0.01, float)
         if not 0 <= refit_fraction <= 1:
             raise ValueError(f"TOKENLQ_REFIT_FRACTION must be between 0 and 1; got {refit_fraction}")
+        reconcile_seconds = _number(env, "TOKENLQ_RECONCILE_SECONDS", 3600.0, float)
+        if not (reconcile_seconds >= 0 and math.isfinite(reconcile_seconds)):
+            raise ValueError("TOKENLQ_RECONCILE_SECONDS must be a number of seconds (0: no "
+                             f"schedule); got {reconcile_seconds}")
         redis_url = env.get("REDIS_URL", "").strip()
         database_url = env.get("DATABASE_URL", "").strip()
         if database_url:
@@ -107,6 +114,7 @@ class Settings:
             database_url=database_url,
             probs=probs,
             refit_fraction=refit_fraction,
+            reconcile_seconds=reconcile_seconds,
             port=_number(env, "PORT", 9090),
             workers=workers,
             threads=_number(env, "THREADS", 8),

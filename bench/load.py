@@ -34,6 +34,7 @@ import requests
 from tokenlq_backend.demo import corpus_tasks, label_config
 from tokenlq_backend.labelstudio import LabelStudioProject, close, connect, prediction_content
 from tokenlq_backend.runs import MODEL_VERSION
+import service
 from service import label_studio, start_backend
 from tokenlq.labelstudio_format import given_annotation
 from tokenlq.synthetic import make_ner_corpus
@@ -49,17 +50,11 @@ def percentile(values, q: float) -> float:
 
 
 def jobs(base: str, project: int) -> list:
-    return requests.get(f"{base}/projects/{project}/jobs", auth=AUTH, timeout=10).json()["jobs"]
+    return service.jobs(base, project, auth=AUTH)
 
 
 def wait_idle(base: str, project: int, timeout: float = 600) -> list:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        time.sleep(1.0)
-        found = jobs(base, project)
-        if found and all(j["status"] in ("done", "failed") for j in found):
-            return found
-    raise SystemExit(f"project {project}'s jobs did not finish")
+    return service.wait_idle(base, project, timeout, auth=AUTH)
 
 
 def ours(task) -> list:

@@ -136,6 +136,25 @@ def start_backend(ls_url: str, ls_token: str, data_dir, **env):
     raise SystemExit("the backend did not answer /health within 60 s")
 
 
+def jobs(base: str, project: int, *, auth=None) -> list:
+    """The project's latest jobs on the backend at ``base``, newest first."""
+    import requests
+
+    return requests.get(f"{base}/projects/{project}/jobs", auth=auth, timeout=30).json()["jobs"]
+
+
+def wait_idle(base: str, project: int, timeout: float = 600, *, auth=None) -> list:
+    """The project's jobs once every one has ended (a follow-up is queued before its job
+    ends); SystemExit after ``timeout`` seconds."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        time.sleep(1.0)
+        found = jobs(base, project, auth=auth)
+        if found and all(j["status"] in ("done", "failed") for j in found):
+            return found
+    raise SystemExit(f"project {project}'s jobs did not end within {timeout:.0f} s")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, default=10000)

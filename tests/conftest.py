@@ -100,8 +100,8 @@ def postgres_server():
     from tests.e2e.live import free_port
     from tests.postgres import own_postgres
 
-    with own_postgres(free_port()) as url:
-        yield url
+    with own_postgres(free_port()) as server:
+        yield server.url
 
 
 _DATABASES = itertools.count()

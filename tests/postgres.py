@@ -34,49 +34,65 @@ def _binaries() -> Path:
     return Path(found[-1]).parent
 
 
+class PostgresServer:
+    """A cluster in a temporary folder and its server on 127.0.0.1:``port``, which can be
+    stopped and started again on the same data (a restart under running clients)."""
+
+    def __init__(self, port: int):
+        self.bin_dir, self.port = _binaries(), port
+        self.folder = Path(tempfile.mkdtemp(prefix="tokenlq-postgres-"))
+        self.as_user = []
+        if os.geteuid() == 0:
+            owner = pwd.getpwnam("postgres")
+            os.chown(self.folder, owner.pw_uid, owner.pw_gid)
+            self.as_user = ["runuser", "-u", "postgres", "--"]
+        self.data, self.log = self.folder / "data", self.folder / "server.log"
+        self.url = f"postgresql://{USER}@127.0.0.1:{port}"  # without a database name
+        self.process = self._output = None
+        subprocess.run([*self.as_user, str(self.bin_dir / "initdb"), "-D", str(self.data), "-U",
+                        USER, "--auth=trust", "-E", "UTF8", "--no-sync"],
+                       check=True, capture_output=True, text=True)
+
+    def start(self) -> None:
+        self._output = open(self.log, "a")
+        self.process = subprocess.Popen(
+            [*self.as_user, str(self.bin_dir / "postgres"), "-D", str(self.data), "-p",
+             str(self.port), "-h", "127.0.0.1", "-k", str(self.folder), "-c", "fsync=off",
+             "-c", "full_page_writes=off", "-c", "max_connections=200"],
+            stdout=self._output, stderr=subprocess.STDOUT)
+        _wait_ready(self.url, self.process, self.log)
+
+    def stop(self) -> None:
+        """PostgreSQL's fast shutdown (SIGINT to the server itself, not to runuser, which
+        passes on only SIGTERM): it ends the open sessions, where SIGTERM's smart shutdown
+        would wait for every client of the test session to disconnect."""
+        if self.process is None:
+            return
+        try:
+            pid = int((self.data / "postmaster.pid").read_text().split()[0])
+            os.kill(pid, signal.SIGINT)
+        except (OSError, ValueError, IndexError):  # not started, or gone already
+            self.process.terminate()
+        self.process.wait(timeout=30)
+        self._output.close()
+        self.process = None
+
+    def remove(self) -> None:
+        self.stop()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
 @contextmanager
 def own_postgres(port: int):
-    """A running server on 127.0.0.1:``port``: yields its URL without a database name."""
-    bin_dir = _binaries()
-    folder = Path(tempfile.mkdtemp(prefix="tokenlq-postgres-"))
-    as_user = []
-    if os.geteuid() == 0:
-        owner = pwd.getpwnam("postgres")
-        os.chown(folder, owner.pw_uid, owner.pw_gid)
-        as_user = ["runuser", "-u", "postgres", "--"]
-    data, log = folder / "data", folder / "server.log"
-    process = None
-    output = None
+    """A running :class:`PostgresServer` on 127.0.0.1:``port``, removed at the end."""
+    server = None
     try:
-        subprocess.run([*as_user, str(bin_dir / "initdb"), "-D", str(data), "-U", USER,
-                        "--auth=trust", "-E", "UTF8", "--no-sync"],
-                       check=True, capture_output=True, text=True)
-        process = subprocess.Popen(
-            [*as_user, str(bin_dir / "postgres"), "-D", str(data), "-p", str(port),
-             "-h", "127.0.0.1", "-k", str(folder), "-c", "fsync=off",
-             "-c", "full_page_writes=off", "-c", "max_connections=200"],
-            stdout=(output := open(log, "w")), stderr=subprocess.STDOUT)
-        url = f"postgresql://{USER}@127.0.0.1:{port}"
-        _wait_ready(url, process, log)
-        yield url
+        server = PostgresServer(port)
+        server.start()
+        yield server
     finally:
-        if process is not None:
-            _stop(process, data)
-        if output is not None:
-            output.close()
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-def _stop(process, data: Path) -> None:
-    """PostgreSQL's fast shutdown (SIGINT to the server itself, not to runuser, which passes on
-    only SIGTERM): it ends the open sessions, where SIGTERM's smart shutdown would wait for
-    every client of the test session to disconnect."""
-    try:
-        pid = int((data / "postmaster.pid").read_text().split()[0])
-        os.kill(pid, signal.SIGINT)
-    except (OSError, ValueError, IndexError):  # not started, or gone already
-        process.terminate()
-    process.wait(timeout=30)
+        if server is not None:
+            server.remove()
 
 
 def _wait_ready(url: str, process, log: Path) -> None:

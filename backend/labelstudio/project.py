@@ -14,6 +14,7 @@ from .views import ISSUES_VIEW_TITLE
 __all__ = ["LabelStudioProject", "create_project", "prediction_content"]
 
 _PAGE = 1000
+_IDS_PER_READ = 300  # task ids in one export's query string
 _WRITERS = 4  # concurrent single-prediction writes; Label Studio on SQLite serialises beyond that
 
 
@@ -64,6 +65,32 @@ class LabelStudioProject:
         if not isinstance(tasks, list):
             raise RuntimeError(f"Label Studio's export of project {self.id} is not a list of tasks")
         return tasks
+
+    def tasks_by_id(self, task_ids) -> list:
+        """Those of ``task_ids`` the project still has, with their annotations and predictions
+        (a few hundred per request, through the Data Manager's task list: Label Studio's
+        synchronous export of chosen tasks leaves their predictions out)."""
+        task_ids, out = [int(t) for t in task_ids], []
+        for start in range(0, len(task_ids), _IDS_PER_READ):
+            chunk = task_ids[start:start + _IDS_PER_READ]
+            query = {"selectedItems": {"all": False, "included": chunk}}
+            body = self._get("api/tasks/", project=self.id, fields="all", page_size=len(chunk),
+                             query=json.dumps(query))
+            if body is None:
+                raise LookupError(f"Label Studio has no project {self.id}")
+            asked = set(chunk)
+            out += [t for t in body.get("tasks", []) if t.get("id") in asked]
+        return out
+
+    def predictions_of(self, task_ids, model_version: str) -> dict:
+        """``{task id: [its predictions of model_version]}``, oldest first."""
+        def read(task_id):
+            found = self._get("api/predictions/", task=task_id) or []
+            return task_id, sorted((p for p in found if p.get("model_version") == model_version),
+                                   key=lambda p: p["id"])
+
+        with ThreadPoolExecutor(max_workers=_WRITERS) as pool:
+            return dict(pool.map(read, task_ids))
 
     def create_predictions(self, predictions: dict) -> int:
         """Bulk-create ``{task id: prediction}``; returns how many Label Studio created."""

@@ -205,6 +205,10 @@ class JobStore(Database):
         return [dict(row._mapping, kind=JobKind(row.kind), status=JobStatus(row.status))
                 for row in rows]
 
+    def queued(self) -> list[Job]:
+        """Every waiting job, oldest first."""
+        return self._jobs(jobs.c.status == JobStatus.QUEUED, order=jobs.c.id)
+
     def projects(self) -> list[int]:
         """Every project that has jobs."""
         with self._read() as db:

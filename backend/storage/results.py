@@ -25,22 +25,39 @@ class ResultStore(Database):
                               .where(reviews.c.project == project)).all()
         return {row.task: json.loads(row.state) for row in rows}
 
-    def save_reviews(self, project: int, states: dict) -> None:
-        with self._write() as db:
-            db.execute(reviews.delete().where(reviews.c.project == project))
-            if states:
-                db.execute(reviews.insert(), [
-                    {"project": project, "task": int(task), "status": state["status"],
-                     "state": json.dumps(state)} for task, state in states.items()])
+    def save_reviews(self, project: int, states: dict, *, previous: dict | None = None) -> None:
+        """The project's review states are now ``states``; ``previous``: those stored before
+        (as :meth:`reviews` gave them), so that only the changed rows are written."""
+        self._replace(reviews, project, {t: {"status": s["status"], "state": json.dumps(s)}
+                                         for t, s in states.items()},
+                      None if previous is None else
+                      {t: s for t, s in states.items() if previous.get(t) != s},
+                      None if previous is None else set(previous) - set(states))
 
-    def save_predictions(self, project: int, by_task: dict) -> None:
-        """The latest prediction of every scored task, replacing the project's previous set."""
+    def save_predictions(self, project: int, by_task: dict, *, changed=None, removed=()) -> None:
+        """The latest prediction of every scored task, ``by_task``, replacing the project's
+        previous set; or, with ``changed`` (task ids), only those rows and the ``removed``
+        ones are written (the rest are as stored)."""
+        rows = {t: {"prediction": json.dumps(by_task[t])}
+                for t in (by_task if changed is None else changed) if t in by_task}
+        self._replace(predictions, project, rows, None if changed is None else set(rows),
+                      None if changed is None else set(removed))
+
+    def _replace(self, table, project: int, rows: dict, changed, removed) -> None:
+        """Write ``rows`` ({task id: columns}) of ``table``: all of the project's (``changed``
+        None) or those of ``changed``, deleting the ``removed`` ones."""
         with self._write() as db:
-            db.execute(predictions.delete().where(predictions.c.project == project))
-            if by_task:
-                db.execute(predictions.insert(), [
-                    {"project": project, "task": int(task), "prediction": json.dumps(prediction)}
-                    for task, prediction in by_task.items()])
+            if changed is None:
+                db.execute(table.delete().where(table.c.project == project))
+                changed = set(rows)
+            else:
+                stale = sorted(set(changed) | set(removed))
+                for a in range(0, len(stale), _CHUNK):
+                    db.execute(table.delete().where(table.c.project == project,
+                                                    table.c.task.in_(stale[a:a + _CHUNK])))
+            if changed:
+                db.execute(table.insert(), [{"project": project, "task": int(t), **rows[t]}
+                                            for t in sorted(changed)])
 
     def predictions(self, project: int, task_ids) -> dict:
         """{task id: prediction} of those of ``task_ids`` that the latest run scored."""

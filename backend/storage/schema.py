@@ -25,8 +25,8 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
-__all__ = ["Database", "fits", "jobs", "metadata", "predictions", "project_params", "reviews",
-           "server_url"]
+__all__ = ["Database", "copies", "copy_tasks", "events", "fits", "jobs", "metadata", "predictions",
+           "project_params", "reviews", "server_url"]
 
 BUSY_SECONDS = 30  # how long a writer waits for SQLite's write lock before "database is locked"
 WRITE_LOCK = 0x746F6B656E6C71  # PostgreSQL's advisory lock key of the write lock ("tokenlq")
@@ -84,6 +84,34 @@ fits = sa.Table(  # each project's current model fit, with DATABASE_URL (backend
     sa.Column("name", sa.Text, nullable=False),  # the fit's folder name, fit-<ns>: its version
     sa.Column("created", _SECONDS, nullable=False),
     sa.Column("archive", sa.LargeBinary, nullable=False),  # the fit's folder, as a tar
+)
+
+events = sa.Table(  # Label Studio's events, kept until the project's copy has taken them in
+    "events", metadata,
+    sa.Column("seq", _ID, primary_key=True, autoincrement=True),  # the order they arrived in
+    sa.Column("project", _ID, nullable=False),
+    sa.Column("action", sa.Text, nullable=False),
+    sa.Column("body", sa.Text, nullable=False),  # JSON: the event's annotation, task or tasks
+    sa.Column("received", _SECONDS, nullable=False),
+    sa.Index("events_by_project", "project", "seq"),
+    sqlite_autoincrement=True,  # a sequence never goes back, even after its newest is deleted
+)
+
+copy_tasks = sa.Table(  # the backend's own copy of each project's tasks (backend.copies)
+    "copy_tasks", metadata,
+    sa.Column("project", _ID, primary_key=True, autoincrement=False),
+    sa.Column("task", _ID, primary_key=True, autoincrement=False),
+    sa.Column("body", sa.Text, nullable=False),  # JSON: id, data, annotations, predictions
+    sa.Column("unread", sa.Boolean, nullable=False),  # known from an event that lacked its annotations
+)
+
+copies = sa.Table(  # how far each project's copy is
+    "copies", metadata,
+    sa.Column("project", _ID, primary_key=True, autoincrement=False),
+    sa.Column("seq", _ID, nullable=False),  # the last event taken in
+    sa.Column("read", _SECONDS, nullable=False),  # when the last full read of the project began
+    sa.Column("due", sa.Text),  # why the next run must read the whole project; null: it need not
+    sa.Column("gone", sa.Text, nullable=False),  # JSON: annotation and task ids deleted since the read
 )
 
 

@@ -1,6 +1,7 @@
 """Fixtures of the service's tests, as in Flask's tutorial: ``settings``, the ``app`` built from
 them (its job queue not started) and its ``client``; a module that needs other settings
-overrides ``settings``. ``run_summary`` makes the summary of a finished run;
+overrides ``settings``. ``open_store`` opens the store on each database (SQLite, and a
+PostgreSQL of the tests' own). ``run_summary`` makes the summary of a finished run;
 ``offline_project`` is a stand-in Label Studio project that runs can score offline.
 
 Without the backend extra the suite skips, naming the missing module.
@@ -17,6 +18,7 @@ from tokenlq.synthetic import make_ner_corpus  # noqa: E402  (after the extra's 
 from tokenlq_backend import create_app  # noqa: E402
 from tokenlq_backend.demo import corpus_tasks, label_config  # noqa: E402
 from tokenlq_backend.settings import Settings  # noqa: E402
+from tokenlq_backend.storage import Store  # noqa: E402
 
 
 @pytest.fixture
@@ -62,6 +64,13 @@ def run_summary():
     token="Paris", reviews=None, title="Acme news NER")``; ``token`` is the flagged token's and
     entity's text."""
     return _run_summary
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def open_store(request, tmp_path):
+    """Opens the store on each database: SQLite under tmp_path, or a new PostgreSQL database."""
+    url = request.getfixturevalue("database_url") if request.param == "postgresql" else ""
+    return lambda: Store(tmp_path, url)
 
 
 class OfflineProject:

@@ -16,7 +16,7 @@ from alembic.runtime.migration import MigrationContext
 from tokenlq_backend.storage import Job, JobKind, JobStatus, Lane, Store
 from tokenlq_backend.storage.schema import metadata
 
-HEAD = "0002"
+HEAD = "0003"
 
 # The schemas that releases before versioning created, verbatim: the first one (backend/store.py
 # at a322fc6) and the last one (at 539452e, which also added kind and progress where missing).
@@ -78,13 +78,6 @@ CREATE TABLE IF NOT EXISTS predictions (
 
 
 ROWIDS = {("jobs", "id"), ("project_params", "project")}
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def open_store(request, tmp_path):
-    """Opens the store on each database: SQLite under tmp_path, or a new PostgreSQL database."""
-    url = request.getfixturevalue("database_url") if request.param == "postgresql" else ""
-    return lambda: Store(tmp_path, url)
 
 
 def schema_problems(store) -> list:
@@ -245,7 +238,7 @@ def test_requests_while_the_database_is_down_answer_503_and_never_leak_it(tmp_pa
     from tokenlq_backend.settings import Settings
 
     with own_postgres(free_port()) as server:
-        url = create_database(server, "down")
+        url = create_database(server.url, "down")
         app = create_app(Settings(data_dir=tmp_path, database_url=url), start_queue=False)
         client = app.test_client()
         assert client.post("/webhook", json={"action": "ANNOTATION_UPDATED",
@@ -257,3 +250,18 @@ def test_requests_while_the_database_is_down_answer_503_and_never_leak_it(tmp_pa
         assert answer.status_code == 503, answer.get_json()
         assert answer.headers["Retry-After"] == "5"
         assert answer.get_json() == {"error": "the backend's database is unavailable; try again shortly"}
+
+
+def test_predictions_and_reviews_can_be_saved_in_part(open_store):
+    store = open_store()
+    store.save_predictions(3, {1: {"score": 0.1}, 2: {"score": 0.2}, 3: {"score": 0.3}})
+    store.save_predictions(3, {1: {"score": 0.5}, 2: {"score": 0.9}, 4: {"score": 0.4}},
+                           changed={1: [], 4: []}, removed=[3])
+    # Task 2's row is as it was: only the changed and removed ones were written.
+    assert store.predictions(3, [1, 2, 3, 4]) == {1: {"score": 0.5}, 2: {"score": 0.2},
+                                                  4: {"score": 0.4}}
+    store.save_reviews(3, {1: {"status": "pending"}, 2: {"status": "fixed"}})
+    before = store.reviews(3)
+    store.save_reviews(3, {2: {"status": "fixed", "at": 1}, 5: {"status": "pending"}},
+                       previous=before)
+    assert store.reviews(3) == {2: {"status": "fixed", "at": 1}, 5: {"status": "pending"}}

@@ -12,9 +12,6 @@ Without the backend extra the suite skips, naming the missing module.
 """
 
 import os
-import shutil
-import subprocess
-import time
 
 import pytest
 
@@ -22,7 +19,7 @@ for _module in ("flask", "label_studio_sdk", "rq", "redis"):  # the backend extr
     pytest.importorskip(_module)
 
 # Absolute, so that test_labelstudio_sh.py's session of its own can run a copy of this file.
-from tests.e2e.live import free_port, own_labelstudio  # noqa: E402
+from tests.e2e.live import RedisServer, free_port, own_labelstudio  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -37,28 +34,7 @@ def labelstudio(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory):
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.fail("redis-server is needed: apt-get install redis-server (scripts/test.sh does)")
-    port = free_port()
-    folder = tmp_path_factory.mktemp("redis")
-    process = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                                "--appendonly", "no", "--dir", str(folder)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    url = f"redis://127.0.0.1:{port}/0"
-    import redis
-
-    for _ in range(100):
-        try:
-            if redis.Redis.from_url(url).ping():
-                break
-        except redis.ConnectionError:
-            time.sleep(0.1)
-    else:
-        process.terminate()
-        pytest.fail(f"redis-server did not answer on port {port} within 10 s")
-    yield url
-    process.terminate()
-    process.wait(timeout=10)
-
-
+    server = RedisServer(free_port(), tmp_path_factory.mktemp("redis"))
+    server.start()
+    yield server.url
+    server.stop()

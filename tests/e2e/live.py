@@ -5,6 +5,7 @@ Studio (``own_labelstudio``, behind conftest.py's ``labelstudio`` fixture), ``to
 import os
 import random
 import shlex
+import shutil
 import socket
 import subprocess
 import sys
@@ -117,3 +118,37 @@ def free_port() -> int:
             except OSError:
                 continue
             return port
+
+
+class RedisServer:
+    """A redis-server of the tests' own on 127.0.0.1:``port`` (no persistence), which can be
+    stopped and started again on the same port (a restart under running clients)."""
+
+    def __init__(self, port: int, folder: Path):
+        self.binary = shutil.which("redis-server")
+        if self.binary is None:
+            pytest.fail("redis-server is needed: apt-get install redis-server (scripts/test.sh does)")
+        self.port, self.folder, self.process = port, folder, None
+        self.url = f"redis://127.0.0.1:{port}/0"
+
+    def start(self) -> None:
+        import redis
+
+        self.process = subprocess.Popen(
+            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", str(self.folder)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        for _ in range(100):
+            try:
+                if redis.Redis.from_url(self.url).ping():
+                    return
+            except redis.ConnectionError:
+                time.sleep(0.1)
+        self.stop()
+        pytest.fail(f"redis-server did not answer on port {self.port} within 10 s")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+            self.process = None

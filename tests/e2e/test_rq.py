@@ -18,7 +18,7 @@ from tokenlq_backend.labelstudio import LabelStudioProject, close, connect
 from tokenlq_backend.runs import MODEL_VERSION
 from tokenlq.synthetic import make_ner_corpus
 
-from .live import EMAIL, PASSWORD, free_port, idle, serve, wait_healthy
+from .live import EMAIL, PASSWORD, RedisServer, free_port, idle, serve, wait_for, wait_healthy
 
 
 class Services:
@@ -220,6 +220,19 @@ def test_a_failing_job_is_retried_with_backoff_and_its_failure_shows(redis_url, 
         down.stop()
 
 
+def stop_worker(worker, log) -> None:
+    """Stop a `tokenlq worker` as a process manager does (SIGTERM: RQ's warm shutdown); one
+    that does not end within 30 s is killed and fails the test with its log."""
+    worker.terminate()
+    try:
+        worker.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        worker.kill()
+        worker.wait()
+        raise AssertionError("the worker did not stop on SIGTERM within 30 s; its log:\n"
+                             + log.read_text()[-3000:]) from None
+
+
 def test_health_needs_redis_and_a_worker(redis_url, tmp_path):
     from tokenlq_backend import create_app
     from tokenlq_backend.settings import Settings
@@ -241,8 +254,7 @@ def test_health_needs_redis_and_a_worker(redis_url, tmp_path):
             time.sleep(0.2)
         assert answer.get_json()["status"] == "UP"
     finally:
-        worker.terminate()
-        worker.wait(timeout=30)
+        stop_worker(worker, tmp_path / "worker.log")
     gone = create_app(Settings(data_dir=tmp_path / "g", redis_url=f"redis://127.0.0.1:{free_port()}/0"))
     started = time.time()
     answer = gone.test_client().get("/health")
@@ -398,3 +410,98 @@ def test_the_state_lives_in_postgresql_with_database_url(labelstudio, redis_url,
     finally:
         close(client)
         running.stop()
+
+
+def test_postgresql_and_redis_restarts_and_lost_events_converge(labelstudio, tmp_path):
+    """Faults on the scaled-out service (DATABASE_URL, REDIS_URL, two workers with folders of
+    their own, Label Studio's real webhook): PostgreSQL restarted in the middle of a run, Redis
+    restarted while annotators save (the events that came meanwhile are kept, the jobs Redis
+    lost are pushed again). Each converges: every run ends done, one prediction of ours per
+    annotated task, and a reconciliation (a full read) then finds nothing to change."""
+    from tests.postgres import PostgresServer, create_database
+
+    url, token = labelstudio
+    postgres, redis_server = PostgresServer(free_port()), RedisServer(free_port(), tmp_path)
+    postgres.start()
+    redis_server.start()
+    env = dict(os.environ, LABEL_STUDIO_URL=url, LABEL_STUDIO_API_KEY=token,
+               REDIS_URL=redis_server.url, DATABASE_URL=create_database(postgres.url, "faults"),
+               TOKENLQ_PROBS="crf", TOKENLQ_REFIT_FRACTION="1", THREADS="8")
+    running = Services(env, tmp_path)
+    client = connect(url, token)
+    try:
+        for name in ("w1", "w2"):
+            running.start_worker(name, TOKENLQ_DATA_DIR=str(tmp_path / name))
+        running.start_web(TOKENLQ_DATA_DIR=str(tmp_path / "web"))
+        project = new_project(client, running.base, 400, 66)
+        idle(running.base, project, timeout=240)
+        ls = LabelStudioProject(client, project)
+
+        # PostgreSQL restarted in the middle of a run: the run fails, RQ retries it.
+        job_id = requests.post(f"{running.base}/projects/{project}/rescore", timeout=5).json()["job"]
+        wait_for(lambda: requests.get(f"{running.base}/jobs/{job_id}", timeout=5).json()
+                 .get("progress") in ("fit", "score", "write"), "the rescore to be under way", 120)
+        postgres.stop()
+        time.sleep(2)
+        postgres.start()
+        # (while the database is down, /jobs answers 503 with no status)
+        done = wait_for(lambda: (j := requests.get(f"{running.base}/jobs/{job_id}", timeout=5).json())
+                        .get("status") == "done" and j, "the rescore to be done after the restart", 240)
+        assert done["summary"]["scored"] == 400
+
+        # Redis restarted while annotators save: their events are kept in the database.
+        tasks = [t for t in ls.tasks() if t["annotations"]]
+        redis_server.stop()
+        for task in tasks[:3]:
+            client.annotations.update(id=task["annotations"][0]["id"], result=[])
+        redis_server.start()
+        client.annotations.update(id=tasks[3]["annotations"][0]["id"], result=[])
+        jobs = idle(running.base, project, timeout=240)
+        assert all(j["status"] == "done" for j in jobs), jobs
+        taken = sum(j["summary"]["read"].get("events", 0) for j in jobs
+                    if j["kind"] == "update" and j["summary"])
+        assert taken >= 4  # the three saved while Redis was down, and the one after
+        assert one_each(ls)
+
+        # A reconciliation now reads the whole project and finds nothing to change.
+        requests.post(running.base + "/webhook", timeout=5, json={
+            "action": "ANNOTATION_UPDATED", "project": {"id": project}})  # no payload: a gap
+        last = idle(running.base, project, timeout=240)[0]
+        assert last["summary"]["read"]["how"] == "full", last["summary"]["read"]
+        assert (last["summary"]["written"], last["summary"]["updated"], last["summary"]["removed"]) \
+            == (0, 0, 0)
+    finally:
+        close(client)
+        running.stop()
+        redis_server.stop()
+        postgres.remove()
+
+
+def test_jobs_redis_lost_are_pushed_again_and_while_it_is_down_events_wait(redis_url, tmp_path):
+    import redis
+    from rq.job import Job as RQJob
+
+    from tokenlq_backend import create_app
+    from tokenlq_backend.rq_queue import RQJobQueue
+    from tokenlq_backend.settings import Settings
+    from tokenlq_backend.storage import Store
+
+    own = redis_url.rsplit("/", 1)[0] + "/5"  # no worker listens here
+    store = Store(tmp_path)
+    queue = RQJobQueue(Settings(data_dir=tmp_path, redis_url=own), store)
+    job_id = queue.submit(3, "test", "update")
+    connection = redis.Redis.from_url(own)
+    connection.flushdb()  # Redis restarted without persistence: the job is gone from it
+    assert queue.submit(3, "again", "update") == job_id  # coalesced, and pushed again
+    assert RQJob.exists(f"tokenlq-{job_id}", connection=connection)
+    connection.flushdb()
+    assert queue.requeue_lost() == [job_id] and queue.requeue_lost() == []
+
+    # Redis down: the event is kept and its job waits in the store; Label Studio is told 503.
+    app = create_app(Settings(data_dir=tmp_path, redis_url=f"redis://127.0.0.1:{free_port()}/0"),
+                     start_queue=False)
+    answer = app.test_client().post("/webhook", json={
+        "action": "ANNOTATIONS_DELETED", "annotations": [{"id": 8}], "project": {"id": 4}})
+    assert answer.status_code == 503 and "Redis" in answer.get_json()["error"]
+    assert [j.project for j in store.queued()] == [3, 4]
+    assert [action for _, action, _ in store.events(4)] == ["ANNOTATIONS_DELETED"]

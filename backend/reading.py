@@ -1,0 +1,93 @@
+"""What a run reads of a project: its copy with the events since taken in (an update), or the
+whole project, which renews the copy (a reconciliation). See :mod:`backend.copies`.
+
+An update reads from Label Studio only the tasks an event named without their annotations
+(imported tasks). A full read happens when a run asks for it (a rescore), when there is no copy
+yet, and when the copy is *due* for one: after a gap, after a refit, on the schedule
+(``TOKENLQ_RECONCILE_SECONDS``), and after a run that stopped while writing (its predictions
+in Label Studio are then unknown; a full read finds them, so none is created twice).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from .copies import ProjectCopy
+
+__all__ = ["WRITING", "ProjectRead", "read_project", "save_written"]
+
+WRITING = "a run stopped while writing its predictions"
+# Past this many tasks to read by id (a big import), and this share of the project, one full
+# export is quicker than reading them a few hundred per request.
+UNREAD_MOST, UNREAD_SHARE = 2000, 0.2
+
+
+@dataclass
+class ProjectRead:
+    """The project's tasks as a run scores them, and the copy they come from."""
+    project: int
+    tasks: list
+    copy: ProjectCopy
+    seq: int  # the last event taken in
+    summary: dict = field(default_factory=dict)  # how: copy | full; events; tasks_read; why
+
+
+def _fill(ls, copy: ProjectCopy) -> int:
+    """Read the copy's unread tasks from Label Studio; how many were asked for."""
+    unread = sorted(copy.unread)
+    if unread:
+        found = ls.tasks_by_id(unread)
+        have = {t["id"] for t in found}
+        copy.fill(found, [t for t in unread if t not in have])
+    return len(unread)
+
+
+def read_project(ls, store, *, full: str | None = None) -> ProjectRead:
+    """The tasks of project ``ls`` (a :class:`backend.labelstudio.LabelStudioProject`) from its
+    copy in ``store``, or from a full read when ``full`` (why) is given or the copy is due for
+    one. The copy is saved with the events taken in, and marked :data:`WRITING` until
+    :func:`save_written` says the run's writes are done."""
+    project = ls.id
+    state = store.copy_state(project)
+    why = full or ("no copy yet" if state is None else state.due)
+    if why is None:
+        copy, seq, taken = store.load_copy(project), state.seq, 0
+        for event_seq, action, body in store.events(project, after=state.seq):
+            gap = copy.take(action, body)
+            if gap is not None:
+                why = f"a gap: {gap}"
+                break
+            seq, taken = event_seq, taken + 1
+        if why is None and len(copy.unread) > max(UNREAD_MOST, UNREAD_SHARE * len(copy.tasks)):
+            why = f"{len(copy.unread)} new tasks to read: one export is quicker"
+        if why is None:
+            read = _fill(ls, copy)
+            store.save_copy(project, copy, seq=seq, due=WRITING, passing=WRITING)
+            return ProjectRead(project, copy.sorted_tasks(), copy, seq,
+                               {"how": "copy", "events": taken, "tasks_read": read})
+    # Events that arrive while Label Studio exports are taken in after it (taking one in twice
+    # changes nothing); those before are in the export.
+    start, began = store.last_event(project), time.time()
+    copy = ProjectCopy.from_tasks(ls.tasks())
+    seq, gaps = start, []
+    for seq, action, body in store.events(project, after=start):
+        gap = copy.take(action, body)
+        if gap is not None:
+            gaps.append(gap)
+    read = _fill(ls, copy)
+    store.save_copy(project, copy, seq=seq, read=began, due=WRITING)
+    summary = {"how": "full", "why": why, "tasks_read": len(copy.tasks) + read}
+    if gaps:  # an event the new copy cannot place either: the next run reads again
+        summary["gaps"] = gaps[:5]  # (it comes with the next event, or on the schedule)
+    return ProjectRead(project, copy.sorted_tasks(), copy, seq, summary)
+
+
+def save_written(store, read: ProjectRead, ours: dict, model_version: str) -> None:
+    """Keep in the copy the predictions of ours a run wrote (``RunResult.ours``): the copy is
+    then no longer :data:`WRITING`."""
+    for task_id, predictions in ours.items():
+        read.copy.set_predictions(task_id, predictions, model_version)
+    gaps = read.summary.get("gaps")
+    store.save_copy(read.project, read.copy, seq=read.seq,
+                    due=f"a gap: {gaps[0]}" if gaps else None, passing=WRITING)

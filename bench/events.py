@@ -1,0 +1,187 @@
+"""Updates from Label Studio's events on a big project, measured as an annotator sees them.
+
+A real Label Studio 1.23.2 and the backend's own server (`tokenlq serve`, the embedded queue,
+or with --database-url its state in PostgreSQL); the backend is added to the project as a person
+adds it, so Label Studio's own webhook carries every event. Measured:
+
+1. first scoring: from adding the backend to every annotated task holding a tokenlq prediction;
+2. latency: from Label Studio's answer to saving an annotation to the task's updated tokenlq
+   prediction being readable through Label Studio's API (goal <= 3 s), several times;
+3. a burst of edits within a minute (default 1,000): when the last update is readable, and that
+   every final prediction is right (a reconciliation, a full read, then changes nothing, and
+   each annotated task holds exactly one tokenlq prediction);
+4. the peak resident memory of the backend's processes (the web process and its run processes).
+
+Usage: python bench/events.py [--tasks 10000] [--edits 1000] [--database-url URL]
+       [--ls-url URL --ls-token TOKEN] [--out bench/results/events.md]
+(without a URL it starts a Label Studio of its own as bench/service.py does).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import requests
+
+from service import corpus, jobs, label_studio, start_backend, wait_idle
+from tokenlq_backend.demo import corpus_tasks, label_config
+from tokenlq_backend.labelstudio import LabelStudioProject, close, connect
+from tokenlq_backend.runs import MODEL_VERSION
+
+
+
+def tree_rss(pid: int) -> int:
+    """Resident bytes of process ``pid`` and its descendants (their ``/proc`` entries)."""
+    total, todo = 0, [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            status = Path(f"/proc/{current}/status").read_text()
+            total += int(status.split("VmRSS:")[1].split()[0]) * 1024
+            for task in Path(f"/proc/{current}/task").iterdir():
+                todo += [int(child) for child in (task / "children").read_text().split()]
+        except (OSError, IndexError, ValueError):  # gone meanwhile, or a kernel thread
+            pass
+    return total
+
+
+class PeakMemory:
+    """Polls the resident memory of a process tree every 0.2 s; ``peak`` in bytes."""
+
+    def __init__(self, pid: int):
+        self.pid, self.peak, self._stop = pid, 0, threading.Event()
+        threading.Thread(target=self._poll, daemon=True).start()
+
+    def _poll(self):
+        while not self._stop.wait(0.2):
+            self.peak = max(self.peak, tree_rss(self.pid))
+
+    def stop(self) -> int:
+        self._stop.set()
+        return self.peak
+
+
+def ours(client, task_id: int) -> list:
+    found = client.request("GET", "api/predictions/", params={"task": task_id}).json()
+    return [p for p in found if p.get("model_version") == MODEL_VERSION]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", type=int, default=10000)
+    parser.add_argument("--edits", type=int, default=1000)
+    parser.add_argument("--latency-runs", type=int, default=5)
+    parser.add_argument("--database-url", default="")
+    parser.add_argument("--ls-url", default=os.environ.get("LS_URL"))
+    parser.add_argument("--ls-token", default=os.environ.get("LS_TOKEN"))
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    url, token, stop = label_studio(args)
+    client = connect(url, token, timeout=600)
+    lines = [f"# bench/events.py, {time.strftime('%Y-%m-%d')}, Label Studio 1.23.2, "
+             f"{os.cpu_count()} cores, Python {platform.python_version()}", ""]
+
+    def say(text: str) -> None:
+        print(text, flush=True)
+        lines.append(text)
+
+    with tempfile.TemporaryDirectory() as state:
+        env = {"TOKENLQ_PROBS": "auto", "THREADS": "8"}
+        if args.database_url:
+            env["DATABASE_URL"] = args.database_url
+        base, backend = start_backend(url, token, Path(state) / "backend", **env)
+        memory = PeakMemory(backend.pid)
+        try:
+            data, source = corpus(args.tasks)
+            project = client.projects.create(title=f"tokenlq events {args.tasks}",
+                                             label_config=label_config(data))
+            started = time.perf_counter()
+            client.projects.import_tasks(id=project.id, request=corpus_tasks(data))
+            say(f"- {args.tasks} tasks ({source}) imported in {time.perf_counter() - started:.0f} s; "
+                f"state: {'PostgreSQL' if args.database_url else 'SQLite'}")
+            ls = LabelStudioProject(client, project.id)
+
+            # 1. First scoring, from adding the backend.
+            started = time.perf_counter()
+            client.ml.create(project=project.id, url=base, title="tokenlq")
+            while not (listed := jobs(base, project.id)) or \
+                    not any(j["status"] == "done" and j["kind"] == "update" for j in listed):
+                if any(j["status"] == "failed" for j in listed):
+                    raise SystemExit(f"a run failed: {listed}")
+                time.sleep(1)
+            first = next(j for j in reversed(listed) if j["status"] == "done")
+            say(f"- first scoring: {time.perf_counter() - started:.0f} s "
+                f"(model {first['summary']['fit'].get('model')}; phases {first['summary']['seconds']})")
+            wait_idle(base, project.id, 7200)  # the refit that may follow, and its update
+            say(f"- after the background refit: model "
+                f"{jobs(base, project.id)[0]['summary']['fit'].get('model')}")
+
+            # 2. Latency of one saved annotation.
+            tasks = [t for t in ls.tasks() if t["annotations"]]
+            latencies = []
+            for task in tasks[:args.latency_runs]:
+                before = ours(client, task["id"])
+                client.annotations.update(id=task["annotations"][0]["id"], result=[])
+                saved = time.perf_counter()
+                while (now := ours(client, task["id"])) == before or not now:
+                    if time.perf_counter() - saved > 600:
+                        raise SystemExit(f"task {task['id']}'s prediction did not change in 600 s")
+                    time.sleep(0.05)
+                latencies.append(time.perf_counter() - saved)
+                wait_idle(base, project.id, 600)
+            read = jobs(base, project.id)[0]["summary"]
+            say(f"- saved annotation to updated prediction: "
+                f"{', '.join(f'{s:.1f}' for s in latencies)} s (goal <= 3 s); the last run read "
+                f"{read['read']}, phases {read['seconds']}")
+
+            # 3. A burst of edits within a minute, from 10 annotators at once.
+            burst = tasks[args.latency_runs:args.latency_runs + args.edits]
+            pace = 60.0 / max(1, len(burst))
+            started = time.perf_counter()
+
+            def annotate(number_task):
+                number, task = number_task
+                time.sleep(max(0.0, started + number * pace - time.perf_counter()))
+                client.annotations.update(id=task["annotations"][0]["id"], result=[])
+
+            with ThreadPoolExecutor(10) as pool:
+                list(pool.map(annotate, enumerate(burst)))
+            sent = time.perf_counter() - started
+            wait_idle(base, project.id, 3600)
+            absorbed = time.perf_counter() - started
+            runs = [j for j in jobs(base, project.id) if j["trigger"] == "ANNOTATION_UPDATED"]
+            say(f"- burst: {len(burst)} edits sent in {sent:.0f} s, all absorbed after {absorbed:.0f} s, "
+                f"in {len(runs)} runs")
+            # Every final prediction right: a reconciliation changes nothing.
+            requests.post(f"{base}/webhook", timeout=30, json={
+                "action": "ANNOTATION_UPDATED", "project": {"id": project.id}})
+            check = wait_idle(base, project.id, 3600)[0]["summary"]
+            one_each = all(len([p for p in t["predictions"] if p["model_version"] == MODEL_VERSION])
+                           == (1 if t["annotations"] else 0) for t in ls.tasks())
+            right = (check["written"], check["updated"], check["removed"]) == (0, 0, 0) and one_each
+            say(f"- after the burst, a reconciliation ({check['read']['how']} read) wrote "
+                f"{check['written']}, updated {check['updated']}, removed {check['removed']}; one "
+                f"prediction per annotated task: {one_each} -> {'right' if right else 'WRONG'}")
+            say(f"- peak resident memory of the backend (web process and its run processes): "
+                f"{memory.stop() / 2**30:.2f} GB")
+            client.projects.delete(id=project.id)
+        finally:
+            backend.terminate()
+            backend.wait(timeout=60)
+            close(client)
+            if stop:
+                stop()
+    if args.out:
+        args.out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return 0 if right else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
