@@ -103,6 +103,7 @@ def run_job(settings, job: Job, submit=None, *, before_write=None) -> None:
                     store.mark_due(project, "a refit")
                     follow_up = ("refit", JobKind.UPDATE)
             else:
+                options.progress("pull")
                 read = read_project(ls, store, full="a rescore" if job.kind is JobKind.RESCORE else None)
                 reviews = store.reviews(project)
                 run = rescore(ls, options, reviews=reviews, tasks=read.tasks)
@@ -115,6 +116,8 @@ def run_job(settings, job: Job, submit=None, *, before_write=None) -> None:
                                        removed=[t for t, p in run.ours.items() if not p])
                 store.save_reviews(project, run.reviews, previous=reviews)
                 summary = dict(dataclasses.asdict(run.summary), read=read.summary)
+                seconds = summary["seconds"]  # the read is the run's pull, with its settings
+                seconds["pull"] = round(seconds.get("pull", 0) + read.summary["seconds"], 3)
                 follow_up = (job.trigger, JobKind.REFIT) if run.summary.refit else None
         finally:
             close(client)

@@ -99,9 +99,8 @@ def predict():
 
 # Events that start a run, and its kind: the training button refits and rescores; annotation
 # and task events are kept for the project's copy, and an update takes them in and scores it
-# with the stored fit (a background refit may follow). The
-# backend's own writes (predictions, the project's model version, the view) emit none of
-# these, so they never start a run.
+# with the stored fit (a background refit may follow). The backend's own writes (predictions,
+# the project's model version, the view) emit none of these, so they never start a run.
 TRIGGERS = {TRAIN_ACTION: "rescore", "ANNOTATION_CREATED": "update",
             "ANNOTATION_UPDATED": "update", "ANNOTATIONS_DELETED": "update",
             "TASKS_CREATED": "update", "TASKS_DELETED": "update"}

@@ -30,7 +30,8 @@ class ProjectRead:
     tasks: list
     copy: ProjectCopy
     seq: int  # the last event taken in
-    summary: dict = field(default_factory=dict)  # how: copy | full; events; tasks_read; why
+    # how: copy | full; events; tasks_read; why; seconds
+    summary: dict = field(default_factory=dict)
 
 
 def _fill(ls, copy: ProjectCopy) -> int:
@@ -48,6 +49,13 @@ def read_project(ls, store, *, full: str | None = None) -> ProjectRead:
     copy in ``store``, or from a full read when ``full`` (why) is given or the copy is due for
     one. The copy is saved with the events taken in, and marked :data:`WRITING` until
     :func:`save_written` says the run's writes are done."""
+    began_at = time.perf_counter()
+    read = _read_project(ls, store, full)
+    read.summary["seconds"] = round(time.perf_counter() - began_at, 3)
+    return read
+
+
+def _read_project(ls, store, full: str | None) -> ProjectRead:
     project = ls.id
     state = store.copy_state(project)
     why = full or ("no copy yet" if state is None else state.due)

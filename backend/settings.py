@@ -61,7 +61,8 @@ class Settings:
         ``TOKENLQ_WEBHOOK_SECRET``, ``LABEL_STUDIO_PUBLIC_URL`` (default: the URL),
         ``LABEL_STUDIO_TIMEOUT`` (seconds per request, default 60), ``TOKENLQ_DATA_DIR``,
         ``REDIS_URL``, ``DATABASE_URL`` (PostgreSQL), ``TOKENLQ_PROBS``,
-        ``TOKENLQ_REFIT_FRACTION``, ``TOKENLQ_RECONCILE_SECONDS``, ``PORT``, ``WORKERS``, ``THREADS``, ``LOG_LEVEL``,
+        ``TOKENLQ_REFIT_FRACTION``, ``TOKENLQ_RECONCILE_SECONDS``, ``PORT``, ``WORKERS``,
+        ``THREADS``, ``LOG_LEVEL``,
         ``TOKENLQ_MAX_REQUEST_BYTES``.
 
         >>> Settings.from_env({"LABEL_STUDIO_HOST": "http://ls:8080/", "LABEL_STUDIO_API_KEY": "k"})

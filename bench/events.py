@@ -1,7 +1,7 @@
 """Updates from Label Studio's events on a big project, measured as an annotator sees them.
 
-A real Label Studio 1.23.2 and the backend's own server (`tokenlq serve`, the embedded queue,
-or with --database-url its state in PostgreSQL); the backend is added to the project as a person
+A real Label Studio 1.23.2 and the backend's own server (`tokenlq serve`, the embedded queue;
+with --postgres, Label Studio's database and the backend's state in PostgreSQL); the backend is added to the project as a person
 adds it, so Label Studio's own webhook carries every event. Measured:
 
 1. first scoring: from adding the backend to every annotated task holding a tokenlq prediction;
@@ -12,7 +12,7 @@ adds it, so Label Studio's own webhook carries every event. Measured:
    each annotated task holds exactly one tokenlq prediction);
 4. the peak resident memory of the backend's processes (the web process and its run processes).
 
-Usage: python bench/events.py [--tasks 10000] [--edits 1000] [--database-url URL]
+Usage: python bench/events.py [--tasks 10000] [--edits 1000] [--postgres SERVER_URL]
        [--ls-url URL --ls-token TOKEN] [--out bench/results/events.md]
 (without a URL it starts a Label Studio of its own as bench/service.py does).
 """
@@ -30,7 +30,7 @@ from pathlib import Path
 
 import requests
 
-from service import corpus, jobs, label_studio, start_backend, wait_idle
+from service import corpus, jobs, label_studio, new_database, start_backend, wait_idle
 from tokenlq_backend.demo import corpus_tasks, label_config
 from tokenlq_backend.labelstudio import LabelStudioProject, close, connect
 from tokenlq_backend.runs import MODEL_VERSION
@@ -78,12 +78,18 @@ def main() -> int:
     parser.add_argument("--tasks", type=int, default=10000)
     parser.add_argument("--edits", type=int, default=1000)
     parser.add_argument("--latency-runs", type=int, default=5)
-    parser.add_argument("--database-url", default="")
+    parser.add_argument("--postgres", default="", metavar="SERVER_URL",
+                        help="a PostgreSQL server (postgresql://user@host:port, no database) for "
+                             "Label Studio's database and the backend's state (DATABASE_URL)")
     parser.add_argument("--ls-url", default=os.environ.get("LS_URL"))
     parser.add_argument("--ls-token", default=os.environ.get("LS_TOKEN"))
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
-    url, token, stop = label_studio(args)
+    state_url = ""
+    if args.postgres:
+        ls_database = new_database(args.postgres, "tokenlq_bench_labelstudio")
+        state_url = new_database(args.postgres, "tokenlq_bench_state")
+    url, token, stop = label_studio(args, database_url=ls_database if args.postgres else "")
     client = connect(url, token, timeout=600)
     lines = [f"# bench/events.py, {time.strftime('%Y-%m-%d')}, Label Studio 1.23.2, "
              f"{os.cpu_count()} cores, Python {platform.python_version()}", ""]
@@ -94,8 +100,8 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory() as state:
         env = {"TOKENLQ_PROBS": "auto", "THREADS": "8"}
-        if args.database_url:
-            env["DATABASE_URL"] = args.database_url
+        if state_url:
+            env["DATABASE_URL"] = state_url
         base, backend = start_backend(url, token, Path(state) / "backend", **env)
         memory = PeakMemory(backend.pid)
         try:
@@ -105,7 +111,8 @@ def main() -> int:
             started = time.perf_counter()
             client.projects.import_tasks(id=project.id, request=corpus_tasks(data))
             say(f"- {args.tasks} tasks ({source}) imported in {time.perf_counter() - started:.0f} s; "
-                f"state: {'PostgreSQL' if args.database_url else 'SQLite'}")
+                f"Label Studio's database and the backend's state: "
+                f"{'PostgreSQL' if args.postgres else 'SQLite'}")
             ls = LabelStudioProject(client, project.id)
 
             # 1. First scoring, from adding the backend.
@@ -159,10 +166,18 @@ def main() -> int:
             runs = [j for j in jobs(base, project.id) if j["trigger"] == "ANNOTATION_UPDATED"]
             say(f"- burst: {len(burst)} edits sent in {sent:.0f} s, all absorbed after {absorbed:.0f} s, "
                 f"in {len(runs)} runs")
+            failed = [(j["id"], j["kind"], j["reason"]) for j in jobs(base, project.id)
+                      if j["status"] == "failed"]
+            if failed:
+                say(f"- FAILED runs: {failed}")
             # Every final prediction right: a reconciliation changes nothing.
-            requests.post(f"{base}/webhook", timeout=30, json={
-                "action": "ANNOTATION_UPDATED", "project": {"id": project.id}})
-            check = wait_idle(base, project.id, 3600)[0]["summary"]
+            job_id = requests.post(f"{base}/webhook", timeout=30, json={
+                "action": "ANNOTATION_UPDATED", "project": {"id": project.id}}).json()["job"]
+            wait_idle(base, project.id, 3600)
+            check = requests.get(f"{base}/jobs/{job_id}", timeout=30).json()
+            if check["status"] != "done":
+                raise SystemExit(f"the reconciliation failed: {check['reason']}")
+            check = check["summary"]
             one_each = all(len([p for p in t["predictions"] if p["model_version"] == MODEL_VERSION])
                            == (1 if t["annotations"] else 0) for t in ls.tasks())
             right = (check["written"], check["updated"], check["removed"]) == (0, 0, 0) and one_each
@@ -172,6 +187,11 @@ def main() -> int:
             say(f"- peak resident memory of the backend (web process and its run processes): "
                 f"{memory.stop() / 2**30:.2f} GB")
             client.projects.delete(id=project.id)
+        except BaseException:
+            log = Path(state) / "backend" / "backend.log"
+            if log.exists():
+                print(f"backend log, last lines:\n{log.read_text()[-6000:]}", flush=True)
+            raise
         finally:
             backend.terminate()
             backend.wait(timeout=60)

@@ -90,7 +90,10 @@ def timed(call):
     return value, time.perf_counter() - start
 
 
-def label_studio(args):
+def label_studio(args, *, database_url: str = ""):
+    """A Label Studio for the bench: ``args.ls_url`` when given, else one of its own (URL,
+    token, stop). ``database_url``: its database is this PostgreSQL one (Label Studio's
+    ``DJANGO_DB=default`` with ``POSTGRE_*``), not SQLite."""
     if args.ls_url:
         return args.ls_url, args.ls_token, None
     # Like the tests' server: the installed environment and migrated template in LS_HOME are
@@ -99,6 +102,13 @@ def label_studio(args):
     script = ROOT / "scripts" / "labelstudio.sh"
     port = str(free_port())
     env = dict(os.environ, LS_STATE=tempfile.mkdtemp(prefix="tokenlq-bench-labelstudio-"))
+    if database_url:
+        from sqlalchemy import make_url
+
+        url = make_url(database_url)
+        env.update(DJANGO_DB="default", POSTGRE_NAME=url.database, POSTGRE_USER=url.username or "",
+                   POSTGRE_PASSWORD=url.password or "", POSTGRE_HOST=url.host or "127.0.0.1",
+                   POSTGRE_PORT=str(url.port or 5432))
     out = subprocess.run([str(script), "start", port], check=True, capture_output=True, text=True,
                          env=env)
     exports = dict(pair.split("=", 1) for pair in shlex.split(out.stdout)[1:])
@@ -134,6 +144,16 @@ def start_backend(ls_url: str, ls_token: str, data_dir, **env):
                 raise SystemExit(f"the backend exited: {log.read_text()[-3000:]}") from None
             time.sleep(0.5)
     raise SystemExit("the backend did not answer /health within 60 s")
+
+
+def new_database(server_url: str, name: str) -> str:
+    """A new database ``name`` on the PostgreSQL server ``server_url`` (no database part): its URL."""
+    import psycopg
+
+    with psycopg.connect(f"{server_url}/postgres", autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        connection.execute(f'CREATE DATABASE "{name}"')
+    return f"{server_url}/{name}"
 
 
 def jobs(base: str, project: int, *, auth=None) -> list:

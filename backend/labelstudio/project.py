@@ -14,7 +14,7 @@ from .views import ISSUES_VIEW_TITLE
 __all__ = ["LabelStudioProject", "create_project", "prediction_content"]
 
 _PAGE = 1000
-_IDS_PER_READ = 300  # task ids in one export's query string
+_IDS_PER_READ = 300  # task ids in one request's query string
 _WRITERS = 4  # concurrent single-prediction writes; Label Studio on SQLite serialises beyond that
 
 
