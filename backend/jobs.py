@@ -75,7 +75,7 @@ def run_job(settings, job: Job, submit=None, *, before_write=None) -> None:
     ``submit(project, trigger, kind)`` (default: the store, where the embedded queue finds it).
     ``before_write()`` is called before each write to Label Studio; what it raises fails the
     job."""
-    from .labelstudio import LabelStudioProject, close, connect
+    from .labelstudio import LabelStudioProject, ProjectGone, close, connect
     from .reading import read_project, save_written
     from .runs import refit, rescore
     from .versions import MODEL_VERSION
@@ -132,6 +132,8 @@ def run_job(settings, job: Job, submit=None, *, before_write=None) -> None:
         if settings.label_studio_api_key:
             reason = reason.replace(settings.label_studio_api_key, "***")
         store.finish(job.id, reason=reason[:2000])
+        if isinstance(err, ProjectGone):  # else its events and copy would wait forever
+            store.drop_copy(project)
         traceback.print_exc()
 
 

@@ -1,8 +1,9 @@
 """Updates from Label Studio's events on a big project, measured as an annotator sees them.
 
 A real Label Studio 1.23.2 and the backend's own server (`tokenlq serve`, the embedded queue;
-with --postgres, Label Studio's database and the backend's state in PostgreSQL); the backend is added to the project as a person
-adds it, so Label Studio's own webhook carries every event. Measured:
+with --postgres, Label Studio's database and the backend's state in PostgreSQL); the backend is
+added to the project as a person adds it, so Label Studio's own webhook carries every event.
+Measured:
 
 1. first scoring: from adding the backend to every annotated task holding a tokenlq prediction;
 2. latency: from Label Studio's answer to saving an annotation to the task's updated tokenlq
@@ -126,9 +127,12 @@ def main() -> int:
             first = next(j for j in reversed(listed) if j["status"] == "done")
             say(f"- first scoring: {time.perf_counter() - started:.0f} s "
                 f"(model {first['summary']['fit'].get('model')}; phases {first['summary']['seconds']})")
-            wait_idle(base, project.id, 7200)  # the refit that may follow, and its update
+            listed = wait_idle(base, project.id, 7200)  # the refit that may follow, and its update
+            latest = next((j for j in listed if j["kind"] == "update" and j["status"] == "done"), None)
+            failed = [(j["id"], j["kind"], j["reason"]) for j in listed if j["status"] == "failed"]
             say(f"- after the background refit: model "
-                f"{jobs(base, project.id)[0]['summary']['fit'].get('model')}")
+                f"{latest and latest['summary']['fit'].get('model')}"
+                + (f"; FAILED runs: {failed}" if failed else ""))
 
             # 2. Latency of one saved annotation.
             tasks = [t for t in ls.tasks() if t["annotations"]]

@@ -13,11 +13,11 @@ from __future__ import annotations
 import importlib
 
 __all__ = ["ISSUES_VIEW_TITLE", "ForeignURLError", "LabelStudioClient", "LabelStudioProject",
-           "close", "connect", "create_project", "prediction_content"]
+           "ProjectGone", "close", "connect", "create_project", "prediction_content"]
 
 _HOME = {"ForeignURLError": "client", "LabelStudioClient": "client", "close": "client",
-         "connect": "client", "LabelStudioProject": "project", "create_project": "project",
-         "prediction_content": "project", "ISSUES_VIEW_TITLE": "views"}
+         "connect": "client", "LabelStudioProject": "project", "ProjectGone": "project",
+         "create_project": "project", "prediction_content": "project", "ISSUES_VIEW_TITLE": "views"}
 
 
 def __getattr__(name: str):

@@ -11,12 +11,17 @@ from concurrent.futures import ThreadPoolExecutor
 from .client import LabelStudioClient
 from .views import ISSUES_VIEW_TITLE
 
-__all__ = ["LabelStudioProject", "create_project", "prediction_content"]
+__all__ = ["LabelStudioProject", "ProjectGone", "create_project", "prediction_content"]
 
 _PAGE = 1000
 _IDS_PER_READ = 300  # task ids in one request's query string
+_BULK_SECONDS = 1800.0  # timeout of a request about a whole project (an export, a bulk write)
 _WRITERS = 4  # concurrent single-prediction writes; Label Studio on SQLite serialises beyond that
 
+
+
+class ProjectGone(LookupError):
+    """Label Studio has no such project (any more)."""
 
 class LabelStudioProject:
     """Reads and writes of one project."""
@@ -27,8 +32,9 @@ class LabelStudioProject:
         self.client, self.id = client, int(project_id)
         self._before_write = before_write or (lambda: None)
 
-    def _get(self, path: str, **params):
-        response = self.client.request("GET", path, params=params)
+    def _get(self, path: str, *, timeout: float | None = None, **params):
+        response = self.client.request("GET", path, params=params,
+                                       **({"timeout": timeout} if timeout else {}))
         if response.status_code == 404:
             return None
         response.raise_for_status()
@@ -46,7 +52,7 @@ class LabelStudioProject:
             "serialization_options": {"predictions": {"only_id": False}, "drafts": {"only_id": True},
                                       "annotations__completed_by": {"only_id": True}}})
         if response.status_code == 404:
-            raise LookupError(f"Label Studio has no project {self.id}")
+            raise ProjectGone(f"Label Studio has no project {self.id}")
         response.raise_for_status()
         export = response.json()["id"]
         try:
@@ -59,7 +65,9 @@ class LabelStudioProject:
                 pause = min(pause * 2, 1.0)
             if status == "failed":
                 raise RuntimeError(f"Label Studio's export of project {self.id} failed")
-            tasks = self._get(f"api/projects/{self.id}/exports/{export}/download", exportType="JSON")
+            # A busy Label Studio took over a minute to send 10,000 tasks during a burst of edits.
+            tasks = self._get(f"api/projects/{self.id}/exports/{export}/download",
+                              timeout=_BULK_SECONDS, exportType="JSON")
         finally:
             self.client.request("DELETE", f"api/projects/{self.id}/exports/{export}")
         if not isinstance(tasks, list):
@@ -77,7 +85,7 @@ class LabelStudioProject:
             body = self._get("api/tasks/", project=self.id, fields="all", page_size=len(chunk),
                              query=json.dumps(query))
             if body is None:
-                raise LookupError(f"Label Studio has no project {self.id}")
+                raise ProjectGone(f"Label Studio has no project {self.id}")
             asked = set(chunk)
             out += [t for t in body.get("tasks", []) if t.get("id") in asked]
         return out
@@ -101,7 +109,8 @@ class LabelStudioProject:
             # Never retried by the SDK: after a dropped answer Label Studio may have imported
             # them already, and a retry would double them. The run fails; the next converges.
             answer = self.client.projects.import_predictions(
-                id=self.id, request=items[start:start + 5000], request_options={"max_retries": 0})
+                id=self.id, request=items[start:start + 5000],
+                request_options={"max_retries": 0, "timeout": _BULK_SECONDS})
             created += int(getattr(answer, "created", 0) or 0)
         return created
 
@@ -121,8 +130,10 @@ class LabelStudioProject:
         """Delete every prediction of ``model_version`` in the project in one request (Label
         Studio then clears the project's model version if it was that one). Returns how many."""
         self._before_write()
+        # Label Studio answers once every one is deleted: 10,000 took over 60 s on PostgreSQL.
         response = self.client.request("DELETE", f"api/projects/{self.id}/model-versions/",
-                                       json={"model_version": model_version})
+                                       json={"model_version": model_version},
+                                       timeout=_BULK_SECONDS)
         response.raise_for_status()
         return int(response.json().get("deleted_predictions", 0))
 
@@ -151,7 +162,7 @@ class LabelStudioProject:
         """``title``, ``label_config`` and ``model_version`` of the project."""
         project = self._get(f"api/projects/{self.id}/")
         if project is None:
-            raise LookupError(f"Label Studio has no project {self.id}")
+            raise ProjectGone(f"Label Studio has no project {self.id}")
         return {"title": project.get("title") or "", "label_config": project.get("label_config", ""),
                 "model_version": project.get("model_version")}
 

@@ -159,3 +159,20 @@ def test_several_web_processes_without_redis_are_refused_at_start(tmp_path):
     served = subprocess.run([sys.executable, "-m", "tokenlq.cli", "serve"], env=env, cwd=tmp_path,
                             capture_output=True, text=True, timeout=60)
     assert served.returncode == 2 and "WORKERS=2 needs REDIS_URL" in served.stderr
+
+
+def test_a_project_label_studio_no_longer_has_fails_its_job_and_drops_its_events(tmp_path, monkeypatch):
+    import httpx
+
+    from tokenlq_backend import labelstudio
+
+    store = Store(tmp_path)
+    store.add_event(6, "ANNOTATION_CREATED", {"annotation": {"id": 1, "task": 2}, "task": {"id": 2}})
+    job_id, _ = store.enqueue(6, "webhook", "update")
+    gone = httpx.MockTransport(lambda request: httpx.Response(404, json={"detail": "Not found."}))
+    real_connect = labelstudio.connect
+    monkeypatch.setattr(labelstudio, "connect",
+                        lambda url, key, **kw: real_connect(url, key, **{**kw, "transport": gone}))
+    run_job(unreachable(tmp_path), store.next_queued())
+    assert store.job(job_id).reason == "ProjectGone: Label Studio has no project 6"
+    assert store.events(6) == [] and store.copy_state(6) is None

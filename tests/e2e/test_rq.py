@@ -439,8 +439,17 @@ def test_postgresql_and_redis_restarts_and_lost_events_converge(labelstudio, tmp
 
         # PostgreSQL restarted in the middle of a run: the run fails, RQ retries it.
         job_id = requests.post(f"{running.base}/projects/{project}/rescore", timeout=5).json()["job"]
-        wait_for(lambda: requests.get(f"{running.base}/jobs/{job_id}", timeout=5).json()
-                 .get("progress") in ("fit", "score", "write"), "the rescore to be under way", 120)
+        seen = []
+
+        def under_way():
+            seen.append(requests.get(f"{running.base}/jobs/{job_id}", timeout=5).json())
+            return seen[-1].get("status") == "running"
+        try:
+            wait_for(under_way, "the rescore to be under way", 120)
+        except AssertionError:
+            raise AssertionError(f"the rescore was never under way: {seen[-1]}; logs: "
+                                 + (tmp_path / "w1.log").read_text()[-2000:]
+                                 + (tmp_path / "w2.log").read_text()[-2000:]) from None
         postgres.stop()
         time.sleep(2)
         postgres.start()
