@@ -92,7 +92,8 @@ def run_job(settings, job: Job, submit=None, *, before_write=None) -> None:
                          timeout=settings.label_studio_timeout,
                          retry_delays=settings.label_studio_retry_delays)
         try:
-            ls = LabelStudioProject(client, project, before_write=before_write)
+            ls = LabelStudioProject(client, project, before_write=before_write,
+                                    bulk_timeout=settings.label_studio_bulk_timeout)
             if job.kind is JobKind.REFIT:
                 fit = refit(ls, options)
                 summary = fit.to_dict()

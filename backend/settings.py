@@ -31,6 +31,9 @@ class Settings:
     # Secrets are kept out of repr() so that they never reach a log line by accident.
     label_studio_api_key: str = field(default="", repr=False)
     label_studio_timeout: float = 60.0  # seconds per request to Label Studio
+    # seconds for a request about a whole project (the export's download, a bulk import of
+    # predictions, deleting a model version): minutes at 10,000 tasks on a busy Label Studio
+    label_studio_bulk_timeout: float = 1800.0
     # Test-only (no environment variable sets it): seconds before each retry of a failed
     # request to Label Studio; None, as in service: the client's own (1 s, then 2 s).
     label_studio_retry_delays: tuple | None = None
@@ -59,14 +62,15 @@ class Settings:
         """``LABEL_STUDIO_URL`` (fallback ``LABEL_STUDIO_HOST``), ``LABEL_STUDIO_API_KEY`` (a
         personal access token or a legacy token), ``BASIC_AUTH_USER``, ``BASIC_AUTH_PASS``,
         ``TOKENLQ_WEBHOOK_SECRET``, ``LABEL_STUDIO_PUBLIC_URL`` (default: the URL),
-        ``LABEL_STUDIO_TIMEOUT`` (seconds per request, default 60), ``TOKENLQ_DATA_DIR``,
+        ``LABEL_STUDIO_TIMEOUT`` (seconds per request, default 60), ``TOKENLQ_BULK_TIMEOUT``
+        (seconds for a request about a whole project, default 1800), ``TOKENLQ_DATA_DIR``,
         ``REDIS_URL``, ``DATABASE_URL`` (PostgreSQL), ``TOKENLQ_PROBS``,
         ``TOKENLQ_REFIT_FRACTION``, ``TOKENLQ_RECONCILE_SECONDS``, ``PORT``, ``WORKERS``,
         ``THREADS``, ``LOG_LEVEL``,
         ``TOKENLQ_MAX_REQUEST_BYTES``.
 
         >>> Settings.from_env({"LABEL_STUDIO_HOST": "http://ls:8080/", "LABEL_STUDIO_API_KEY": "k"})
-        Settings(label_studio_url='http://ls:8080', label_studio_timeout=60.0, label_studio_retry_delays=None, basic_auth_user='', public_url='http://ls:8080', data_dir=PosixPath('tokenlq-data'), redis_url='', probs='auto', refit_fraction=0.01, reconcile_seconds=3600.0, port=9090, workers=1, threads=8, log_level='INFO', max_request_bytes=33554432)
+        Settings(label_studio_url='http://ls:8080', label_studio_timeout=60.0, label_studio_bulk_timeout=1800.0, label_studio_retry_delays=None, basic_auth_user='', public_url='http://ls:8080', data_dir=PosixPath('tokenlq-data'), redis_url='', probs='auto', refit_fraction=0.01, reconcile_seconds=3600.0, port=9090, workers=1, threads=8, log_level='INFO', max_request_bytes=33554432)
         """
         env = os.environ if environ is None else environ
         url = (env.get("LABEL_STUDIO_URL") or env.get("LABEL_STUDIO_HOST") or "").strip().rstrip("/")
@@ -100,11 +104,15 @@ class Settings:
                              "(THREADS serves concurrent requests), or set REDIS_URL and run "
                              "`tokenlq worker`")
         timeout = _number(env, "LABEL_STUDIO_TIMEOUT", 60.0, float)
-        if not (timeout > 0 and math.isfinite(timeout)):
-            raise ValueError(f"LABEL_STUDIO_TIMEOUT must be a positive number of seconds; got {timeout}")
+        bulk_timeout = _number(env, "TOKENLQ_BULK_TIMEOUT", 1800.0, float)
+        for name, seconds in (("LABEL_STUDIO_TIMEOUT", timeout),
+                              ("TOKENLQ_BULK_TIMEOUT", bulk_timeout)):
+            if not (seconds > 0 and math.isfinite(seconds)):
+                raise ValueError(f"{name} must be a positive number of seconds; got {seconds}")
         return cls(
             label_studio_url=url,
             label_studio_timeout=timeout,
+            label_studio_bulk_timeout=bulk_timeout,
             label_studio_api_key=env.get("LABEL_STUDIO_API_KEY", "").strip(),
             basic_auth_user=user,
             basic_auth_pass=password,

@@ -15,7 +15,6 @@ __all__ = ["LabelStudioProject", "ProjectGone", "create_project", "prediction_co
 
 _PAGE = 1000
 _IDS_PER_READ = 300  # task ids in one request's query string
-_BULK_SECONDS = 1800.0  # timeout of a request about a whole project (an export, a bulk write)
 _WRITERS = 4  # concurrent single-prediction writes; Label Studio on SQLite serialises beyond that
 
 
@@ -26,11 +25,15 @@ class ProjectGone(LookupError):
 class LabelStudioProject:
     """Reads and writes of one project."""
 
-    def __init__(self, client: LabelStudioClient, project_id: int, *, before_write=None):
+    def __init__(self, client: LabelStudioClient, project_id: int, *, before_write=None,
+                 bulk_timeout: float = 1800.0):
         """``before_write()`` is called before each write and may raise to stop the run's
-        writing (an RQ job that lost its project's lock)."""
+        writing (an RQ job that lost its project's lock). ``bulk_timeout``: seconds for a
+        request about the whole project (the export's download, a bulk import of predictions,
+        deleting a model version), which a busy Label Studio answers in minutes."""
         self.client, self.id = client, int(project_id)
         self._before_write = before_write or (lambda: None)
+        self.bulk_timeout = bulk_timeout
 
     def _get(self, path: str, *, timeout: float | None = None, **params):
         response = self.client.request("GET", path, params=params,
@@ -65,9 +68,8 @@ class LabelStudioProject:
                 pause = min(pause * 2, 1.0)
             if status == "failed":
                 raise RuntimeError(f"Label Studio's export of project {self.id} failed")
-            # A busy Label Studio took over a minute to send 10,000 tasks during a burst of edits.
             tasks = self._get(f"api/projects/{self.id}/exports/{export}/download",
-                              timeout=_BULK_SECONDS, exportType="JSON")
+                              timeout=self.bulk_timeout, exportType="JSON")
         finally:
             self.client.request("DELETE", f"api/projects/{self.id}/exports/{export}")
         if not isinstance(tasks, list):
@@ -110,7 +112,7 @@ class LabelStudioProject:
             # them already, and a retry would double them. The run fails; the next converges.
             answer = self.client.projects.import_predictions(
                 id=self.id, request=items[start:start + 5000],
-                request_options={"max_retries": 0, "timeout": _BULK_SECONDS})
+                request_options={"max_retries": 0, "timeout": self.bulk_timeout})
             created += int(getattr(answer, "created", 0) or 0)
         return created
 
@@ -130,10 +132,10 @@ class LabelStudioProject:
         """Delete every prediction of ``model_version`` in the project in one request (Label
         Studio then clears the project's model version if it was that one). Returns how many."""
         self._before_write()
-        # Label Studio answers once every one is deleted: 10,000 took over 60 s on PostgreSQL.
+        # Label Studio answers once every one is deleted: 10,000 took over a minute on PostgreSQL.
         response = self.client.request("DELETE", f"api/projects/{self.id}/model-versions/",
                                        json={"model_version": model_version},
-                                       timeout=_BULK_SECONDS)
+                                       timeout=self.bulk_timeout)
         response.raise_for_status()
         return int(response.json().get("deleted_predictions", 0))
 

@@ -82,7 +82,8 @@ def setting(labelstudio, tmp_path_factory):
     proxy, decoy = FaultyProxy(url), Decoy()
     folder = tmp_path_factory.mktemp("faults")
     env = dict(os.environ, LABEL_STUDIO_URL=proxy.url, LABEL_STUDIO_API_KEY=token,
-               LABEL_STUDIO_TIMEOUT=str(TIMEOUT), TOKENLQ_PROBS="crf", THREADS="4",
+               LABEL_STUDIO_TIMEOUT=str(TIMEOUT), TOKENLQ_BULK_TIMEOUT=str(TIMEOUT),
+               TOKENLQ_PROBS="crf", THREADS="4",
                TOKENLQ_REFIT_FRACTION="1",  # no background refit: each run is one the test started
                TOKENLQ_DATA_DIR=str(folder / "data"), BASIC_AUTH_USER=AUTH[0], LOG_LEVEL="DEBUG",
                **SECRETS)
