@@ -13,7 +13,7 @@ Measured:
    each annotated task holds exactly one tokenlq prediction);
 4. the peak resident memory of the backend's processes (the web process and its run processes).
 
-Usage: python bench/events.py [--tasks 10000] [--edits 1000] [--postgres SERVER_URL]
+Usage: python bench/events.py [--tasks 10000] [--edits 1000] [--postgres SERVER_URL] [--probs crf]
        [--ls-url URL --ls-token TOKEN] [--out bench/results/events.md]
 (without a URL it starts a Label Studio of its own as bench/service.py does).
 """
@@ -82,6 +82,9 @@ def main() -> int:
     parser.add_argument("--postgres", default="", metavar="SERVER_URL",
                         help="a PostgreSQL server (postgresql://user@host:port, no database) for "
                              "Label Studio's database and the backend's state (DATABASE_URL)")
+    parser.add_argument("--probs", default="auto",
+                        help="the backend's TOKENLQ_PROBS (crf: the light model only, no refit "
+                             "with the encoder after the first scoring)")
     parser.add_argument("--ls-url", default=os.environ.get("LS_URL"))
     parser.add_argument("--ls-token", default=os.environ.get("LS_TOKEN"))
     parser.add_argument("--out", type=Path)
@@ -100,7 +103,7 @@ def main() -> int:
         lines.append(text)
 
     with tempfile.TemporaryDirectory() as state:
-        env = {"TOKENLQ_PROBS": "auto", "THREADS": "8"}
+        env = {"TOKENLQ_PROBS": args.probs, "THREADS": "8"}
         if state_url:
             env["DATABASE_URL"] = state_url
         base, backend = start_backend(url, token, Path(state) / "backend", **env)
@@ -113,7 +116,7 @@ def main() -> int:
             client.projects.import_tasks(id=project.id, request=corpus_tasks(data))
             say(f"- {args.tasks} tasks ({source}) imported in {time.perf_counter() - started:.0f} s; "
                 f"Label Studio's database and the backend's state: "
-                f"{'PostgreSQL' if args.postgres else 'SQLite'}")
+                f"{'PostgreSQL' if args.postgres else 'SQLite'}; TOKENLQ_PROBS={args.probs}")
             ls = LabelStudioProject(client, project.id)
 
             # 1. First scoring, from adding the backend.

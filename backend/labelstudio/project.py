@@ -50,10 +50,12 @@ class LabelStudioProject:
         than paging ``/api/tasks`` with ``fields=all`` (16 s against 47-56 s on Label Studio
         1.23.2, SQLite). The export is deleted afterwards.
         """
+        # Label Studio builds the export while it answers this POST: over a minute at 100,000.
         response = self.client.request("POST", f"api/projects/{self.id}/exports/", json={
             "title": "tokenlq scoring read",
             "serialization_options": {"predictions": {"only_id": False}, "drafts": {"only_id": True},
-                                      "annotations__completed_by": {"only_id": True}}})
+                                      "annotations__completed_by": {"only_id": True}}},
+            timeout=self.bulk_timeout)
         if response.status_code == 404:
             raise ProjectGone(f"Label Studio has no project {self.id}")
         response.raise_for_status()
