@@ -18,9 +18,9 @@ _IDS_PER_READ = 300  # task ids in one request's query string
 _WRITERS = 4  # concurrent single-prediction writes; Label Studio on SQLite serialises beyond that
 
 
-
 class ProjectGone(LookupError):
     """Label Studio has no such project (any more)."""
+
 
 class LabelStudioProject:
     """Reads and writes of one project."""
@@ -29,8 +29,8 @@ class LabelStudioProject:
                  bulk_timeout: float = 1800.0):
         """``before_write()`` is called before each write and may raise to stop the run's
         writing (an RQ job that lost its project's lock). ``bulk_timeout``: seconds for a
-        request about the whole project (the export's download, a bulk import of predictions,
-        deleting a model version), which a busy Label Studio answers in minutes."""
+        request about the whole project (building the export and downloading it, a bulk import
+        of predictions, deleting a model version), which a busy Label Studio answers in minutes."""
         self.client, self.id = client, int(project_id)
         self._before_write = before_write or (lambda: None)
         self.bulk_timeout = bulk_timeout
