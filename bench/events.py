@@ -11,7 +11,8 @@ Measured:
 3. a burst of edits within a minute (default 1,000): when the last update is readable, and that
    every final prediction is right (a reconciliation, a full read, then changes nothing, and
    each annotated task holds exactly one tokenlq prediction);
-4. the peak resident memory of the backend's processes (the web process and its run processes).
+4. the peak memory of the backend's processes (the web process and its run processes), shared
+   pages counted once (Pss).
 
 Usage: python bench/events.py [--tasks 10000] [--edits 1000] [--postgres SERVER_URL] [--probs crf]
        [--ls-url URL --ls-token TOKEN] [--out bench/results/events.md]
@@ -38,14 +39,16 @@ from tokenlq_backend.runs import MODEL_VERSION
 
 
 
-def tree_rss(pid: int) -> int:
-    """Resident bytes of process ``pid`` and its descendants (their ``/proc`` entries)."""
+def tree_memory(pid: int) -> int:
+    """Proportional memory (Pss) of process ``pid`` and its descendants, in bytes: a page that
+    forked processes share (the fold processes of a fit share the run's whole project) counts
+    once, split between them, where summing their resident sets counts it in each."""
     total, todo = 0, [pid]
     while todo:
         current = todo.pop()
         try:
-            status = Path(f"/proc/{current}/status").read_text()
-            total += int(status.split("VmRSS:")[1].split()[0]) * 1024
+            rollup = Path(f"/proc/{current}/smaps_rollup").read_text()
+            total += int(rollup.split("\nPss:")[1].split()[0]) * 1024
             for task in Path(f"/proc/{current}/task").iterdir():
                 todo += [int(child) for child in (task / "children").read_text().split()]
         except (OSError, IndexError, ValueError):  # gone meanwhile, or a kernel thread
@@ -54,7 +57,7 @@ def tree_rss(pid: int) -> int:
 
 
 class PeakMemory:
-    """Polls the resident memory of a process tree every 0.2 s; ``peak`` in bytes."""
+    """Polls the memory of a process tree (:func:`tree_memory`) every 0.2 s; ``peak`` in bytes."""
 
     def __init__(self, pid: int):
         self.pid, self.peak, self._stop = pid, 0, threading.Event()
@@ -62,7 +65,7 @@ class PeakMemory:
 
     def _poll(self):
         while not self._stop.wait(0.2):
-            self.peak = max(self.peak, tree_rss(self.pid))
+            self.peak = max(self.peak, tree_memory(self.pid))
 
     def stop(self) -> int:
         self._stop.set()
@@ -191,7 +194,7 @@ def main() -> int:
             say(f"- after the burst, a reconciliation ({check['read']['how']} read) wrote "
                 f"{check['written']}, updated {check['updated']}, removed {check['removed']}; one "
                 f"prediction per annotated task: {one_each} -> {'right' if right else 'WRONG'}")
-            say(f"- peak resident memory of the backend (web process and its run processes): "
+            say(f"- peak memory of the backend (web process and its run processes, shared pages once): "
                 f"{memory.stop() / 2**30:.2f} GB")
             client.projects.delete(id=project.id)
         except BaseException:
