@@ -155,8 +155,12 @@ class LabelStudioProject:
             for item in items:
                 call(item)
             return
+        # Every write is attempted, then the first error raised (pool.map would cancel the
+        # writes not yet started when one fails, so which ran would depend on timing).
         with ThreadPoolExecutor(max_workers=_WRITERS) as pool:
-            list(pool.map(call, items))  # list(): the first error is raised here
+            futures = [pool.submit(call, item) for item in items]
+        for future in futures:
+            future.result()
 
     def set_model_version(self, model_version: str) -> None:
         self._before_write()
