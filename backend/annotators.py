@@ -37,42 +37,56 @@ def annotator_summary(project, result, *, view=None) -> dict:
     """``{"overlap_tasks", "disagreeing_tasks", "token_agreement", "annotators": [rows]}``;
     ``view``: the run's :class:`backend.scoring.TypeView` (computed when not given)."""
     view = view or type_view(result)
-    index = {c: k for k, c in enumerate(result.class_names)}
-    rows = defaultdict(lambda: {"labels": [], "probs": [], "type_probs": [], "lengths": [],
-                                "disagree": 0})
+    offsets = np.asarray(result.offsets, dtype=np.int64)
+    lengths = np.diff(offsets)
+    # The given annotations are the run's own labels, flat: selected per annotator at once. The
+    # other annotations (tasks with overlap, few) are gathered one by one.
+    given_by = [every[g][0] for every, g in zip(project.annotations, project.given)]
+    others = defaultdict(list)  # annotator -> [(task index, tags)]
+    disagree = defaultdict(int)
     overlap = disagreeing = 0
     agreement = []
-    for i, every in enumerate(project.annotations):
-        a, b = int(result.offsets[i]), int(result.offsets[i + 1])
-        for who, tags in every:
-            row = rows[who]
-            row["labels"].append([index[t] for t in tags])
-            row["probs"].append(result.pred_probs[a:b])
-            row["type_probs"].append(view.probs[a:b])
-            row["lengths"].append(len(tags))
-        if len(every) < 2:
-            continue
+    for i in (i for i, every in enumerate(project.annotations) if len(every) > 1):
+        every = project.annotations[i]
+        for n, (who, tags) in enumerate(every):
+            if n != project.given[i]:
+                others[who].append((i, tags))
         overlap += 1
         tags = np.array([t for _, t in every])
         agreement.append(float((tags == tags[0]).all(axis=0).mean()))
         differ = {w for (w, x), (v, y) in combinations(every, 2) if x != y for w in (w, v)}
         disagreeing += bool(differ)
         for who in differ:
-            rows[who]["disagree"] += 1
+            disagree[who] += 1
+    index = {c: k for k, c in enumerate(result.class_names)}
+    names = sorted(set(given_by) | set(others), key=str)
+    code = {who: n for n, who in enumerate(names)}
+    task_code = np.array([code[who] for who in given_by], dtype=np.int64)
+    token_code = np.repeat(task_code, lengths)
     out = []
-    for who, row in sorted(rows.items(), key=lambda item: str(item[0])):
-        labels = np.concatenate([np.asarray(x, dtype=np.int64) for x in row["labels"]])
-        probs = np.concatenate(row["probs"])
-        offsets = np.concatenate(([0], np.cumsum(row["lengths"]))).astype(np.int64)
+    for who in names:
+        mine = token_code == code[who]
+        if mine.all():  # one annotator gave every label: the run's arrays, not copies
+            parts = [(result.labels, result.pred_probs, view.probs, lengths)]
+        else:
+            parts = [(result.labels[mine], result.pred_probs[mine], view.probs[mine],
+                      lengths[task_code == code[who]])]
+        for i, tags in others[who]:
+            a, b = offsets[i], offsets[i + 1]
+            parts.append((np.array([index[t] for t in tags], dtype=np.int64),
+                          result.pred_probs[a:b], view.probs[a:b], [len(tags)]))
+        labels, probs, type_probs, each = (x[0] if len(x) == 1 else np.concatenate(x)
+                                           for x in zip(*parts))
+        bounds = np.concatenate(([0], np.cumsum(each))).astype(np.int64)
         with warnings.catch_warnings():
             # One annotator's few tasks often hold a class once: that it is not searched is
             # expected here, not news for the run's log.
             warnings.simplefilter("ignore", TokenLQWarning)
-            issues = find_label_issues(labels, probs, offsets, renormalize=True,
+            issues = find_label_issues(labels, probs, bounds, renormalize=True,
                                        return_indices_ranked_by=None)
-        joint = confident_joint(view.to_type[labels], np.concatenate(row["type_probs"]), offsets)
-        out.append({"annotator": who, "annotations": len(row["lengths"]), "tokens": int(offsets[-1]),
+        joint = confident_joint(view.to_type[labels], type_probs, bounds)
+        out.append({"annotator": who, "annotations": len(each), "tokens": int(bounds[-1]),
                     "flagged_tokens": len(issues), "estimated_error_rate": off_diagonal_share(joint),
-                    "disagreeing_tasks": row["disagree"]})
+                    "disagreeing_tasks": disagree[who]})
     return {"overlap_tasks": overlap, "disagreeing_tasks": disagreeing,
             "token_agreement": float(np.mean(agreement)) if agreement else None, "annotators": out}

@@ -18,7 +18,7 @@ import numpy as np
 from tokenlq import offsets_from_lengths
 from tokenlq.model import out_of_sample_probs
 
-from .fits import ProjectFit, labels_key, tokens_key
+from .fits import ProjectFit
 from .scoring import ProjectCorpus, words
 
 __all__ = ["FitReuse", "new_fit", "only_tasks", "reuse_fit"]
@@ -28,9 +28,9 @@ def new_fit(project: ProjectCorpus, class_names, *, model: str, folds: int, seed
     """Cross-validate ``model`` ("crf" or "crf+encoder") on the project's annotated tasks."""
     probs, fitted = out_of_sample_probs(words(project), project.labels, class_names, model=model,
                                         folds=folds, seed=seed, return_model=True)
+    keys = [project.keys(i) for i in range(len(project.task_ids))]
     return ProjectFit(model, class_names, np.asarray(project.task_ids, dtype=np.int64),
-                      [tokens_key(t) for t in project.tokens],
-                      [labels_key(t) for t in project.labels],
+                      [k for k, _ in keys], [k for _, k in keys],
                       offsets_from_lengths([len(t) for t in project.tokens]), probs, fitted, time.time())
 
 
@@ -50,9 +50,10 @@ def reuse_fit(fit: ProjectFit, project: ProjectCorpus) -> FitReuse:
     parts, missing, changed = [], [], 0
     for i, task_id in enumerate(project.task_ids):
         row = rows.get(task_id)
-        if row is not None and fit.token_keys[row] == tokens_key(project.tokens[i]):
+        token_key, label_key = project.keys(i)
+        if row is not None and fit.token_keys[row] == token_key:
             parts.append(fit.probs[offsets[row]:offsets[row + 1]])
-            changed += fit.label_keys[row] != labels_key(project.labels[i])
+            changed += fit.label_keys[row] != label_key
         else:
             parts.append(None)
             missing.append(i)

@@ -68,8 +68,9 @@ def _shared(store):
     return store if store is not None and store.shared else None
 
 
-def save_fit(data_dir, project: int, fit: ProjectFit, *, store=None) -> None:
-    """Write ``fit`` as the project's current one (into ``store`` too when it is shared)."""
+def save_fit(data_dir, project: int, fit: ProjectFit, *, store=None) -> str:
+    """Write ``fit`` as the project's current one (into ``store`` too when it is shared); its
+    name (version)."""
     folder = _folder(data_dir, project)
     name = f"fit-{time.time_ns()}"
     target = folder / name
@@ -88,6 +89,7 @@ def save_fit(data_dir, project: int, fit: ProjectFit, *, store=None) -> None:
         pointer.write_text(name)
         os.replace(pointer, folder / "current")
     _drop_older(folder, target)
+    return name
 
 
 def _drop_older(folder: Path, kept: Path) -> None:

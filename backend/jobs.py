@@ -1,16 +1,19 @@
 """The embedded job queue: jobs coalesced per project, each run in a process of its own so
 that model fitting never holds up the request threads.
 
-Two lanes, each a thread starting one run process at a time (forked from a process that has
-imported the scoring modules already): the write lane (``rescore`` and
+Two lanes, each a thread running one job at a time: the write lane (``rescore`` and
 ``update`` jobs, the only ones that write to Label Studio, so writes never race) and the fit lane
-(background ``refit`` jobs), so that an update after an annotation never waits for a refit. A
-lane survives a failing store (say, SQLite's "database is locked"): it retries with backoff and
+(background ``refit`` jobs), so that an update after an annotation never waits for a refit.
+Rescores and refits each run in a process of their own, forked from a process that has imported
+the scoring modules already; updates run in one long-lived process, the resident scorer
+(:mod:`backend.resident`), which keeps the projects it updated in memory between jobs. A lane
+survives a failing store (say, SQLite's "database is locked"): it retries with backoff and
 reports the failure to /health meanwhile.
 """
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import fcntl
 import functools
@@ -33,7 +36,7 @@ QUEUE_LOCK = 0x746F6B656E7171  # advisory lock key of the embedded queue on a se
 # What a run imports (numpy, pandas, the core, the model layer), loaded once by the process that
 # forks the runs: the embedded queue's fork server, an RQ worker.
 RUN_MODULES = ("tokenlq_backend.runs", "tokenlq_backend.reading", "tokenlq_backend.labelstudio",
-               "tokenlq.model")
+               "tokenlq_backend.resident", "tokenlq.model")
 
 # Per-project settings accepted in the ML backend's extra_params (sent to /setup).
 PROJECT_PARAMS = {"probs": f"probability source: {PROBS_CHOICES}",
@@ -70,13 +73,15 @@ def run_options(settings, params: dict, mode: str, *, progress=None, store=None)
                       webhook_headers=webhook_headers(settings), progress=progress)
 
 
-def run_job(settings, job: Job, submit=None, *, before_write=None) -> None:
+def run_job(settings, job: Job, submit=None, *, before_write=None, resident=None) -> None:
     """Body of a run process: run ``job`` and record its outcome; its follow-up job goes to
     ``submit(project, trigger, kind)`` (default: the store, where the embedded queue finds it).
     ``before_write()`` is called before each write to Label Studio; what it raises fails the
-    job."""
+    job. ``resident``: the projects this process keeps between jobs
+    (:class:`backend.resident.ResidentProjects`)."""
     from .labelstudio import LabelStudioProject, ProjectGone, close, connect
     from .reading import read_project, save_written
+    from .resident import Kept
     from .runs import refit, rescore
     from .versions import MODEL_VERSION
 
@@ -105,10 +110,15 @@ def run_job(settings, job: Job, submit=None, *, before_write=None) -> None:
                     follow_up = ("refit", JobKind.UPDATE)
             else:
                 options.progress("pull")
-                read = read_project(ls, store, full="a rescore" if job.kind is JobKind.RESCORE else None)
+                kept = None if resident is None else resident.take(project)
+                read = read_project(ls, store, kept=kept,
+                                    full="a rescore" if job.kind is JobKind.RESCORE else None)
                 reviews = store.reviews(project)
-                run = rescore(ls, options, reviews=reviews, tasks=read.tasks)
-                save_written(store, read, run.ours, MODEL_VERSION)
+                run = rescore(ls, options, reviews=reviews, tasks=read.tasks, memo=read.memo,
+                              touched=read.touched)
+                version = save_written(store, read, run.ours, MODEL_VERSION)
+                if resident is not None:
+                    resident.keep(project, Kept(read.copy, version, run.memo))
                 # From the copy, only what changed: Label Studio's predictions and the stored
                 # ones changed together. A full read may follow a run that failed between
                 # the two, so it replaces them all.
@@ -181,7 +191,10 @@ class JobQueue:
         # once, then forks a run process per job, so no run imports numpy or the model again.
         self._context = multiprocessing.get_context("forkserver")
         self._context.set_forkserver_preload(list(RUN_MODULES))
+        self._resident = None  # (process, connection) of the update process, once started
         self.store.fail_interrupted()
+        # Before multiprocessing's own exit handler, which waits for the update process.
+        atexit.register(self.stop)
         self._threads = {lane: threading.Thread(target=self._loop, args=(lane,), daemon=True,
                                                 name=f"tokenlq-{lane}") for lane in Lane}
         if start:
@@ -231,6 +244,13 @@ class JobQueue:
         return None
 
     def _loop(self, lane: Lane) -> None:
+        try:
+            self._take_jobs(lane)
+        finally:  # the update process ends when it reads the end of its pipe
+            if lane is Lane.WRITE and self._resident is not None:
+                self._resident[1].close()
+
+    def _take_jobs(self, lane: Lane) -> None:
         while not self._stop.is_set():
             job = self._store(lane, lambda: self.store.next_queued(lane))
             if job is None:
@@ -238,12 +258,38 @@ class JobQueue:
                 self._wake[lane].wait(timeout=0.5)
                 self._wake[lane].clear()
                 continue
-            process = self._context.Process(target=run_job, name=f"tokenlq-run-{job.id}",
-                                            args=(self.settings, job))
-            process.start()
-            process.join()
-            if process.exitcode != 0:
+            if job.kind is JobKind.UPDATE:
+                exitcode = self._run_resident(job)
+            else:
+                process = self._context.Process(target=run_job, name=f"tokenlq-run-{job.id}",
+                                                args=(self.settings, job))
+                process.start()
+                process.join()
+                exitcode = process.exitcode
+            if exitcode != 0:
                 # A run process that died could not record its end: the lane does, or the job
                 # would stay running and hold its project's lane.
                 self._store(lane, lambda: self.store.fail_if_running(
-                    job.id, f"the run process exited with {process.exitcode}"))
+                    job.id, f"the run process exited with {exitcode}"))
+
+    def _run_resident(self, job: Job) -> int:
+        """Run update ``job`` in the update process (started anew when there is none or it
+        died); 0, or the exit code of the process when it died in the job."""
+        from .resident import serve
+
+        if self._resident is None or not self._resident[0].is_alive():
+            ours, theirs = self._context.Pipe()
+            process = self._context.Process(target=serve, name="tokenlq-resident",
+                                            args=(self.settings, theirs))
+            process.start()
+            theirs.close()
+            self._resident = (process, ours)
+        process, connection = self._resident
+        try:
+            connection.send(job)
+            connection.recv()  # the job's id, once it ran
+            return 0
+        except (EOFError, OSError):  # the process died
+            process.join()
+            self._resident = None
+            return process.exitcode or -1

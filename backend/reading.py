@@ -30,8 +30,12 @@ class ProjectRead:
     tasks: list
     copy: ProjectCopy
     seq: int  # the last event taken in
-    # how: copy | full; events; tasks_read; why; seconds
+    # how: copy | full; events; tasks_read; why; kept (from memory); seconds
     summary: dict = field(default_factory=dict)
+    # With a kept copy (backend.resident): its run's memo, and the ids of the tasks changed
+    # since that run (None: no memo applies)
+    memo: object | None = None
+    touched: set | None = None
 
 
 def _fill(ls, copy: ProjectCopy) -> int:
@@ -44,23 +48,27 @@ def _fill(ls, copy: ProjectCopy) -> int:
     return len(unread)
 
 
-def read_project(ls, store, *, full: str | None = None) -> ProjectRead:
+def read_project(ls, store, *, full: str | None = None, kept=None) -> ProjectRead:
     """The tasks of project ``ls`` (a :class:`backend.labelstudio.LabelStudioProject`) from its
     copy in ``store``, or from a full read when ``full`` (why) is given or the copy is due for
     one. The copy is saved with the events taken in, and marked :data:`WRITING` until
-    :func:`save_written` says the run's writes are done."""
+    :func:`save_written` says the run's writes are done. ``kept``: the project as this process
+    kept it (:class:`backend.resident.Kept`), used in place of the stored copy while that is
+    still at the kept version; a full read then says which tasks differ from it."""
     began_at = time.perf_counter()
-    read = _read_project(ls, store, full)
+    read = _read_project(ls, store, full, kept)
     read.summary["seconds"] = round(time.perf_counter() - began_at, 3)
     return read
 
 
-def _read_project(ls, store, full: str | None) -> ProjectRead:
+def _read_project(ls, store, full: str | None, kept) -> ProjectRead:
     project = ls.id
     state = store.copy_state(project)
+    if kept is not None and (state is None or state.version != kept.version):
+        kept = None  # changed by another process since
     why = full or ("no copy yet" if state is None else state.due)
     if why is None:
-        copy, seq, taken = store.load_copy(project), state.seq, 0
+        copy, seq, taken = store.load_copy(project) if kept is None else kept.copy, state.seq, 0
         for event_seq, action, body in store.events(project, after=state.seq):
             gap = copy.take(action, body)
             if gap is not None:
@@ -71,9 +79,13 @@ def _read_project(ls, store, full: str | None) -> ProjectRead:
             why = f"{len(copy.unread)} new tasks to read: one export is quicker"
         if why is None:
             read = _fill(ls, copy)
+            touched = copy.changed | copy.removed
             store.save_copy(project, copy, seq=seq, due=WRITING, passing=WRITING)
             return ProjectRead(project, copy.sorted_tasks(), copy, seq,
-                               {"how": "copy", "events": taken, "tasks_read": read})
+                               {"how": "copy", "events": taken, "tasks_read": read,
+                                "kept": kept is not None},
+                               memo=None if kept is None else kept.memo,
+                               touched=None if kept is None else touched)
     # Events that arrive while Label Studio exports are taken in after it (taking one in twice
     # changes nothing); those before are in the export.
     start, began = store.last_event(project), time.time()
@@ -85,17 +97,24 @@ def _read_project(ls, store, full: str | None) -> ProjectRead:
             gaps.append(gap)
     read = _fill(ls, copy)
     store.save_copy(project, copy, seq=seq, read=began, due=WRITING)
-    summary = {"how": "full", "why": why, "tasks_read": len(copy.tasks) + read}
+    summary = {"how": "full", "why": why, "tasks_read": len(copy.tasks) + read,
+               "kept": kept is not None}
     if gaps:  # an event the new copy cannot place either: the next run reads again
         summary["gaps"] = gaps[:5]  # (it comes with the next event, or on the schedule)
-    return ProjectRead(project, copy.sorted_tasks(), copy, seq, summary)
+    touched = None
+    if kept is not None:  # what differs from the kept copy, predictions included
+        before = kept.copy.tasks
+        touched = {t for t, task in copy.tasks.items() if before.get(t) != task}
+        touched |= before.keys() - copy.tasks.keys()
+    return ProjectRead(project, copy.sorted_tasks(), copy, seq, summary,
+                       memo=None if kept is None else kept.memo, touched=touched)
 
 
-def save_written(store, read: ProjectRead, ours: dict, model_version: str) -> None:
+def save_written(store, read: ProjectRead, ours: dict, model_version: str) -> str:
     """Keep in the copy the predictions of ours a run wrote (``RunResult.ours``): the copy is
-    then no longer :data:`WRITING`."""
+    then no longer :data:`WRITING`. Returns the copy's new version."""
     for task_id, predictions in ours.items():
         read.copy.set_predictions(task_id, predictions, model_version)
     gaps = read.summary.get("gaps")
-    store.save_copy(read.project, read.copy, seq=read.seq,
-                    due=f"a gap: {gaps[0]}" if gaps else None, passing=WRITING)
+    return store.save_copy(read.project, read.copy, seq=read.seq,
+                           due=f"a gap: {gaps[0]}" if gaps else None, passing=WRITING)

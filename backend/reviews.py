@@ -23,6 +23,7 @@ the mark: ticking it is the reviewer's own edit of the annotation.
 from __future__ import annotations
 
 import hashlib
+import heapq
 
 __all__ = ["STATUSES", "update_reviews"]
 
@@ -96,7 +97,7 @@ def update_reviews(states: dict, current: dict, issues: dict, now: float):
     reviewed = {t for t, s in out.items() if s["status"] != "pending"}
     candidates = {t: c[2] for t, c in current.items() if t not in reviewed and not c[1]}
     size = sum(1 for t in issues if t in candidates)
-    queue = sorted(candidates, key=lambda t: (candidates[t], t))[:size]
+    queue = [t for _, t in heapq.nsmallest(size, ((score, t) for t, score in candidates.items()))]
     chosen = set(queue)
     for task in [t for t, s in out.items() if s["status"] == "pending" and t not in chosen]:
         del out[task]  # out of the queue untouched: closed

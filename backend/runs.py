@@ -10,6 +10,7 @@ previous review states, changes neither, and returns a :class:`RunResult`.
 
 from __future__ import annotations
 
+import copy
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -23,7 +24,7 @@ from tokenlq.model import model_reason, resolve_model
 
 from .annotators import annotator_summary
 from .embedded import new_fit, only_tasks, reuse_fit
-from .fits import ProjectFit, load_fit, save_fit
+from .fits import ProjectFit, current_fit_name, load_fit, save_fit
 from .labelstudio.config import NerConfig, parse_label_config
 from .labelstudio.project import LabelStudioProject, prediction_content
 from .labelstudio.views import mark_reviewed, view_filters, view_layout
@@ -32,11 +33,11 @@ from .probs import (PREDICTION_WEIGHT, VOTE_WEIGHT, combine_probs, prediction_pr
                     vote_scores)
 from .probs_sources import check_source
 from .reviews import update_reviews
-from .scoring import (findings, other_annotations, predictions, project_classes, read_tasks,
+from .scoring import (findings, project_classes, read_tasks, render_predictions,
                       score_tasks, type_summary, type_view)
 from .versions import MODEL_VERSION
 
-__all__ = ["EVIDENCE_FIELDS", "MODEL_VERSION", "MODES", "RefitSummary", "RunOptions", "RunResult",
+__all__ = ["EVIDENCE_FIELDS", "MODEL_VERSION", "MODES", "RefitSummary", "RunMemo", "RunOptions", "RunResult",
            "RunSummary", "refit", "rescore"]
 
 MODES = ("rescore", "update")
@@ -99,6 +100,20 @@ class RunSummary:
 
 
 @dataclass(frozen=True)
+class RunMemo:
+    """What a run leaves to the next update of the same project in the same process (a resident
+    scorer, :mod:`backend.resident`), so that it reads, re-renders and compares only what
+    changed: the corpus as read, the fit in use, and each task's prediction."""
+    label_config: str
+    corpus: object  # backend.scoring.ProjectCorpus, with its per-task readings
+    fit_name: str | None  # the stored fit's version, and the fit (None: none is kept)
+    fit: ProjectFit | None
+    probs: str  # RunSummary.probs: where the probabilities came from
+    rendered: dict  # {task id: (signature, prediction before any review mark)}
+    final: dict  # {task id: (review note or None, the prediction written)}
+
+
+@dataclass(frozen=True)
 class RunResult:
     """What :func:`rescore` returns; the caller keeps ``predictions`` and ``reviews``."""
     summary: RunSummary
@@ -107,6 +122,7 @@ class RunResult:
     # {task id: [our predictions]} of the tasks whose predictions of ours the run changed, as
     # Label Studio now has them (an id is None where a bulk import did not say it)
     ours: dict = field(default_factory=dict)
+    memo: RunMemo | None = field(default=None, repr=False)  # for the next update (rescore's memo)
 
 
 @dataclass(frozen=True)
@@ -152,12 +168,22 @@ def _pull(ls: LabelStudioProject):
     return settings, config, ls.tasks()
 
 
-def _stored_fit(options: RunOptions, project_id: int, class_names) -> ProjectFit | None:
-    """The fit an update reuses: the stored one, unless the labeling config changed since."""
+def _stored_fit(options: RunOptions, project_id: int, class_names, memo: RunMemo | None) -> tuple:
+    """``(name, fit)`` an update reuses: the stored one (the memo's when it is still current),
+    unless the labeling config changed since; ``(None, None)`` when there is none to reuse."""
     if options.mode != "update" or options.data_dir is None:
-        return None
-    fit = load_fit(options.data_dir, project_id, store=options.store)
-    return fit if fit is not None and fit.class_names == class_names else None
+        return None, None
+    # The name before the fit: if a newer fit is saved between the two, the next run reloads.
+    name = current_fit_name(options.data_dir, project_id, store=options.store)
+    if memo is not None and memo.fit is not None and memo.fit_name == name:
+        fit = memo.fit
+    else:
+        fit = load_fit(options.data_dir, project_id, store=options.store)
+    return (name, fit) if fit is not None and fit.class_names == class_names else (None, None)
+
+
+def _created(fit: ProjectFit | None) -> float | None:
+    return None if fit is None else fit.created
 
 
 def _why(model: str, wanted: str, options: RunOptions) -> str:
@@ -214,10 +240,11 @@ EVIDENCE_FIELDS = {
 
 
 def _probabilities(tasks_by_id, project, project_id: int, config: NerConfig, class_names, options,
-                   summary, clock):
-    """The run's token distributions from ``options.probs`` (the ``prediction:`` source is
-    combined with the embedded model); sets ``summary.probs`` and the model part of
-    ``summary.evidence``."""
+                   summary, clock, memo: RunMemo | None = None):
+    """``(probs, (fit name, fit))``: the run's token distributions from ``options.probs`` (the
+    ``prediction:`` source is combined with the embedded model), and the embedded model's fit
+    it used (``(None, None)``: none, or not stored); sets ``summary.probs`` and the model part
+    of ``summary.evidence``."""
     scored = [tasks_by_id[t] for t in project.task_ids]
     source = options.probs
     if source == "auto" and scored:
@@ -227,7 +254,7 @@ def _probabilities(tasks_by_id, project, project_id: int, config: NerConfig, cla
             source = f"prediction:{version}"
     if source == "task":
         summary.probs, summary.evidence["model"] = "task", "task"
-        return task_probs(scored, [len(t) for t in project.tokens], class_names)
+        return task_probs(scored, [len(t) for t in project.tokens], class_names), (None, None)
     theirs = None
     if source.startswith("prediction:"):
         version = source[len("prediction:"):]
@@ -237,27 +264,30 @@ def _probabilities(tasks_by_id, project, project_id: int, config: NerConfig, cla
             "model_version": version, "tasks": len(scored), "tokens": int(theirs[1].sum()),
             "weight": PREDICTION_WEIGHT, "alone": False}
     summary.probs = "embedded"
-    probs, fit = _embedded_probs(project, _stored_fit(options, project_id, class_names),
-                                 class_names, options, summary)
-    if fit is not None and options.data_dir is not None:
-        save_fit(options.data_dir, project_id, fit, store=options.store)
+    name, stored = _stored_fit(options, project_id, class_names, memo)
+    probs, fit = _embedded_probs(project, stored, class_names, options, summary)
+    in_use = (name, stored)
+    if fit is not None:
+        in_use = (None, None)
+        if options.data_dir is not None:
+            in_use = (save_fit(options.data_dir, project_id, fit, store=options.store), fit)
     if probs is not None:
         clock.lap("fit", "score")
         summary.evidence["model"] = summary.fit.get("model")
     if theirs is None:
-        return probs
+        return probs, in_use
     if probs is None:  # too few tasks to cross-validate: the other model's alone
         summary.probs, summary.evidence["predictions"]["alone"] = source, True
         summary.evidence["model"] = None
-        return theirs[0]
+        return theirs[0], in_use
     summary.probs = f"embedded+{source}"
-    return combine_probs(probs, *theirs)
+    return combine_probs(probs, *theirs), in_use
 
 
 def _other_annotations(project, summary):
-    """Each task's other annotations (``backend.scoring.other_annotations``) and the indices of
-    the tasks that have some; sets ``summary.evidence["other_annotations"]`` when there are."""
-    others = other_annotations(project)
+    """Each task's other annotations (``ProjectCorpus.others``) and the indices of the tasks
+    that have some; sets ``summary.evidence["other_annotations"]`` when there are."""
+    others = project.others
     voted = frozenset(i for i, every in enumerate(others) if every)
     if voted:
         summary.evidence["other_annotations"] = {
@@ -267,13 +297,17 @@ def _other_annotations(project, summary):
 
 
 def rescore(ls: LabelStudioProject, options: RunOptions = RunOptions(), *,
-            reviews: Mapping | None = None, tasks: list | None = None) -> RunResult:
+            reviews: Mapping | None = None, tasks: list | None = None,
+            memo: RunMemo | None = None, touched=None) -> RunResult:
     """Score project ``ls`` and write back its predictions, model version and issues view.
 
     ``reviews`` are the review states the previous run returned (``{task id: state}``; none:
     every finding is new); they are read, not changed. ``tasks``: the project's tasks as the
-    caller has them (:mod:`backend.reading`); None: the run reads them all. Returns the
-    summary, the predictions and the new review states.
+    caller has them (:mod:`backend.reading`); None: the run reads them all. ``memo``: the
+    :class:`RunMemo` of the previous run of this project when ``tasks`` are its tasks with
+    only those of ids ``touched`` changed since, and Label Studio's predictions of ours are what
+    it wrote: the run then reads, renders and compares only what changed, to the same result.
+    Returns the summary, the predictions, the new review states and the memo for the next run.
     """
     summary = RunSummary(ls.id, mode=options.mode)
     clock = _Clock(summary, options.progress)
@@ -285,15 +319,25 @@ def rescore(ls: LabelStudioProject, options: RunOptions = RunOptions(), *,
     summary.project_title = str(settings.get("title") or "")
     summary.tasks = len(tasks)
     clock.lap("pull", "read")
-    project = read_tasks(tasks, config)
+    if touched is None or (memo is not None and memo.label_config != settings["label_config"]):
+        memo = None
+    touched = frozenset(touched or ())
+    project = read_tasks(tasks, config, previous=None if memo is None else memo.corpus,
+                         touched=touched)
     clock.lap("read", "fit")
 
     class_names = project_classes(config)
     new, probs, review_states = {}, None, dict(reviews or {})
+    rendered, final, settled, fit_in_use = {}, {}, set(), (None, None)
     if project.task_ids:
         tasks_by_id = {t["id"]: t for t in tasks}
-        probs = _probabilities(tasks_by_id, project, ls.id, config, class_names, options, summary,
-                               clock)
+        probs, fit_in_use = _probabilities(tasks_by_id, project, ls.id, config, class_names,
+                                           options, summary, clock, memo)
+    # The earlier rendering stands for the tasks not touched when their probabilities are the
+    # same: the same source and the same stored fit reused (the fit of deleted tasks' dropped
+    # keeps its time of creation), not a new one.
+    same_probs = memo is not None and memo.probs == summary.probs and not summary.fit.get("new") \
+        and _created(memo.fit) == _created(fit_in_use[1])
     if project.task_ids and probs is not None:
         model_probs = probs
         others, voted = _other_annotations(project, summary)
@@ -306,18 +350,32 @@ def rescore(ls: LabelStudioProject, options: RunOptions = RunOptions(), *,
                 result.sentence_scores, result.token_scores, project.labels, result.offsets, others)
             result = replace(result, sentence_scores=sentence_scores, token_scores=token_scores)
         view = type_view(result)
-        new = predictions(project, result, config, MODEL_VERSION, view=view, voted=voted)
+        rendered = render_predictions(project, result, config, MODEL_VERSION, view=view,
+                                      voted=voted, previous=memo.rendered if same_probs else None,
+                                      touched=touched)
+        new = {task_id: prediction for task_id, (_, prediction) in rendered.items()}
         positions: dict = {}
         for i, j in result.issues:
             positions.setdefault(project.task_ids[i], []).append(j)
-        offsets = result.offsets
-        sentence = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
-        weakest = np.lexsort((result.token_scores, sentence))[offsets[:-1]] - offsets[:-1]
+        # Each task's weakest token: the first of its lowest token score (every task has tokens).
+        offsets, token_scores = result.offsets, result.token_scores
+        lowest = np.minimum.reduceat(token_scores, offsets[:-1])
+        at_lowest = np.flatnonzero(token_scores == np.repeat(lowest, np.diff(offsets)))
+        weakest = at_lowest[np.searchsorted(at_lowest, offsets[:-1])] - offsets[:-1]
         current = {t: (project.labels[i], project.confirmed[i], new[t]["score"], int(weakest[i]))
                    for i, t in enumerate(project.task_ids)}
         flagged, states, reviewed = update_reviews(reviews or {}, current, positions, time.time())
-        for t in reviewed:
-            mark_reviewed(new[t], REVIEW_NOTES[states[t]["status"]])
+        earlier = memo.final if same_probs else {}
+        for t in new:
+            note = REVIEW_NOTES[states[t]["status"]] if t in reviewed else None
+            before = earlier.get(t)
+            if before is not None and before[0] == note and rendered[t] is memo.rendered.get(t):
+                new[t] = before[1]  # the prediction the last run wrote, still in Label Studio
+                settled.add(t)
+            elif note is not None:  # marked on a copy: the rendered one may be reused later
+                new[t] = copy.deepcopy(new[t])
+                mark_reviewed(new[t], note)
+            final[t] = (note, new[t])
         suppressed = {t for t in reviewed if states[t]["status"] == "confirmed"}
         summary.tokens, summary.flagged = int(result.offsets[-1]), len(flagged)
         summary.classes = type_summary(project, result, view=view)
@@ -341,7 +399,7 @@ def rescore(ls: LabelStudioProject, options: RunOptions = RunOptions(), *,
     summary.warnings = dict(project.warnings)
     clock.lap("score", "write")
 
-    cleared, ours = _write(ls, tasks, new, summary)
+    cleared, ours = _write(ls, tasks, new, summary, settled=settled)
     if new and (cleared or settings["model_version"] != MODEL_VERSION):
         ls.set_model_version(MODEL_VERSION)  # only after our predictions exist (else 400)
     threshold = max((new[t]["score"] for t in flagged), default=None)
@@ -350,7 +408,8 @@ def rescore(ls: LabelStudioProject, options: RunOptions = RunOptions(), *,
     if options.webhook_headers:
         ls.secure_webhooks(MODEL_VERSION, dict(options.webhook_headers))
     clock.lap("write")
-    return RunResult(summary, new, review_states, ours)
+    memo = RunMemo(settings["label_config"], project, *fit_in_use, summary.probs, rendered, final)
+    return RunResult(summary, new, review_states, ours, memo)
 
 
 REVIEW_NOTES = {"fixed": "A reviewer fixed these labels", "confirmed": "A reviewer marked these labels right"}
@@ -371,13 +430,14 @@ def _ours(tasks) -> dict:
             for task in tasks}
 
 
-def _write(ls: LabelStudioProject, tasks, new: dict, summary: RunSummary):
+def _write(ls: LabelStudioProject, tasks, new: dict, summary: RunSummary, *, settled=frozenset()):
     """Exactly one current prediction of ours per scored task: unchanged ones are left alone,
     changed ones updated in place, missing ones created; extra or orphaned ones deleted. When
     most of them changed (after a refit), all of ours are replaced in two bulk requests.
+    ``settled``: tasks known to have exactly their prediction of ``new`` already (not compared).
     Returns whether the project's model version was cleared on the way, and ``{task id: [our
     predictions]}`` of the tasks whose predictions of ours changed."""
-    current = _ours(tasks)
+    current = _ours(t for t in tasks if t["id"] not in settled)
     # Tasks whose predictions of ours must change but whose ids a bulk import did not say:
     # read just theirs.
     unknown = [t for t, ours in current.items()
@@ -386,7 +446,8 @@ def _write(ls: LabelStudioProject, tasks, new: dict, summary: RunSummary):
                != ([prediction_content(new[t])] if t in new else [])]
     if unknown:
         current.update(ls.predictions_of(unknown, MODEL_VERSION))
-    to_create, to_update, to_delete, existing, ours_now = {}, {}, [], 0, {}
+    to_create, to_update, to_delete, ours_now = {}, {}, [], {}
+    existing, summary.unchanged = len(settled), len(settled)
     for task_id, ours in current.items():
         existing += len(ours)
         wanted = new.get(task_id)
@@ -413,6 +474,7 @@ def _write(ls: LabelStudioProject, tasks, new: dict, summary: RunSummary):
         summary.removed = ls.delete_model_version(MODEL_VERSION)
         to_create, summary.unchanged = dict(new), 0
         ours_now = {task_id: [] for task_id, ours in current.items() if ours}
+        ours_now.update({task_id: [] for task_id in settled})
     else:
         ls.delete_predictions(to_delete)
         ls.update_predictions(to_update)

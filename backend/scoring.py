@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from tokenlq import offsets_from_lengths
 from tokenlq.audit import AuditResult, audit
 from tokenlq.spans import decode_spans
 from tokenlq.io import Corpus
@@ -21,11 +22,13 @@ from tokenlq.labelstudio_format import (entity_regions, given_annotation, predic
                                         task_tokens)
 from tokenlq.scheme import entity_types, make_tag, merge_classes, ordered_classes
 
+from .fits import labels_key, tokens_key
 from .labelstudio.config import NerConfig
 
-__all__ = ["SUMMARY_FIELDS", "ProjectCorpus", "carries_mark", "entities_by_sentence", "findings",
-           "other_annotations", "predictions", "project_classes", "read_tasks", "score_tasks",
-           "top_items", "top_text", "type_summary", "words"]
+__all__ = ["SUMMARY_FIELDS", "ProjectCorpus", "TaskReading", "carries_mark", "entities_by_sentence",
+           "findings", "predictions", "project_classes", "read_task",
+           "read_tasks", "render_predictions", "score_tasks", "top_items", "top_text",
+           "type_summary", "words"]
 
 
 @dataclass
@@ -33,52 +36,137 @@ class ProjectCorpus:
     task_ids: list = field(default_factory=list)
     texts: list = field(default_factory=list)
     tokens: list = field(default_factory=list)  # per task: [(token, start, end)]
+    words: list = field(default_factory=list)  # per task: its tokens' words
     labels: list = field(default_factory=list)  # per task: BIO tags
     confirmed: list = field(default_factory=list)  # per task: its given annotation carries the mark
     # per task: (annotator id, BIO tags) of every non-cancelled annotation (overlap > 1)
     annotations: list = field(default_factory=list)
     given: list = field(default_factory=list)  # per task: the index of the given one in annotations
+    others: list = field(default_factory=list)  # per task: the BIO tags of the other annotations
     warnings: Counter = field(default_factory=Counter)
+    # {task id: (TaskReading or None, its warnings)} of every task read, for the next read
+    readings: dict = field(default_factory=dict, repr=False)
+
+    def keys(self, i: int) -> tuple:
+        """(tokens_key, labels_key) of the ``i``-th scored task."""
+        read = self.readings.get(self.task_ids[i], (None,))[0]
+        if read is not None:
+            return read.token_key, read.label_key
+        return tokens_key(self.tokens[i]), labels_key(self.labels[i])
 
 
-def read_tasks(tasks, config: NerConfig) -> ProjectCorpus:
+@dataclass(frozen=True)
+class TaskReading:
+    """One annotated task as :func:`read_tasks` reads it."""
+    text: str
+    tokens: list
+    words: list
+    labels: list
+    confirmed: bool
+    annotations: list
+    given: int
+    others: list
+    token_key: str  # backend.fits.tokens_key and labels_key, which decide a fit's reuse
+    label_key: str
+
+
+def read_task(task: dict, config: NerConfig) -> tuple:
+    """``(TaskReading or None, warnings)`` of one task: None when it is not scored (no
+    annotation, or an empty text)."""
+    warnings = Counter()
+    annotation = given_annotation(task.get("annotations"))
+    if annotation is None:
+        return None, warnings
+    text, tokens = task_tokens(task.get("data") or {}, config.value_key, warnings)
+    if not tokens:
+        warnings["empty_text"] += 1
+        return None, warnings
+    every, labels, given = [], None, 0
+    for other in task.get("annotations") or ():
+        if other.get("was_cancelled"):
+            continue
+        # Warnings count the given annotation's problems only; the others are read quietly.
+        tags = span_labels(text, tokens, other.get("result"), from_name=config.from_name,
+                           label_names=config.labels,
+                           warnings=warnings if other is annotation else Counter())
+        who = other.get("completed_by")
+        every.append((who.get("id") if isinstance(who, dict) else who, tags))
+        if other is annotation:
+            labels, given = tags, len(every) - 1
+    others = [tags for n, (_, tags) in enumerate(every) if n != given]
+    return TaskReading(text, tokens, [t for t, _, _ in tokens], labels,
+                       carries_mark(annotation, config.confirm_name), every, given, others,
+                       tokens_key(tokens), labels_key(labels)), warnings
+
+
+def read_tasks(tasks, config: NerConfig, *, previous: ProjectCorpus | None = None,
+               touched=None) -> ProjectCorpus:
     """The annotated, non-empty tasks with their given labels (the latest non-cancelled
     annotation). Unannotated tasks are left out silently (they are not scored); tasks with an
-    empty text are counted as ``empty_text``."""
+    empty text are counted as ``empty_text``.
+
+    ``previous``: a corpus read from the same tasks with the same ``config``, of which only the
+    ``touched`` task ids (a set) have changed since: the other tasks are not read again."""
+    if previous is not None and touched is not None:
+        patched = _patched(tasks, config, previous, touched)
+        if patched is not None:
+            return patched
     out = ProjectCorpus()
+    known = previous.readings if previous is not None and touched is not None else {}
     for task in tasks:
-        annotation = given_annotation(task.get("annotations"))
-        if annotation is None:
+        task_id = task["id"]
+        reading = known.get(task_id) if known and task_id not in touched else None
+        if reading is None:
+            reading = read_task(task, config)
+        out.readings[task_id] = reading
+        read, warnings = reading
+        out.warnings.update(warnings)
+        if read is None:
             continue
-        text, tokens = task_tokens(task.get("data") or {}, config.value_key, out.warnings)
-        if not tokens:
-            out.warnings["empty_text"] += 1
-            continue
-        out.task_ids.append(task["id"])
-        out.texts.append(text)
-        out.tokens.append(tokens)
-        out.confirmed.append(carries_mark(annotation, config.confirm_name))
-        every = []
-        for other in task.get("annotations") or ():
-            if other.get("was_cancelled"):
-                continue
-            # Warnings count the given annotation's problems only; the others are read quietly.
-            tags = span_labels(text, tokens, other.get("result"), from_name=config.from_name,
-                               label_names=config.labels,
-                               warnings=out.warnings if other is annotation else Counter())
-            who = other.get("completed_by")
-            every.append((who.get("id") if isinstance(who, dict) else who, tags))
-            if other is annotation:
-                out.labels.append(tags)
-                out.given.append(len(every) - 1)
-        out.annotations.append(every)
+        out.task_ids.append(task_id)
+        out.texts.append(read.text)
+        out.tokens.append(read.tokens)
+        out.words.append(read.words)
+        out.labels.append(read.labels)
+        out.confirmed.append(read.confirmed)
+        out.annotations.append(read.annotations)
+        out.given.append(read.given)
+        out.others.append(read.others)
     return out
 
 
-def other_annotations(project: ProjectCorpus) -> list:
-    """Per task, the BIO tags of its non-cancelled annotations other than the given one."""
-    return [[tags for n, (_, tags) in enumerate(every) if n != given]
-            for every, given in zip(project.annotations, project.given)]
+# ProjectCorpus's per-task columns and the TaskReading field each holds.
+_COLUMNS = {"texts": "text", "tokens": "tokens", "words": "words", "labels": "labels",
+            "confirmed": "confirmed", "annotations": "annotations", "given": "given",
+            "others": "others"}
+
+
+def _patched(tasks, config: NerConfig, previous: ProjectCorpus, touched) -> ProjectCorpus | None:
+    """``previous`` with the ``touched`` tasks read again, when the project still has the same
+    tasks scored in the same places (annotations edited, none added, removed, emptied or
+    skipped): its columns are copied, not rebuilt. None when it has not."""
+    if len(tasks) != len(previous.readings):
+        return None
+    fresh = {}
+    for task in (t for t in tasks if t["id"] in touched):
+        before = previous.readings.get(task["id"])
+        reading = read_task(task, config)
+        if before is None or (before[0] is None) != (reading[0] is None):
+            return None
+        fresh[task["id"]] = reading
+    out = ProjectCorpus(task_ids=list(previous.task_ids), readings=dict(previous.readings),
+                        warnings=Counter(previous.warnings),
+                        **{column: list(getattr(previous, column)) for column in _COLUMNS})
+    position = {task_id: i for i, task_id in enumerate(out.task_ids)} if fresh else {}
+    for task_id, reading in fresh.items():
+        out.warnings.subtract(out.readings[task_id][1])
+        out.warnings.update(reading[1])
+        out.readings[task_id] = reading
+        if reading[0] is not None:
+            for column, key in _COLUMNS.items():
+                getattr(out, column)[position[task_id]] = getattr(reading[0], key)
+    out.warnings = Counter({name: n for name, n in out.warnings.items() if n > 0})
+    return out
 
 
 def carries_mark(annotation: dict, control: str | None) -> bool:
@@ -105,6 +193,8 @@ def project_classes(config: NerConfig) -> list:
 
 def words(project: ProjectCorpus) -> list:
     """Each task's words."""
+    if len(project.words) == len(project.tokens):  # as read_tasks reads them
+        return project.words
     return [[t for t, _, _ in tokens] for tokens in project.tokens]
 
 
@@ -163,19 +253,54 @@ def predictions(project: ProjectCorpus, result: AuditResult, config: NerConfig,
     ``voted``: the indices of the tasks whose probabilities hold their other annotations' votes
     (the explanation says so).
     """
+    rendered = render_predictions(project, result, config, model_version, view=view, voted=voted)
+    return {task_id: prediction for task_id, (_, prediction) in rendered.items()}
+
+
+def _given_entities(result: AuditResult, rows: list) -> dict:
+    """:func:`entities_by_sentence` of the given labels of the tasks at indices ``rows``."""
+    if len(rows) == len(result.offsets) - 1:
+        return entities_by_sentence(result.labels, result.offsets, result.class_names)
+    starts, ends = result.offsets[rows], result.offsets[np.asarray(rows, dtype=np.int64) + 1]
+    labels = np.concatenate([result.labels[a:b] for a, b in zip(starts, ends)]) if rows \
+        else result.labels[:0]
+    found = entities_by_sentence(labels, offsets_from_lengths(ends - starts), result.class_names)
+    return {rows[k]: entities for k, entities in found.items()}
+
+
+def render_predictions(project: ProjectCorpus, result: AuditResult, config: NerConfig,
+                       model_version: str, *, view: TypeView | None = None, voted=frozenset(),
+                       previous: dict | None = None, touched=()) -> dict:
+    """{task id: (signature, prediction)}: :func:`predictions` with what decides each one.
+
+    ``previous``: such a dict of an earlier run with the same probabilities for every task not
+    in ``touched`` (task ids whose task changed since); a task whose signature is unchanged
+    keeps its earlier pair (the same objects) instead of being rendered again.
+    """
     view = view or type_view(result)
     type_probs, types = view.probs, view.types
     findings: dict[int, list] = {}
     for row in result.spans.itertuples():
         findings.setdefault(int(row.sentence), []).append(row)
-    given = entities_by_sentence(result.labels, result.offsets, result.class_names)
-    out = {}
+    previous, scores = previous or {}, result.sentence_scores.tolist()
+    out, todo = {}, []
     for i, task_id in enumerate(project.task_ids):
+        signature = (scores[i], i in voted, [
+            (row.start_token, row.end_token, row.kind, float(row.score), row.given_spans,
+             row.suggested_spans) for row in findings.get(i, ())])
+        earlier = previous.get(task_id)
+        if earlier is not None and task_id not in touched and earlier[0] == signature:
+            out[task_id] = earlier
+        else:
+            todo.append((i, task_id, signature))
+    given = _given_entities(result, [i for i, _, _ in todo])
+    for i, task_id, signature in todo:
+        rows, score = findings.get(i, []), scores[i]
         tokens, a0 = project.tokens[i], int(result.offsets[i])
         proposed = {(s, e): (t, None) for s, e, t in given.get(i, [])}
-        for row in findings.get(i, []):
-            note = _explain(row, tokens, type_probs[a0:a0 + len(tokens)], types,
-                            float(result.sentence_scores[i]), voted=i in voted)
+        for row in rows:
+            note = _explain(row, tokens, type_probs[a0:a0 + len(tokens)], types, score,
+                            voted=i in voted)
             if not row.suggested_spans:  # spurious: keep the given entity, say why it is suspect
                 for s, e, t in row.given_spans:
                     proposed[(s, e)] = (t, (float(row.score), note))
@@ -192,9 +317,8 @@ def predictions(project: ProjectCorpus, result: AuditResult, config: NerConfig,
         for region, (_, (_, suspect)) in zip(regions, ordered):
             if suspect is not None:
                 region["score"], region["meta"] = suspect[0], {"text": [suspect[1]]}
-        out[task_id] = prediction(regions, model_version=model_version,
-                                  score=float(result.sentence_scores[i]))
-    return out
+        out[task_id] = (signature, prediction(regions, model_version=model_version, score=score))
+    return {task_id: out[task_id] for task_id in project.task_ids}  # in the tasks' order
 
 
 KIND_NAMES = {"missing": "missed entity", "spurious": "spurious entity",
@@ -281,9 +405,13 @@ def type_summary(project: ProjectCorpus, result: AuditResult, *, top: int = 3,
     types, given = view.types, view.given
     rates = estimated_error_rates(view.joint)
     suggested = view.probs.argmax(axis=1)
-    words = [t for tokens in project.tokens for t, _, _ in tokens]
     flagged = np.array([int(result.offsets[i]) + j for i, j in result.issues], dtype=np.int64)
-    entity_counts = Counter(decode_spans(result.labels, result.offsets, result.class_names)["type"])
+    # The word of each flagged token (not a flat list of every word: millions at 100,000 tasks).
+    sentence = np.searchsorted(result.offsets, flagged, side="right") - 1
+    word_of = {int(t): project.tokens[i][t - int(result.offsets[i])][0]
+               for t, i in zip(flagged.tolist(), sentence.tolist())}
+    entity_counts = decode_spans(result.labels, result.offsets, result.class_names)["type"] \
+        .value_counts().to_dict()
     span_counts = Counter()
     for row in result.spans.itertuples():
         for kind in row.given.split("|"):
@@ -292,7 +420,7 @@ def type_summary(project: ProjectCorpus, result: AuditResult, *, top: int = 3,
     for k, kind in enumerate(types):
         mine = flagged[given[flagged] == k]
         confusions = Counter(types[s] for s in suggested[mine] if s != k)
-        tokens = Counter(words[t] for t in mine)
+        tokens = Counter(word_of[int(t)] for t in mine)
         rows.append({
             "type": kind, "tokens": int((given == k).sum()),
             "entities": None if kind == "O" else entity_counts.get(kind, 0),

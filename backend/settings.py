@@ -12,6 +12,8 @@ from .storage.schema import server_url
 
 __all__ = ["Settings"]
 
+BULK_TIMEOUT = 1800.0  # seconds; Label Studio takes minutes for a whole big project
+
 
 def _number(environ, name: str, default, kind=int):
     """``environ[name]`` as ``kind`` (int or float); ``default`` when unset or blank."""
@@ -31,9 +33,9 @@ class Settings:
     # Secrets are kept out of repr() so that they never reach a log line by accident.
     label_studio_api_key: str = field(default="", repr=False)
     label_studio_timeout: float = 60.0  # seconds per request to Label Studio
-    # seconds for a request about a whole project (the export's download, a bulk import of
-    # predictions, deleting a model version): minutes at 10,000 tasks on a busy Label Studio
-    label_studio_bulk_timeout: float = 1800.0
+    # seconds for a request about a whole project (building the export and downloading it, a
+    # bulk import of predictions, deleting a model version): minutes on a big project
+    label_studio_bulk_timeout: float = BULK_TIMEOUT
     # Test-only (no environment variable sets it): seconds before each retry of a failed
     # request to Label Studio; None, as in service: the client's own (1 s, then 2 s).
     label_studio_retry_delays: tuple | None = None
@@ -104,7 +106,7 @@ class Settings:
                              "(THREADS serves concurrent requests), or set REDIS_URL and run "
                              "`tokenlq worker`")
         timeout = _number(env, "LABEL_STUDIO_TIMEOUT", 60.0, float)
-        bulk_timeout = _number(env, "TOKENLQ_BULK_TIMEOUT", 1800.0, float)
+        bulk_timeout = _number(env, "TOKENLQ_BULK_TIMEOUT", BULK_TIMEOUT, float)
         for name, seconds in (("LABEL_STUDIO_TIMEOUT", timeout),
                               ("TOKENLQ_BULK_TIMEOUT", bulk_timeout)):
             if not (seconds > 0 and math.isfinite(seconds)):

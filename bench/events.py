@@ -38,6 +38,10 @@ from tokenlq_backend.labelstudio import LabelStudioProject, close, connect
 from tokenlq_backend.runs import MODEL_VERSION
 
 
+def failed_runs(listed) -> list:
+    """(id, kind, reason) of the failed jobs among ``listed``."""
+    return [(j["id"], j["kind"], j["reason"]) for j in listed if j["status"] == "failed"]
+
 
 def tree_memory(pid: int) -> int:
     """Proportional memory (Pss) of process ``pid`` and its descendants, in bytes: a page that
@@ -57,15 +61,22 @@ def tree_memory(pid: int) -> int:
 
 
 class PeakMemory:
-    """Polls the memory of a process tree (:func:`tree_memory`) every 0.2 s; ``peak`` in bytes."""
+    """Polls the memory of a process tree (:func:`tree_memory`) every 0.2 s; ``peak`` in bytes,
+    and the peak of each phase, ended by :meth:`lap`."""
 
     def __init__(self, pid: int):
-        self.pid, self.peak, self._stop = pid, 0, threading.Event()
+        self.pid, self.peak, self.phase_peak, self._stop = pid, 0, 0, threading.Event()
         threading.Thread(target=self._poll, daemon=True).start()
 
     def _poll(self):
         while not self._stop.wait(0.2):
-            self.peak = max(self.peak, tree_memory(self.pid))
+            now = tree_memory(self.pid)
+            self.peak, self.phase_peak = max(self.peak, now), max(self.phase_peak, now)
+
+    def lap(self) -> str:
+        """The peak since the last lap, in GB, as text (a new phase begins)."""
+        peak, self.phase_peak = self.phase_peak, 0
+        return f"{peak / 2**30:.2f} GB"
 
     def stop(self) -> int:
         self._stop.set()
@@ -132,12 +143,13 @@ def main() -> int:
                 time.sleep(1)
             first = next(j for j in reversed(listed) if j["status"] == "done")
             say(f"- first scoring: {time.perf_counter() - started:.0f} s "
-                f"(model {first['summary']['fit'].get('model')}; phases {first['summary']['seconds']})")
+                f"(model {first['summary']['fit'].get('model')}; phases {first['summary']['seconds']}); "
+                f"peak memory {memory.lap()}")
             listed = wait_idle(base, project.id, 7200)  # the refit that may follow, and its update
             latest = next((j for j in listed if j["kind"] == "update" and j["status"] == "done"), None)
-            failed = [(j["id"], j["kind"], j["reason"]) for j in listed if j["status"] == "failed"]
+            failed = failed_runs(listed)
             say(f"- after the background refit: model "
-                f"{latest and latest['summary']['fit'].get('model')}"
+                f"{latest and latest['summary']['fit'].get('model')}; peak memory {memory.lap()}"
                 + (f"; FAILED runs: {failed}" if failed else ""))
 
             # 2. Latency of one saved annotation.
@@ -156,7 +168,7 @@ def main() -> int:
             read = jobs(base, project.id)[0]["summary"]
             say(f"- saved annotation to updated prediction: "
                 f"{', '.join(f'{s:.1f}' for s in latencies)} s (goal <= 3 s); the last run read "
-                f"{read['read']}, phases {read['seconds']}")
+                f"{read['read']}, phases {read['seconds']}; peak memory {memory.lap()}")
 
             # 3. A burst of edits within a minute, from 10 annotators at once.
             burst = tasks[args.latency_runs:args.latency_runs + args.edits]
@@ -175,9 +187,8 @@ def main() -> int:
             absorbed = time.perf_counter() - started
             runs = [j for j in jobs(base, project.id) if j["trigger"] == "ANNOTATION_UPDATED"]
             say(f"- burst: {len(burst)} edits sent in {sent:.0f} s, all absorbed after {absorbed:.0f} s, "
-                f"in {len(runs)} runs")
-            failed = [(j["id"], j["kind"], j["reason"]) for j in jobs(base, project.id)
-                      if j["status"] == "failed"]
+                f"in {len(runs)} runs; peak memory {memory.lap()}")
+            failed = failed_runs(jobs(base, project.id))
             if failed:
                 say(f"- FAILED runs: {failed}")
             # Every final prediction right: a reconciliation changes nothing.
@@ -193,7 +204,8 @@ def main() -> int:
             right = (check["written"], check["updated"], check["removed"]) == (0, 0, 0) and one_each
             say(f"- after the burst, a reconciliation ({check['read']['how']} read) wrote "
                 f"{check['written']}, updated {check['updated']}, removed {check['removed']}; one "
-                f"prediction per annotated task: {one_each} -> {'right' if right else 'WRONG'}")
+                f"prediction per annotated task: {one_each} -> {'right' if right else 'WRONG'}; "
+                f"peak memory {memory.lap()}")
             say(f"- peak memory of the backend (web process and its run processes, shared pages once): "
                 f"{memory.stop() / 2**30:.2f} GB")
             client.projects.delete(id=project.id)

@@ -43,12 +43,13 @@ class LabelStudioProject:
         response.raise_for_status()
         return response.json()
 
-    def tasks(self, *, timeout: float = 1800.0) -> list:
+    def tasks(self, *, timeout: float | None = None) -> list:
         """Every task with its full annotations and predictions, as dicts.
 
         Read through a snapshot export with full predictions: on a 10,000-task project 3x faster
         than paging ``/api/tasks`` with ``fields=all`` (16 s against 47-56 s on Label Studio
-        1.23.2, SQLite). The export is deleted afterwards.
+        1.23.2, SQLite). The export is deleted afterwards. ``timeout``: seconds for the export
+        to be built (default ``bulk_timeout``).
         """
         # Label Studio builds the export while it answers this POST: over a minute at 100,000.
         response = self.client.request("POST", f"api/projects/{self.id}/exports/", json={
@@ -61,6 +62,7 @@ class LabelStudioProject:
         response.raise_for_status()
         export = response.json()["id"]
         try:
+            timeout = self.bulk_timeout if timeout is None else timeout
             deadline, pause = time.monotonic() + timeout, 0.05
             while (status := self._get(f"api/projects/{self.id}/exports/{export}")["status"]) \
                     not in ("completed", "failed"):

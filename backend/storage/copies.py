@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -22,6 +23,7 @@ class CopyState:
     seq: int  # the last event it took in
     read: float  # when the full read it rests on began (seconds since the epoch)
     due: str | None  # why the next run must read the whole project; None: it need not
+    version: str | None = None  # new with each save (None: saved before versions were kept)
 
 
 class CopyStore(Database):
@@ -49,9 +51,9 @@ class CopyStore(Database):
 
     def copy_state(self, project: int) -> CopyState | None:
         with self._read() as db:
-            row = db.execute(sa.select(copies.c.seq, copies.c.read, copies.c.due)
+            row = db.execute(sa.select(copies.c.seq, copies.c.read, copies.c.due, copies.c.version)
                              .where(copies.c.project == project)).first()
-        return None if row is None else CopyState(row.seq, row.read, row.due)
+        return None if row is None else CopyState(row.seq, row.read, row.due, row.version)
 
     def load_copy(self, project: int):
         """The project's copy (:class:`backend.copies.ProjectCopy`), nothing changed yet; an
@@ -68,14 +70,15 @@ class CopyStore(Database):
                            {row.task for row in rows if row.unread})
 
     def save_copy(self, project: int, copy, *, seq: int, read: float | None = None,
-                  due: str | None = None, passing: str | None = None) -> None:
+                  due: str | None = None, passing: str | None = None) -> str:
         """Write what changed in ``copy`` since it was loaded, and that it took in the events up
-        to ``seq`` (which are then deleted). ``read``: the copy is a new full read begun then,
+        to ``seq`` (which are then deleted); the copy's new version. ``read``: the copy is a new full read begun then,
         replacing the project's whole copy. ``due``: why the next run must read in full (None:
         it need not); without ``read``, a reason already stored stays unless it is ``passing``
         (one that ``due`` replaces, such as the mark of a run still writing)."""
         gone = json.dumps({"annotations": sorted(copy.gone_annotations),
                            "tasks": sorted(copy.gone_tasks)})
+        version = uuid.uuid4().hex
         with self._write() as db:
             if read is not None:
                 db.execute(copy_tasks.delete().where(copy_tasks.c.project == project))
@@ -95,10 +98,11 @@ class CopyStore(Database):
                 db.execute(copy_tasks.insert(), rows)
             db.execute(copies.delete().where(copies.c.project == project))
             db.execute(copies.insert().values(project=project, seq=seq, read=read or time.time(),
-                                              due=due, gone=gone))
+                                              due=due, gone=gone, version=version))
             db.execute(events.delete().where(events.c.project == project, events.c.seq <= seq))
         copy.changed.clear()
         copy.removed.clear()
+        return version
 
     def mark_due(self, project: int, why: str) -> None:
         """The project's next run reads it in full, for reason ``why`` (a gap, a refit)."""

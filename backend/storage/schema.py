@@ -112,6 +112,9 @@ copies = sa.Table(  # how far each project's copy is
     sa.Column("read", _SECONDS, nullable=False),  # when the last full read of the project began
     sa.Column("due", sa.Text),  # why the next run must read the whole project; null: it need not
     sa.Column("gone", sa.Text, nullable=False),  # JSON: annotation and task ids deleted since the read
+    # A new value with each save: a process that keeps the copy in memory (backend.resident)
+    # knows by it whether another process changed it since.
+    sa.Column("version", sa.Text),
 )
 
 

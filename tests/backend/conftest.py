@@ -2,7 +2,8 @@
 them (its job queue not started) and its ``client``; a module that needs other settings
 overrides ``settings``. ``open_store`` opens the store on each database (SQLite, and a
 PostgreSQL of the tests' own). ``run_summary`` makes the summary of a finished run;
-``offline_project`` is a stand-in Label Studio project that runs can score offline.
+``offline_project`` is a stand-in Label Studio project that runs can score offline;
+``written_project`` makes stand-ins that also hold the predictions written to them.
 
 Without the backend extra the suite skips, naming the missing module.
 """
@@ -110,3 +111,50 @@ class OfflineProject:
 def offline_project():
     """A new :class:`OfflineProject`."""
     return OfflineProject()
+
+
+class WrittenProject(OfflineProject):
+    """An :class:`OfflineProject` whose tasks hold the predictions written to it, as Label
+    Studio's do."""
+
+    def __init__(self):
+        super().__init__()
+        self.next_id, self.calls = 1, []
+
+    def _ours(self, task_id):
+        task = next(t for t in self._tasks if t["id"] == task_id)
+        return task.setdefault("predictions", [])
+
+    def create_predictions(self, predictions):
+        self.calls.append(("create", len(predictions)))
+        for task_id, prediction in predictions.items():
+            self._ours(task_id).append(dict(copy.deepcopy(prediction), id=self.next_id))
+            self.next_id += 1
+        return len(predictions)
+
+    def update_predictions(self, predictions):
+        self.calls.append(("update", len(predictions)))
+        for task in self._tasks:
+            for n, old in enumerate(task.get("predictions") or ()):
+                if old["id"] in predictions:
+                    task["predictions"][n] = dict(copy.deepcopy(predictions[old["id"]]), id=old["id"])
+
+    def delete_predictions(self, ids):
+        self.calls.append(("delete", len(ids)))
+        for task in self._tasks:
+            task["predictions"] = [p for p in task.get("predictions") or () if p["id"] not in ids]
+
+    def delete_model_version(self, version):
+        self.calls.append(("delete version", version))
+        removed = 0
+        for task in self._tasks:
+            kept = [p for p in task.get("predictions") or () if p["model_version"] != version]
+            removed += len(task.get("predictions") or ()) - len(kept)
+            task["predictions"] = kept
+        return removed
+
+
+@pytest.fixture
+def written_project():
+    """Makes a new :class:`WrittenProject` with each call."""
+    return WrittenProject

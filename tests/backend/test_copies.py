@@ -151,7 +151,8 @@ def test_a_run_reads_the_copy_and_only_the_tasks_events_named_without_annotation
     ls = TasksOnly(before)
     first = read_project(ls, store)
     assert first.summary.pop("seconds") >= 0
-    assert first.summary == {"how": "full", "why": "no copy yet", "tasks_read": 3}
+    assert first.summary == {"how": "full", "why": "no copy yet", "tasks_read": 3,
+                             "kept": False}
     assert store.copy_state(7).due == WRITING  # until the run's writes are done
     save_written(store, first, {1: [{"id": 5, "model_version": "m", "score": 0.5, "result": []}]}, "m")
     assert store.copy_state(7).due is None
@@ -160,7 +161,8 @@ def test_a_run_reads_the_copy_and_only_the_tasks_events_named_without_annotation
         store.add_event(7, action, body)
     second = read_project(ls, store)
     assert second.summary.pop("seconds") >= 0
-    assert second.summary == {"how": "copy", "events": len(events), "tasks_read": 1}
+    assert second.summary == {"how": "copy", "events": len(events), "tasks_read": 1,
+                              "kept": False}
     assert ls.asked == ["all", [4]]
     mine = [t for t in second.tasks if t["id"] == 1][0]["predictions"]
     assert mine == [{"id": 5, "model_version": "m", "score": 0.5, "result": []}]

@@ -25,6 +25,7 @@ def test_annotator_statistics_and_disagreement():
     probs = np.array([[0.05, 0.9, 0.05], [0.9, 0.05, 0.05]] * 30)
     project = ProjectCorpus(task_ids=list(range(30)), labels=[["B-PER", "O"]] * 30)
     project.annotations = [[(1, ["B-PER", "O"])] for _ in range(30)]
+    project.given = [0] * 30  # annotator 1's are the given labels
     for i in range(10):  # annotator 2 overlaps on 10 tasks and misses the name in 6
         project.annotations[i].append((2, ["O", "O"] if i < 6 else ["B-PER", "O"]))
     offsets = np.arange(0, 61, 2)

@@ -1,5 +1,6 @@
 """Jobs: an unreachable Label Studio fails the job with its reason; nothing answers 5xx."""
 
+import multiprocessing
 import os
 import sqlite3
 import subprocess
@@ -18,8 +19,9 @@ from tokenlq_backend.storage import Store
 def unreachable(tmp_path, **extra):
     # Port 1 on loopback refuses connections: Label Studio is "down". The client still retries
     # twice, without waiting.
+    extra.setdefault("label_studio_retry_delays", (0.0, 0.0))
     return Settings(label_studio_url="http://127.0.0.1:1", label_studio_api_key="secret-key-xyz",
-                    label_studio_retry_delays=(0.0, 0.0), data_dir=tmp_path, **extra)
+                    data_dir=tmp_path, **extra)
 
 
 def test_label_studio_down_fails_the_job_with_a_reason_and_no_secret(tmp_path):
@@ -176,3 +178,31 @@ def test_a_project_label_studio_no_longer_has_fails_its_job_and_drops_its_events
     run_job(unreachable(tmp_path), store.next_queued())
     assert store.job(job_id).reason == "ProjectGone: Label Studio has no project 6"
     assert store.events(6) == [] and store.copy_state(6) is None
+
+
+def _update_process():
+    """The embedded queue's update process (backend.resident), if it runs."""
+    return next((p for p in multiprocessing.active_children() if p.name == "tokenlq-resident"), None)
+
+
+def test_updates_run_in_one_lasting_process_started_again_when_it_dies(tmp_path):
+    # Label Studio is down and the client waits 2 s before each of its two retries: an update
+    # runs for 4 s.
+    app = create_app(unreachable(tmp_path, label_studio_retry_delays=(2.0, 2.0)))
+    store, queue = app.extensions["tokenlq.store"], app.extensions["tokenlq.queue"]
+    killed = queue.submit(5, "api", "update")
+    wait_until(lambda: store.job(killed).status == "running" and _update_process() is not None)
+    process = _update_process()
+    process.kill()
+    wait_until(lambda: store.job(killed).status == "failed")
+    assert store.job(killed).reason == "the run process exited with -9"
+    first = queue.submit(5, "api", "update")
+    wait_until(lambda: store.job(first).status == "failed")
+    second = queue.submit(6, "api", "update")
+    wait_until(lambda: store.job(second).status == "failed")
+    assert all("Connect" in store.job(j).reason for j in (first, second))
+    again = _update_process()
+    assert again.pid != process.pid and again.is_alive()  # one new process ran both
+    queue.stop()  # closes its pipe: the process ends
+    again.join(10)
+    assert again.exitcode == 0

@@ -16,7 +16,7 @@ from alembic.runtime.migration import MigrationContext
 from tokenlq_backend.storage import Job, JobKind, JobStatus, Lane, Store
 from tokenlq_backend.storage.schema import metadata
 
-HEAD = "0003"
+HEAD = "0004"
 
 # The schemas that releases before versioning created, verbatim: the first one (backend/store.py
 # at a322fc6) and the last one (at 539452e, which also added kind and progress where missing).

@@ -106,6 +106,8 @@ def test_rescore_by_http_webhook_and_train_button(labelstudio, backend):
                                          if j["trigger"] == "TASKS_DELETED" and j["status"] == "done"),
                                         None), "the TASKS_DELETED update", timeout=60)
         assert dropped["summary"]["fit"]["dropped"] == 1
+        # It ran in the update process, from the copy the update before it kept in memory.
+        assert dropped["summary"]["read"]["how"] == "copy" and dropped["summary"]["read"]["kept"]
 
         # 5. The Train button (START_TRAINING through the ML backend) cannot carry the webhook
         # secret, and this backend has no Basic auth: it is refused, saying what to configure

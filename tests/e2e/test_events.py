@@ -1,7 +1,9 @@
 """Updates from Label Studio's events on a real Label Studio: the events its webhook sends (caught
 by a recorder of the test's own) reach the backend's /webhook, an update takes them into the
 project's copy and writes what a full read would have written; lost and reordered events are
-healed by the next reconciliation, which ends in exactly the state of a full rescoring."""
+healed by the next reconciliation, which ends in exactly the state of a full rescoring. The
+updates run as in the embedded queue's update process: with the projects it keeps between jobs
+(backend.resident), and, where a test says so, without."""
 
 import json
 import random
@@ -16,6 +18,7 @@ from tokenlq_backend.copies import ProjectCopy
 from tokenlq_backend.demo import corpus_tasks, label_config
 from tokenlq_backend.jobs import run_job, run_options
 from tokenlq_backend.labelstudio import LabelStudioProject, close, connect
+from tokenlq_backend.resident import ResidentProjects
 from tokenlq_backend.runs import MODEL_VERSION, rescore
 from tokenlq_backend.schedule import Healer
 from tokenlq_backend.settings import Settings
@@ -73,12 +76,15 @@ def events_project(labelstudio, tmp_path_factory):
     close(client)
 
 
-def update(settings, app, project):
+RESIDENT = ResidentProjects()  # the update process's, across the module's tests
+
+
+def update(settings, app, project, *, resident=RESIDENT):
     """Queue an update of ``project`` and run it as the queue would; its stored summary."""
     store = app.extensions["tokenlq.store"]
     store.enqueue(project, "test", "update")
     job = store.next_queued(Lane.WRITE)
-    run_job(settings, job)
+    run_job(settings, job, resident=resident)
     done = store.job(job.id)
     assert done.status is JobStatus.DONE, done.reason
     return done.summary
@@ -134,21 +140,28 @@ def assert_as_a_full_rescoring(settings, app, ls):
         without_prediction_ids(ProjectCopy.from_tasks(tasks).sorted_tasks())
 
 
-def test_events_update_the_copy_and_write_what_a_full_read_would(events_project):
+@pytest.mark.parametrize("resident", [RESIDENT, None], ids=["kept", "loaded"])
+def test_events_update_the_copy_and_write_what_a_full_read_would(events_project, resident):
     client, ls, ids, recorder, settings, app = events_project
-    first = update(settings, app, ls.id)
+    first = update(settings, app, ls.id, resident=resident)
     assert first["read"].pop("seconds") > 0
-    assert first["read"] == {"how": "full", "why": "no copy yet", "tasks_read": len(ids)}
+    if first["read"]["how"] == "full":  # the module's first update
+        assert first["read"] == {"how": "full", "why": "no copy yet", "tasks_read": len(ids),
+                                 "kept": False}
+    else:
+        assert first["read"] == {"how": "copy", "events": 0, "tasks_read": 0,
+                                 "kept": resident is not None}
     assert recorder.take() == []  # the backend's writes send no event
     new = edit(client, ls, ids, seed=1)
     events = recorder.take()
     assert [e["action"] for e in events] == ["ANNOTATION_UPDATED", "ANNOTATION_CREATED",
                                              "ANNOTATIONS_DELETED", "TASKS_DELETED", "TASKS_CREATED"]
     deliver(app, events)
-    summary = update(settings, app, ls.id)
+    summary = update(settings, app, ls.id, resident=resident)
     # Only the imported tasks were read; the rest came from the events.
     assert summary["read"].pop("seconds") > 0
-    assert summary["read"] == {"how": "copy", "events": 5, "tasks_read": len(new)}
+    assert summary["read"] == {"how": "copy", "events": 5, "tasks_read": len(new),
+                               "kept": resident is not None}
     # The imported tasks and the one first annotated get ours; the edited ones are updated.
     assert summary["written"] == len(new) + 1 and summary["updated"] >= 1
     assert_as_a_full_rescoring(settings, app, ls)
@@ -174,6 +187,7 @@ def test_lost_and_reordered_events_are_healed_by_the_next_reconciliation(events_
     assert healer.due() == [ls.id]
     healed = update(settings, app, ls.id)
     assert healed["read"]["how"] == "full" and healed["read"]["why"] == "the reconciliation schedule"
+    assert healed["read"]["kept"]  # the full read is compared with the kept copy
     assert healed["written"] == 2  # the imported tasks the lost event told of
     assert_as_a_full_rescoring(settings, app, ls)
 

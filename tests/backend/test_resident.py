@@ -1,0 +1,105 @@
+"""The resident scorer's runs (a run given the previous run's memo and the tasks touched since)
+end exactly as a run without them: the same predictions written, the same review states, the
+same summary; and the projects kept between jobs (offline: stand-in projects that hold the
+predictions written)."""
+
+import copy
+import dataclasses
+import random
+import shutil
+
+import pytest
+
+from tokenlq_backend.resident import Kept, ResidentProjects
+from tokenlq_backend.runs import RunOptions, rescore
+
+
+EDITS = ("drop region", "relabel", "add task", "delete task", "second annotation", "skip")
+
+
+def _edit(ls, rng, n, kinds=EDITS):
+    """``n`` random edits of ``kinds`` (those annotators make); the ids of the tasks touched."""
+    touched = set()
+    for _ in range(n):
+        kind = rng.choice(kinds)
+        task = rng.choice(ls._tasks)
+        given = task["annotations"][0]
+        if kind == "drop region" and given["result"]:
+            given["result"].pop(rng.randrange(len(given["result"])))
+        elif kind == "relabel" and given["result"]:
+            region = rng.choice(given["result"])
+            labels = ["PER", "LOC", "ORG", "MISC"]
+            region["value"]["labels"] = [rng.choice([x for x in labels if x not in region["value"]["labels"]])]
+        elif kind == "add task":
+            new = copy.deepcopy(task)
+            new["id"], new["predictions"] = max(t["id"] for t in ls._tasks) + 1, []
+            ls._tasks.append(new)
+            task = new
+        elif kind == "delete task":
+            ls._tasks.remove(task)
+        elif kind == "second annotation":
+            other = copy.deepcopy(given)
+            other.update(id=5000 + task["id"], completed_by=2, updated_at="2000-01-01")
+            other["result"] = other["result"][1:]
+            task["annotations"].append(other)
+        else:
+            given["was_cancelled"] = not given.get("was_cancelled")
+        touched.add(task["id"])
+    return touched
+
+
+def _untimed(reviews):
+    return {t: {k: v for k, v in state.items() if not k.endswith("_at")} for t, state in reviews.items()}
+
+
+def _same(summary):
+    return dataclasses.replace(summary, seconds={}, fit={k: v for k, v in summary.fit.items()
+                                                         if k != "age_seconds"})
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_runs_with_the_memo_end_as_runs_without_it(tmp_path, seed, written_project):
+    resident, fresh = written_project(), written_project()
+    first = rescore(resident, RunOptions(probs="crf", folds=3, data_dir=tmp_path / "r"))
+    shutil.copytree(tmp_path / "r", tmp_path / "f")  # the same stored fit for both
+    rescore(fresh, RunOptions(probs="crf", folds=3, data_dir=tmp_path / "f"))
+    assert resident._tasks == fresh._tasks
+    memo, reviews, rng = first.memo, first.reviews, random.Random(seed)
+    kept_renderings = 0
+    for step in range(6):  # every other step edits labels only: the corpus is patched in place
+        touched = _edit(resident, rng, 3, EDITS if step % 2 else EDITS[:2])
+        fresh._tasks = copy.deepcopy(resident._tasks)
+        fresh.calls, resident.calls = [], []
+        options = RunOptions(probs="crf", folds=3, mode="update")
+        with_memo = rescore(resident, dataclasses.replace(options, data_dir=tmp_path / "r"),
+                            reviews=reviews, tasks=resident.tasks(), memo=memo, touched=touched)
+        without = rescore(fresh, dataclasses.replace(options, data_dir=tmp_path / "f"),
+                          reviews=reviews, tasks=fresh.tasks())
+        assert with_memo.predictions == without.predictions
+        assert _untimed(with_memo.reviews) == _untimed(without.reviews)
+        assert _same(with_memo.summary) == _same(without.summary)
+        assert with_memo.ours == without.ours and resident.calls == fresh.calls
+        assert resident._tasks == fresh._tasks  # what Label Studio holds
+        kept_renderings += sum(with_memo.memo.rendered[t] is memo.rendered.get(t)
+                               for t in with_memo.memo.rendered)
+        memo, reviews = with_memo.memo, with_memo.reviews
+        assert with_memo.summary.unchanged > 0
+    assert kept_renderings > 200  # most tasks were not rendered again
+
+
+def test_a_memo_of_another_labeling_config_is_not_used(tmp_path, written_project):
+    ls = written_project()
+    first = rescore(ls, RunOptions(probs="crf", folds=3, data_dir=tmp_path))
+    other = dataclasses.replace(first.memo, label_config="<View/>")
+    again = rescore(ls, RunOptions(probs="crf", folds=3, data_dir=tmp_path, mode="update"),
+                    reviews=first.reviews, tasks=ls.tasks(), memo=other, touched=set())
+    assert not any(again.memo.rendered[t] is other.rendered.get(t) for t in again.memo.rendered)
+    assert again.predictions == first.predictions and again.summary.unchanged == len(first.predictions)
+
+
+def test_the_most_recently_updated_projects_are_kept_and_a_taken_one_is_gone():
+    resident = ResidentProjects(most=2)
+    for project in (1, 2, 3):
+        resident.keep(project, Kept(None, f"v{project}", None))
+    assert len(resident) == 2 and resident.take(1) is None
+    assert resident.take(3).version == "v3" and resident.take(3) is None
