@@ -33,12 +33,12 @@ from .probs import (PREDICTION_WEIGHT, VOTE_WEIGHT, combine_probs, prediction_pr
                     vote_scores)
 from .probs_sources import check_source
 from .reviews import update_reviews
-from .scoring import (findings, project_classes, read_tasks, render_predictions,
+from .scoring import (ProjectCorpus, findings, project_classes, read_tasks, render_predictions,
                       score_tasks, type_summary, type_view)
 from .versions import MODEL_VERSION
 
-__all__ = ["EVIDENCE_FIELDS", "MODEL_VERSION", "MODES", "RefitSummary", "RunMemo", "RunOptions", "RunResult",
-           "RunSummary", "refit", "rescore"]
+__all__ = ["EVIDENCE_FIELDS", "MODEL_VERSION", "MODES", "RefitSummary", "RunMemo", "RunOptions",
+           "RunResult", "RunSummary", "refit", "rescore"]
 
 MODES = ("rescore", "update")
 
@@ -105,7 +105,7 @@ class RunMemo:
     scorer, :mod:`backend.resident`), so that it reads, re-renders and compares only what
     changed: the corpus as read, the fit in use, and each task's prediction."""
     label_config: str
-    corpus: object  # backend.scoring.ProjectCorpus, with its per-task readings
+    corpus: ProjectCorpus  # with its per-task readings
     fit_name: str | None  # the stored fit's version, and the fit (None: none is kept)
     fit: ProjectFit | None
     probs: str  # RunSummary.probs: where the probabilities came from
@@ -334,8 +334,8 @@ def rescore(ls: LabelStudioProject, options: RunOptions = RunOptions(), *,
         probs, fit_in_use = _probabilities(tasks_by_id, project, ls.id, config, class_names,
                                            options, summary, clock, memo)
     # The earlier rendering stands for the tasks not touched when their probabilities are the
-    # same: the same source and the same stored fit reused (the fit of deleted tasks' dropped
-    # keeps its time of creation), not a new one.
+    # same: the same source and the same stored fit reused, not a new one (a fit that only lost
+    # deleted tasks keeps its time of creation).
     same_probs = memo is not None and memo.probs == summary.probs and not summary.fit.get("new") \
         and _created(memo.fit) == _created(fit_in_use[1])
     if project.task_ids and probs is not None:

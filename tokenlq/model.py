@@ -169,9 +169,13 @@ class _SurfaceCounts:
         return out
 
 
-def _features(sentences, config: CRFConfig):
-    make = token_features if config.features == "tokenlq" else reference_features
-    return [make(s) for s in sentences]
+def _sentence_features(words, config: CRFConfig, counts=None, tags=None) -> list[list[str]]:
+    """The CRF's features of one sentence: its tokens', plus the surface ``counts``' (a
+    :class:`_SurfaceCounts`; ``tags``: the sentence's own labels when they are counted)."""
+    x = (token_features if config.features == "tokenlq" else reference_features)(words)
+    if counts is None:
+        return x
+    return [a + b for a, b in zip(x, counts.features(words, tags))]
 
 
 def _train_crf(train_x, train_y, config: CRFConfig, path: str) -> None:
@@ -290,8 +294,6 @@ class _FoldData:
     """Everything the folds of one cross-validation read."""
 
     config: CRFConfig
-    features: list
-    extra_features: list
     fold_of: np.ndarray
     sentences: list
     labels: list
@@ -306,17 +308,13 @@ def _fold(d: _FoldData, fold: int):
     config = d.config
     train = np.flatnonzero(d.fold_of != fold)
     test = np.flatnonzero(d.fold_of == fold)
-    train_x = [d.features[i] for i in train] + d.extra_features
+    train_sents = [d.sentences[i] for i in train] + list(d.extra_sentences)
     train_y = [list(d.labels[i]) for i in train] + [list(y) for y in d.extra_labels]
-    test_x = [d.features[i] for i in test]
-    counts = None
-    if config.surface:
-        train_sents = [d.sentences[i] for i in train] + list(d.extra_sentences)
-        counts = _SurfaceCounts(train_sents, train_y)
-        train_x = [[a + b for a, b in zip(x, counts.features(s, y))]
-                   for x, s, y in zip(train_x, train_sents, train_y)]
-        test_x = [[a + b for a, b in zip(x, counts.features(d.sentences[i]))]
-                  for x, i in zip(test_x, test)]
+    counts = _SurfaceCounts(train_sents, train_y) if config.surface else None
+    # Made one sentence at a time, as the trainer and the tagger take them: all at once they
+    # are gigabytes at 100,000 sentences, and each fold process would hold its own.
+    train_x = (_sentence_features(s, config, counts, y) for s, y in zip(train_sents, train_y))
+    test_x = (_sentence_features(d.sentences[i], config, counts) for i in test)
     if fold == -1:
         with tempfile.TemporaryDirectory() as tmp:
             path = os.path.join(tmp, "model.crfsuite")
@@ -327,7 +325,7 @@ def _fold(d: _FoldData, fold: int):
 
 # In a fold process only: the data of the cross-validation its pool was made for. Fold
 # processes are forked with it as the initializer's argument, so they read it without copying
-# it through pickles (the features of 300k tokens are ~80 MB), and each pool has its own.
+# it through pickles, and each pool has its own.
 _worker_data: _FoldData | None = None
 
 
@@ -389,8 +387,8 @@ def cross_val_pred_probs(sentences, labels, class_names, *, folds: int = 5, seed
     lengths = np.array([len(s) for s in sentences])
     offsets = np.concatenate(([0], np.cumsum(lengths)))
     out = np.zeros((int(offsets[-1]), len(class_names)))
-    data = _FoldData(config, _features(sentences, config), _features(extra_sentences, config),
-                     fold_of, sentences, labels, extra_sentences, extra_labels, list(class_names))
+    data = _FoldData(config, fold_of, sentences, labels, extra_sentences, extra_labels,
+                     list(class_names))
     # One process per core: more (one per fold) was 2x slower per fold on 2 cores, as the
     # trainers' memory traffic contends (20,000 sentences, 1.7 GB per trainer).
     workers = min(folds, n_jobs or os.cpu_count() or 1)
@@ -448,11 +446,11 @@ class FittedModel:
         ['B-PER', 'O', 'B-LOC']
         """
         sentences = [list(s) for s in sentences]
-        x = _features(sentences, self.config)
+        counts = None
         if self.surface is not None:
             counts = _SurfaceCounts([], [])
             counts.counts.update({w: Counter(c) for w, c in self.surface.items()})
-            x = [[a + b for a, b in zip(f, counts.features(s))] for f, s in zip(x, sentences)]
+        x = (_sentence_features(s, self.config, counts) for s in sentences)
         with tempfile.TemporaryDirectory() as tmp:
             path = os.path.join(tmp, "model.crfsuite")
             Path(path).write_bytes(self.crf)
