@@ -13,13 +13,11 @@ from __future__ import annotations
 
 import gc
 import itertools
-import logging
 from collections import OrderedDict
 from dataclasses import dataclass
 
 __all__ = ["KEEP_PROJECTS", "Kept", "ResidentProjects", "serve"]
 
-log = logging.getLogger(__name__)
 # Projects kept at once, the most recently updated; a project of 100,000 tasks takes about
 # 1.5 GB in memory (bench/results/events_100k.md).
 KEEP_PROJECTS = 2

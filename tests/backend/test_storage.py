@@ -119,6 +119,7 @@ def test_a_database_of_an_unversioned_release_is_upgraded_with_its_rows(tmp_path
     assert revision(store) == HEAD and schema_problems(store) == []
     done, waiting = store.job(1), store.job(2)
     assert (done.kind, done.status) == (JobKind.RESCORE, JobStatus.DONE)
+    assert (waiting.trigger, waiting.status) == ("ANNOTATION_CREATED", JobStatus.QUEUED)
     assert done.summary == {"flagged": 3}
     assert [job.id for job in store.history(2)] == [1]
     assert store.predictions(2, [7, 8]) == {7: {"score": 0.5}}
