@@ -46,8 +46,9 @@ def annotator_summary(project, result, *, view=None) -> dict:
     disagree = defaultdict(int)
     overlap = disagreeing = 0
     agreement = []
-    for i in (i for i, every in enumerate(project.annotations) if len(every) > 1):
-        every = project.annotations[i]
+    for i, every in enumerate(project.annotations):
+        if len(every) < 2:
+            continue
         for n, (who, tags) in enumerate(every):
             if n != project.given[i]:
                 others[who].append((i, tags))

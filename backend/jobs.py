@@ -167,6 +167,12 @@ def _own_queue(data_dir) -> int:
     return fd
 
 
+def _stop_queue(queue_ref) -> None:
+    queue = queue_ref()
+    if queue is not None:
+        queue.stop()
+
+
 class JobQueue:
     """Jobs wait in the store; a thread per lane starts their run processes. One process per data
     folder (and per database, with DATABASE_URL) owns the queue."""
@@ -193,8 +199,9 @@ class JobQueue:
         self._context.set_forkserver_preload(list(RUN_MODULES))
         self._resident = None  # (process, connection) of the update process, once started
         self.store.fail_interrupted()
-        # Before multiprocessing's own exit handler, which waits for the update process.
-        atexit.register(self.stop)
+        # Before multiprocessing's own exit handler, which waits for the update process; by a
+        # weak reference, so that a queue nobody stopped can still be collected.
+        atexit.register(_stop_queue, weakref.ref(self))
         self._threads = {lane: threading.Thread(target=self._loop, args=(lane,), daemon=True,
                                                 name=f"tokenlq-{lane}") for lane in Lane}
         if start:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from operator import attrgetter
 
 import numpy as np
 
@@ -107,31 +108,22 @@ def read_tasks(tasks, config: NerConfig, *, previous: ProjectCorpus | None = Non
 
     ``previous``: a corpus read from the same tasks with the same ``config``, of which only the
     ``touched`` task ids (a set) have changed since: the other tasks are not read again."""
+    known, fresh = {}, {}
     if previous is not None and touched is not None:
-        patched = _patched(tasks, config, previous, touched)
+        fresh = {t["id"]: read_task(t, config) for t in tasks if t["id"] in touched}
+        patched = _patched(previous, fresh, len(tasks))
         if patched is not None:
             return patched
-    out = ProjectCorpus()
-    known = previous.readings if previous is not None and touched is not None else {}
-    for task in tasks:
-        task_id = task["id"]
-        reading = known.get(task_id) if known and task_id not in touched else None
-        if reading is None:
-            reading = read_task(task, config)
-        out.readings[task_id] = reading
-        read, warnings = reading
-        out.warnings.update(warnings)
-        if read is None:
-            continue
-        out.task_ids.append(task_id)
-        out.texts.append(read.text)
-        out.tokens.append(read.tokens)
-        out.words.append(read.words)
-        out.labels.append(read.labels)
-        out.confirmed.append(read.confirmed)
-        out.annotations.append(read.annotations)
-        out.given.append(read.given)
-        out.others.append(read.others)
+        known = previous.readings
+    out = ProjectCorpus(readings={
+        t["id"]: fresh.get(t["id"]) or known.get(t["id"]) or read_task(t, config) for t in tasks})
+    for _, warnings in out.readings.values():
+        if warnings:
+            out.warnings.update(warnings)
+    scored = [(task_id, read) for task_id, (read, _) in out.readings.items() if read is not None]
+    out.task_ids = [task_id for task_id, _ in scored]
+    for column, key in _COLUMNS.items():
+        setattr(out, column, list(map(attrgetter(key), (read for _, read in scored))))
     return out
 
 
@@ -141,19 +133,16 @@ _COLUMNS = {"texts": "text", "tokens": "tokens", "words": "words", "labels": "la
             "others": "others"}
 
 
-def _patched(tasks, config: NerConfig, previous: ProjectCorpus, touched) -> ProjectCorpus | None:
-    """``previous`` with the ``touched`` tasks read again, when the project still has the same
-    tasks scored in the same places (annotations edited, none added, removed, emptied or
-    skipped): its columns are copied, not rebuilt. None when it has not."""
-    if len(tasks) != len(previous.readings):
+def _patched(previous: ProjectCorpus, fresh: dict, n_tasks: int) -> ProjectCorpus | None:
+    """``previous`` with the ``fresh`` readings of the tasks touched, when the project still
+    has the same ``n_tasks`` tasks, scored in the same places (annotations edited, none added,
+    removed, emptied or skipped): its columns are copied, not rebuilt. None when it has not."""
+    if n_tasks != len(previous.readings):
         return None
-    fresh = {}
-    for task in (t for t in tasks if t["id"] in touched):
-        before = previous.readings.get(task["id"])
-        reading = read_task(task, config)
+    for task_id, reading in fresh.items():
+        before = previous.readings.get(task_id)
         if before is None or (before[0] is None) != (reading[0] is None):
             return None
-        fresh[task["id"]] = reading
     out = ProjectCorpus(task_ids=list(previous.task_ids), readings=dict(previous.readings),
                         warnings=Counter(previous.warnings),
                         **{column: list(getattr(previous, column)) for column in _COLUMNS})

@@ -8,6 +8,7 @@ import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+from ..settings import BULK_TIMEOUT
 from .client import LabelStudioClient
 from .views import ISSUES_VIEW_TITLE
 
@@ -26,7 +27,7 @@ class LabelStudioProject:
     """Reads and writes of one project."""
 
     def __init__(self, client: LabelStudioClient, project_id: int, *, before_write=None,
-                 bulk_timeout: float = 1800.0):
+                 bulk_timeout: float = BULK_TIMEOUT):
         """``before_write()`` is called before each write and may raise to stop the run's
         writing (an RQ job that lost its project's lock). ``bulk_timeout``: seconds for a
         request about the whole project (building the export and downloading it, a bulk import

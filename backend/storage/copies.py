@@ -72,8 +72,8 @@ class CopyStore(Database):
     def save_copy(self, project: int, copy, *, seq: int, read: float | None = None,
                   due: str | None = None, passing: str | None = None) -> str:
         """Write what changed in ``copy`` since it was loaded, and that it took in the events up
-        to ``seq`` (which are then deleted); the copy's new version. ``read``: the copy is a new full read begun then,
-        replacing the project's whole copy. ``due``: why the next run must read in full (None:
+        to ``seq`` (which are then deleted); the copy's new version. ``read``: the copy is a new
+        full read begun then, replacing the project's whole copy. ``due``: why the next run must read in full (None:
         it need not); without ``read``, a reason already stored stays unless it is ``passing``
         (one that ``due`` replaces, such as the mark of a run still writing)."""
         gone = json.dumps({"annotations": sorted(copy.gone_annotations),
