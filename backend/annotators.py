@@ -78,6 +78,13 @@ def annotator_summary(project, result, *, view=None) -> dict:
                           result.pred_probs[a:b], view.probs[a:b], [len(tags)]))
         labels, probs, type_probs, each = (x[0] if len(x) == 1 else np.concatenate(x)
                                            for x in zip(*parts))
+        if overlap == 0 and parts[0][0] is result.labels:
+            # One annotator gave every label and no task has another annotation (so no votes
+            # went into the run): the run's issues and joint are the annotator's, the same
+            # calls on the same arrays.
+            out.append(_row(who, len(lengths), int(offsets[-1]), len(result.issues), view.joint,
+                            disagree[who]))
+            continue
         bounds = np.concatenate(([0], np.cumsum(each))).astype(np.int64)
         with warnings.catch_warnings():
             # One annotator's few tasks often hold a class once: that it is not searched is
@@ -86,8 +93,12 @@ def annotator_summary(project, result, *, view=None) -> dict:
             issues = find_label_issues(labels, probs, bounds, renormalize=True,
                                        return_indices_ranked_by=None)
         joint = confident_joint(view.to_type[labels], type_probs, bounds)
-        out.append({"annotator": who, "annotations": len(each), "tokens": int(bounds[-1]),
-                    "flagged_tokens": len(issues), "estimated_error_rate": off_diagonal_share(joint),
-                    "disagreeing_tasks": disagree[who]})
+        out.append(_row(who, len(each), int(bounds[-1]), len(issues), joint, disagree[who]))
     return {"overlap_tasks": overlap, "disagreeing_tasks": disagreeing,
             "token_agreement": float(np.mean(agreement)) if agreement else None, "annotators": out}
+
+
+def _row(who, annotations: int, tokens: int, flagged: int, joint, disagreeing: int) -> dict:
+    return {"annotator": who, "annotations": annotations, "tokens": tokens,
+            "flagged_tokens": flagged, "estimated_error_rate": off_diagonal_share(joint),
+            "disagreeing_tasks": disagreeing}

@@ -28,9 +28,9 @@ def new_fit(project: ProjectCorpus, class_names, *, model: str, folds: int, seed
     """Cross-validate ``model`` ("crf" or "crf+encoder") on the project's annotated tasks."""
     probs, fitted = out_of_sample_probs(words(project), project.labels, class_names, model=model,
                                         folds=folds, seed=seed, return_model=True)
-    keys = [project.keys(i) for i in range(len(project.task_ids))]
+    token_keys, label_keys = project.keys()
     return ProjectFit(model, class_names, np.asarray(project.task_ids, dtype=np.int64),
-                      [k for k, _ in keys], [k for _, k in keys],
+                      list(token_keys), list(label_keys),
                       offsets_from_lengths([len(t) for t in project.tokens]), probs, fitted, time.time())
 
 
@@ -47,23 +47,34 @@ class FitReuse:
 def reuse_fit(fit: ProjectFit, project: ProjectCorpus) -> FitReuse:
     """The project's probabilities from ``fit`` (module docstring)."""
     rows, offsets = fit.rows(), fit.offsets
-    parts, missing, changed = [], [], 0
-    for i, task_id in enumerate(project.task_ids):
-        row = rows.get(task_id)
-        token_key, label_key = project.keys(i)
-        if row is not None and fit.token_keys[row] == token_key:
-            parts.append(fit.probs[offsets[row]:offsets[row + 1]])
+    found = [rows.get(t, -1) for t in project.task_ids]
+    missing, changed = [], 0
+    for i, (row, token_key, label_key) in enumerate(zip(found, *project.keys())):
+        if row >= 0 and fit.token_keys[row] == token_key:
             changed += fit.label_keys[row] != label_key
         else:
-            parts.append(None)
             missing.append(i)
+    row_of = np.array(found, dtype=np.int64)
+    lengths = np.array([len(t) for t in project.tokens], dtype=np.int64)
+    starts = offsets_from_lengths(lengths)
+    kept = np.ones(len(row_of), dtype=bool)
+    kept[missing] = False
+    if not missing and len(row_of) == len(fit.task_ids) and \
+            np.array_equal(row_of, np.arange(len(row_of))):
+        probs = fit.probs.view()  # the fit's tasks in its order: its array, not a copy,
+        probs.flags.writeable = False  # that nothing may change
+    else:
+        probs = np.empty((int(starts[-1]), len(fit.class_names)))
+        # Every kept task's rows gathered at once: each token's row in the fit.
+        within = np.arange(starts[-1]) - np.repeat(starts[:-1], lengths)
+        token_kept = np.repeat(kept, lengths)
+        probs[token_kept] = fit.probs[(np.repeat(offsets[row_of.clip(0)], lengths) + within)[token_kept]]
     if missing:
         task_words = words(project)
         predicted = fit.model.predict_probs([task_words[i] for i in missing])
-        at = np.cumsum([0] + [len(project.tokens[i]) for i in missing])
+        at = np.cumsum([0] + [int(lengths[i]) for i in missing])
         for n, i in enumerate(missing):
-            parts[i] = predicted[at[n]:at[n + 1]]
-    probs = np.concatenate(parts) if parts else np.zeros((0, len(fit.class_names)))
+            probs[starts[i]:starts[i + 1]] = predicted[at[n]:at[n + 1]]
     return FitReuse(probs, len(project.task_ids) - len(missing), len(missing), int(changed),
                     len(set(rows) - set(project.task_ids)))
 

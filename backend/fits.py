@@ -20,7 +20,7 @@ import shutil
 import tarfile
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -53,10 +53,13 @@ class ProjectFit:
     probs: np.ndarray  # (n, K) cross-validated
     model: FittedModel
     created: float = 0.0
+    _rows: dict | None = field(default=None, init=False, repr=False, compare=False)
 
     def rows(self) -> dict:
-        """{task id: position}"""
-        return {int(t): i for i, t in enumerate(self.task_ids)}
+        """{task id: position}, made once per fit (a kept fit serves many updates)."""
+        if self._rows is None:
+            self._rows = {t: i for i, t in enumerate(self.task_ids.tolist())}
+        return self._rows
 
 
 def _folder(data_dir, project: int) -> Path:

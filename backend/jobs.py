@@ -113,12 +113,12 @@ def run_job(settings, job: Job, submit=None, *, before_write=None, resident=None
                 kept = None if resident is None else resident.take(project)
                 read = read_project(ls, store, kept=kept,
                                     full="a rescore" if job.kind is JobKind.RESCORE else None)
-                reviews = store.reviews(project)
+                # Only runs store review states, each after saving the copy: while the copy is
+                # at the kept version, the stored states are the kept ones.
+                reviews = kept.reviews if read.summary.get("kept") else store.reviews(project)
                 run = rescore(ls, options, reviews=reviews, tasks=read.tasks, memo=read.memo,
                               touched=read.touched)
                 version = save_written(store, read, run.ours, MODEL_VERSION)
-                if resident is not None:
-                    resident.keep(project, Kept(read.copy, version, run.memo))
                 # From the copy, only what changed: Label Studio's predictions and the stored
                 # ones changed together. A full read may follow a run that failed between
                 # the two, so it replaces them all.
@@ -126,6 +126,8 @@ def run_job(settings, job: Job, submit=None, *, before_write=None, resident=None
                 store.save_predictions(project, run.predictions, changed=None if full else run.ours,
                                        removed=[t for t, p in run.ours.items() if not p])
                 store.save_reviews(project, run.reviews, previous=reviews)
+                if resident is not None:  # kept once all of it is stored
+                    resident.keep(project, Kept(read.copy, version, run.memo, run.reviews))
                 summary = dict(dataclasses.asdict(run.summary), read=read.summary)
                 seconds = summary["seconds"]  # the read is the run's pull, with its settings
                 seconds["pull"] = round(seconds.get("pull", 0) + read.summary["seconds"], 3)

@@ -111,6 +111,7 @@ class RunMemo:
     probs: str  # RunSummary.probs: where the probabilities came from
     rendered: dict  # {task id: (signature, prediction before any review mark)}
     final: dict  # {task id: (review note or None, the prediction written)}
+    result: object = None  # the run's tokenlq.audit.AuditResult (None: it scored nothing)
 
 
 @dataclass(frozen=True)
@@ -344,7 +345,14 @@ def rescore(ls: LabelStudioProject, options: RunOptions = RunOptions(), *,
         if voted:  # the votes go into the probabilities (findings, suggestions) and the scores
             offsets = offsets_from_lengths([len(t) for t in project.tokens])
             probs = vote_probs(probs, offsets, others, class_names)
-        result = score_tasks(project, config, pred_probs=probs, pred_probs_classes=class_names)
+        # Span issues are found again only in the tasks touched and where flags moved when
+        # the tasks are those the memo's result scored, in the same order.
+        since = {}
+        if same_probs and memo.result is not None and memo.corpus.task_ids == project.task_ids:
+            since = {"previous": memo.result,
+                     "changed": [i for i, t in enumerate(project.task_ids) if t in touched]}
+        result = score_tasks(project, config, pred_probs=probs, pred_probs_classes=class_names,
+                             **since)
         if voted:
             sentence_scores, token_scores = vote_scores(
                 result.sentence_scores, result.token_scores, project.labels, result.offsets, others)
@@ -352,7 +360,7 @@ def rescore(ls: LabelStudioProject, options: RunOptions = RunOptions(), *,
         view = type_view(result)
         rendered = render_predictions(project, result, config, MODEL_VERSION, view=view,
                                       voted=voted, previous=memo.rendered if same_probs else None,
-                                      touched=touched)
+                                      touched=touched, since=since.get("previous"))
         new = {task_id: prediction for task_id, (_, prediction) in rendered.items()}
         positions: dict = {}
         for i, j in result.issues:
@@ -362,8 +370,8 @@ def rescore(ls: LabelStudioProject, options: RunOptions = RunOptions(), *,
         lowest = np.minimum.reduceat(token_scores, offsets[:-1])
         at_lowest = np.flatnonzero(token_scores == np.repeat(lowest, np.diff(offsets)))
         weakest = at_lowest[np.searchsorted(at_lowest, offsets[:-1])] - offsets[:-1]
-        current = {t: (project.labels[i], project.confirmed[i], new[t]["score"], int(weakest[i]))
-                   for i, t in enumerate(project.task_ids)}
+        current = {t: (labels, confirmed, new[t]["score"], low) for t, labels, confirmed, low
+                   in zip(project.task_ids, project.labels, project.confirmed, weakest.tolist())}
         flagged, states, reviewed = update_reviews(reviews or {}, current, positions, time.time())
         earlier = memo.final if same_probs else {}
         for t in new:
@@ -408,7 +416,8 @@ def rescore(ls: LabelStudioProject, options: RunOptions = RunOptions(), *,
     if options.webhook_headers:
         ls.secure_webhooks(MODEL_VERSION, dict(options.webhook_headers))
     clock.lap("write")
-    memo = RunMemo(settings["label_config"], project, *fit_in_use, summary.probs, rendered, final)
+    memo = RunMemo(settings["label_config"], project, *fit_in_use, summary.probs, rendered, final,
+                   result if new else None)
     return RunResult(summary, new, review_states, ours, memo)
 
 

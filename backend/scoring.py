@@ -11,12 +11,13 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import lru_cache
 from operator import attrgetter
 
 import numpy as np
 
 from tokenlq import offsets_from_lengths
-from tokenlq.audit import AuditResult, audit
+from tokenlq.audit import AuditResult, audit, audit_tokens
 from tokenlq.spans import decode_spans
 from tokenlq.io import Corpus
 from tokenlq.labelstudio_format import (entity_regions, given_annotation, prediction, span_labels,
@@ -27,7 +28,7 @@ from .fits import labels_key, tokens_key
 from .labelstudio.config import NerConfig
 
 __all__ = ["SUMMARY_FIELDS", "ProjectCorpus", "TaskReading", "carries_mark", "entities_by_sentence",
-           "findings", "predictions", "project_classes", "read_task",
+           "findings", "label_codes", "predictions", "project_classes", "read_task",
            "read_tasks", "render_predictions", "score_tasks", "top_items", "top_text",
            "type_summary", "words"]
 
@@ -39,6 +40,9 @@ class ProjectCorpus:
     tokens: list = field(default_factory=list)  # per task: [(token, start, end)]
     words: list = field(default_factory=list)  # per task: its tokens' words
     labels: list = field(default_factory=list)  # per task: BIO tags
+    codes: list = field(default_factory=list)  # per task: its tags' indices in project_classes
+    token_keys: list = field(default_factory=list)  # per task: backend.fits.tokens_key
+    label_keys: list = field(default_factory=list)  # per task: backend.fits.labels_key
     confirmed: list = field(default_factory=list)  # per task: its given annotation carries the mark
     # per task: (annotator id, BIO tags) of every non-cancelled annotation (overlap > 1)
     annotations: list = field(default_factory=list)
@@ -48,12 +52,13 @@ class ProjectCorpus:
     # {task id: (TaskReading or None, its warnings)} of every task read, for the next read
     readings: dict = field(default_factory=dict, repr=False)
 
-    def keys(self, i: int) -> tuple:
-        """(tokens_key, labels_key) of the ``i``-th scored task."""
-        read = self.readings.get(self.task_ids[i], (None,))[0]
-        if read is not None:
-            return read.token_key, read.label_key
-        return tokens_key(self.tokens[i]), labels_key(self.labels[i])
+    def keys(self) -> tuple:
+        """``(token_keys, label_keys)``: backend.fits.tokens_key and labels_key of each scored
+        task, which decide a fit's reuse."""
+        if len(self.token_keys) != len(self.task_ids):  # a corpus not made by read_tasks
+            self.token_keys = [tokens_key(tokens) for tokens in self.tokens]
+            self.label_keys = [labels_key(labels) for labels in self.labels]
+        return self.token_keys, self.label_keys
 
 
 @dataclass(frozen=True)
@@ -63,6 +68,7 @@ class TaskReading:
     tokens: list
     words: list
     labels: list
+    codes: np.ndarray  # labels as indices in project_classes(config)
     confirmed: bool
     annotations: list
     given: int
@@ -95,7 +101,9 @@ def read_task(task: dict, config: NerConfig) -> tuple:
         if other is annotation:
             labels, given = tags, len(every) - 1
     others = [tags for n, (_, tags) in enumerate(every) if n != given]
-    return TaskReading(text, tokens, [t for t, _, _ in tokens], labels,
+    index = _class_index(tuple(config.labels))
+    codes = np.array([index[t] for t in labels], dtype=np.int64)
+    return TaskReading(text, tokens, [t for t, _, _ in tokens], labels, codes,
                        carries_mark(annotation, config.confirm_name), every, given, others,
                        tokens_key(tokens), labels_key(labels)), warnings
 
@@ -129,6 +137,7 @@ def read_tasks(tasks, config: NerConfig, *, previous: ProjectCorpus | None = Non
 
 # ProjectCorpus's per-task columns and the TaskReading field each holds.
 _COLUMNS = {"texts": "text", "tokens": "tokens", "words": "words", "labels": "labels",
+            "codes": "codes", "token_keys": "token_key", "label_keys": "label_key",
             "confirmed": "confirmed", "annotations": "annotations", "given": "given",
             "others": "others"}
 
@@ -177,7 +186,26 @@ def carries_mark(annotation: dict, control: str | None) -> bool:
 
 def project_classes(config: NerConfig) -> list:
     """The project's tag names: O, then B-/I- of every label of the config."""
-    return ordered_classes({make_tag(p, label) for label in config.labels for p in ("B", "I")})
+    return list(_project_classes(tuple(config.labels)))
+
+
+@lru_cache(maxsize=16)
+def _project_classes(labels: tuple) -> list:
+    return ordered_classes({make_tag(p, label) for label in labels for p in ("B", "I")})
+
+
+@lru_cache(maxsize=16)
+def _class_index(labels: tuple) -> dict:
+    return {name: k for k, name in enumerate(_project_classes(labels))}
+
+
+def label_codes(project: ProjectCorpus, config: NerConfig) -> np.ndarray:
+    """Every scored token's given tag as an index in :func:`project_classes`, flat (n,)."""
+    if len(project.codes) != len(project.labels):  # a corpus not made by read_tasks
+        index = _class_index(tuple(config.labels))
+        project.codes = [np.array([index[t] for t in tags], dtype=np.int64)
+                         for tags in project.labels]
+    return np.concatenate(project.codes) if project.codes else np.zeros(0, dtype=np.int64)
 
 
 def words(project: ProjectCorpus) -> list:
@@ -189,11 +217,23 @@ def words(project: ProjectCorpus) -> list:
 
 def score_tasks(project: ProjectCorpus, config: NerConfig, **audit_options) -> AuditResult:
     """tokenlq's audit of the project's given labels (options as :func:`tokenlq.audit.audit`,
-    e.g. ``pred_probs`` with ``pred_probs_classes``)."""
+    e.g. ``pred_probs`` with ``pred_probs_classes``; with those two, also ``previous`` and
+    ``changed`` of :func:`tokenlq.audit.audit_tokens`, and then no per-class summary or
+    confusions of tags: the service makes its own per entity type, :func:`type_summary`)."""
     corpus = Corpus(words(project), project.labels)
     corpus.sources = [f"task {i}" for i in project.task_ids]
     corpus.documents = [0] * len(project.task_ids)
-    return audit(corpus, extra_classes=project_classes(config), **audit_options)
+    class_names = project_classes(config)
+    since = {k: audit_options.pop(k) for k in ("previous", "changed") if k in audit_options}
+    if set(audit_options) == {"pred_probs", "pred_probs_classes"} and \
+            list(audit_options["pred_probs_classes"]) == class_names and project.task_ids:
+        # The run's own probabilities, in the project's classes: the tags were turned into
+        # indices as each task was read, not again for millions of tokens per update.
+        return audit_tokens(label_codes(project, config),
+                            np.asarray(audit_options["pred_probs"], dtype=np.float64),
+                            offsets_from_lengths([len(t) for t in project.tokens]),
+                            class_names=class_names, corpus=corpus, summaries=False, **since)
+    return audit(corpus, extra_classes=class_names, **audit_options)
 
 
 def entities_by_sentence(labels, offsets, class_names) -> dict:
@@ -259,12 +299,14 @@ def _given_entities(result: AuditResult, rows: list) -> dict:
 
 def render_predictions(project: ProjectCorpus, result: AuditResult, config: NerConfig,
                        model_version: str, *, view: TypeView | None = None, voted=frozenset(),
-                       previous: dict | None = None, touched=()) -> dict:
+                       previous: dict | None = None, touched=(), since=None) -> dict:
     """{task id: (signature, prediction)}: :func:`predictions` with what decides each one.
 
     ``previous``: such a dict of an earlier run with the same probabilities for every task not
     in ``touched`` (task ids whose task changed since); a task whose signature is unchanged
-    keeps its earlier pair (the same objects) instead of being rendered again.
+    keeps its earlier pair (the same objects) instead of being rendered again. ``since``: that
+    run's result, of the same tasks in the same order: a task not touched, whose score did not
+    move and that has span issues in neither result is not even looked at.
     """
     view = view or type_view(result)
     type_probs, types = view.probs, view.types
@@ -272,8 +314,14 @@ def render_predictions(project: ProjectCorpus, result: AuditResult, config: NerC
     for row in result.spans.itertuples():
         findings.setdefault(int(row.sentence), []).append(row)
     previous, scores = previous or {}, result.sentence_scores.tolist()
-    out, todo = {}, []
-    for i, task_id in enumerate(project.task_ids):
+    looked_at, out, todo = range(len(project.task_ids)), {}, []
+    if since is not None and previous:
+        moved = np.flatnonzero(result.sentence_scores != since.sentence_scores).tolist()
+        looked_at = sorted(set(moved) | findings.keys() | set(since.spans["sentence"].tolist())
+                           | {i for i, t in enumerate(project.task_ids) if t in touched})
+        out = dict(previous)  # the others stand: the same signature
+    for i in looked_at:
+        task_id = project.task_ids[i]
         signature = (scores[i], i in voted, [
             (row.start_token, row.end_token, row.kind, float(row.score), row.given_spans,
              row.suggested_spans) for row in findings.get(i, ())])

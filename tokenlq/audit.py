@@ -25,7 +25,8 @@ from .scheme import entity_type, entity_types, merge_classes
 from .spans import SPAN_COLUMNS, find_span_issues
 from .summary import class_summary, label_confusions
 
-__all__ = ["SCORE_LEVELS", "AuditResult", "audit", "score_sentences", "write_report"]
+__all__ = ["SCORE_LEVELS", "AuditResult", "audit", "audit_tokens", "score_sentences",
+           "write_report"]
 
 SCORE_LEVELS = ("type", "tag")
 
@@ -41,8 +42,8 @@ class AuditResult:
     token_scores: np.ndarray  # (n,)
     issues: list  # [(sentence, token)], ranked
     spans: pd.DataFrame
-    classes: pd.DataFrame
-    confusions: pd.DataFrame
+    classes: pd.DataFrame | None  # None: not asked for (audit_tokens' summaries=False)
+    confusions: pd.DataFrame | None
     settings: dict
 
 
@@ -134,6 +135,58 @@ def audit(corpus: Corpus, *, pred_probs_path=None, pred_probs=None, pred_probs_c
     index = {c: k for k, c in enumerate(_two_or_more(class_names))}
     labels = np.array([index[t] for s in corpus.labels for t in s], dtype=np.int64)
     offsets = np.concatenate(([0], np.cumsum([len(s) for s in corpus.tokens]))).astype(np.int64)
+    result = audit_tokens(labels, pred_probs, offsets, class_names=class_names, corpus=corpus,
+                          token_score_method=token_score_method,
+                          sentence_score_method=sentence_score_method, temperature=temperature,
+                          score_level=score_level)
+    settings = result.settings = {
+        "folds": folds, "seed": seed, **result.settings,
+        "probabilities": "given" if pred_probs_classes is not None else
+        str(pred_probs_path) if pred_probs_path else
+        f"cross-validated {_MODEL_NAMES.get(model, model)}",
+        "training data": f"{len(train)} extra sentences" if train is not None else "none"}
+    if requested is not None:
+        settings["model chosen"] = model_reason(requested, model)
+    if plans:
+        settings["fine-tuning"] = plans[0].reason
+    if corpus.column_note:
+        settings["columns"] = corpus.column_note
+    return result
+
+
+def audit_tokens(labels, pred_probs, offsets, *, class_names, corpus: Corpus | None = None,
+                 token_score_method: str = "self_confidence", sentence_score_method: str = "min",
+                 temperature: float | None = None, score_level: str = "type",
+                 previous: AuditResult | None = None, changed=(),
+                 summaries: bool = True) -> AuditResult:
+    """The scoring part of :func:`audit` on flat data: scores, ranked issues, span issues and
+    summaries of given labels ``labels`` (n,) with probabilities ``pred_probs`` (n, K) whose
+    columns are ``class_names``, sentences at ``offsets`` (N+1,). ``corpus``: the sentences'
+    words (for the span issues' text and the report); without it the text is empty.
+
+    For callers that hold their labels as class indices already (a service that re-scores a
+    large project after each edit): :func:`audit` turns a corpus's tags into them first.
+    ``previous``: this function's result for the same sentences (the same offsets, class
+    names and options) whose labels, probabilities and words differed only in the sentences
+    ``changed`` (indices): span issues are then found again only there and where the flagged
+    tokens moved, to the same result. ``summaries=False``: no per-class summary and label
+    confusions (``classes`` and ``confusions`` None), for a caller that makes its own.
+
+    Examples
+    --------
+    >>> labels = np.array([1, 2, 0, 1, 2, 0, 0, 0, 1])  # the last sentence's entity one late
+    >>> probs = np.array([[.1, .8, .1], [.1, .1, .8], [.8, .1, .1]] * 2
+    ...                  + [[.8, .1, .1], [.1, .8, .1], [.8, .1, .1]])
+    >>> result = audit_tokens(labels, probs, np.array([0, 3, 6, 9]),
+    ...                       class_names=["O", "B-LOC", "I-LOC"])
+    >>> result.sentence_scores.round(2).tolist(), result.issues
+    ([0.8, 0.8, 0.1], [(2, 1), (2, 2)])
+    >>> result.spans[["sentence", "given", "suggested", "kind"]].values.tolist()
+    [[2, 'O', 'LOC', 'missing'], [2, 'LOC', 'O', 'spurious']]
+    """
+    check_option(score_level, "score_level", SCORE_LEVELS, "audit_tokens")
+    class_names = _two_or_more(list(class_names))
+    tokens = corpus.tokens if corpus is not None else None
     sentence_scores, token_scores = score_sentences(
         labels, pred_probs, offsets, class_names, level=score_level,
         token_score_method=token_score_method, sentence_score_method=sentence_score_method,
@@ -143,28 +196,62 @@ def audit(corpus: Corpus, *, pred_probs_path=None, pred_probs=None, pred_probs_c
     # Ranked by the token scores the report shows (type level by default), ties by position.
     flat = np.array([offsets[i] + j for i, j in issues], dtype=np.int64)
     issues = [issues[r] for r in np.argsort(token_scores[flat], kind="stable")] if issues else []
-    spans = find_span_issues(labels, pred_probs, offsets, class_names=class_names, issues=issues,
-                             tokens=corpus.tokens, token_score_method=token_score_method,
-                             renormalize=True)
-    classes = class_summary(labels, pred_probs, offsets, class_names=class_names, issues=issues,
-                            renormalize=True)
-    confusions = label_confusions(labels, pred_probs, offsets, issues=issues,
-                                  class_names=class_names, renormalize=True)
-    settings = {"folds": folds, "seed": seed, "token score": token_score_method,
+    span_options = dict(class_names=class_names, token_score_method=token_score_method,
+                        renormalize=True)
+    if previous is not None and previous.class_names == class_names and \
+            np.array_equal(previous.offsets, offsets):
+        spans = _span_issues_since(previous, changed, labels, pred_probs, offsets, issues,
+                                   tokens, span_options)
+    else:
+        spans = find_span_issues(labels, pred_probs, offsets, issues=issues, tokens=tokens,
+                                 **span_options)
+    classes = confusions = None
+    if summaries:
+        classes = class_summary(labels, pred_probs, offsets, class_names=class_names,
+                                issues=issues, renormalize=True)
+        confusions = label_confusions(labels, pred_probs, offsets, issues=issues,
+                                      class_names=class_names, renormalize=True)
+    settings = {"token score": token_score_method,
                 "scored at the level of": "entity types" if score_level == "type" else "tags",
-                "sentence score": sentence_score_method,
-                "probabilities": "given" if pred_probs_classes is not None else
-                str(pred_probs_path) if pred_probs_path else
-                f"cross-validated {_MODEL_NAMES.get(model, model)}",
-                "training data": f"{len(train)} extra sentences" if train is not None else "none"}
-    if requested is not None:
-        settings["model chosen"] = model_reason(requested, model)
-    if plans:
-        settings["fine-tuning"] = plans[0].reason
-    if corpus.column_note:
-        settings["columns"] = corpus.column_note
-    return AuditResult(corpus, class_names, labels, pred_probs, offsets, sentence_scores,
-                       token_scores, issues, spans, classes, confusions, settings)
+                "sentence score": sentence_score_method}
+    return AuditResult(corpus, class_names, np.asarray(labels), np.asarray(pred_probs),
+                       np.asarray(offsets), sentence_scores, token_scores, issues, spans, classes,
+                       confusions, settings)
+
+
+def _span_issues_since(previous: AuditResult, changed, labels, pred_probs, offsets, issues,
+                       tokens, span_options) -> pd.DataFrame:
+    """:func:`find_span_issues` of ``issues`` when only the sentences ``changed`` differ from
+    ``previous``: a sentence's span issues depend on its own tokens and flags alone, so the
+    earlier ones stand wherever neither moved."""
+    def by_sentence(pairs) -> dict:
+        out: dict = {}
+        for i, j in pairs:
+            out.setdefault(i, set()).add(j)
+        return out
+
+    now, before = by_sentence(issues), by_sentence(previous.issues)
+    redo = np.array(sorted(set(changed) | {i for i in now.keys() | before.keys()
+                                           if now.get(i) != before.get(i)}), dtype=np.int64)
+    kept = previous.spans[~previous.spans["sentence"].isin(redo)]
+    if not len(redo):
+        return kept.reset_index(drop=True)
+    # The sentences to redo, gathered as a corpus of their own and numbered back afterwards.
+    starts, lengths = offsets[redo], offsets[redo + 1] - offsets[redo]
+    sub_offsets = np.concatenate(([0], np.cumsum(lengths))).astype(np.int64)
+    rows = np.repeat(starts - sub_offsets[:-1], lengths) + np.arange(sub_offsets[-1])
+    number = {int(i): k for k, i in enumerate(redo)}
+    sub_issues = [(number[i], j) for i, j in issues if i in number]
+    found = find_span_issues(labels[rows], pred_probs[rows], sub_offsets, issues=sub_issues,
+                             tokens=None if tokens is None else [tokens[i] for i in redo],
+                             **span_options)
+    if not len(found):
+        return (kept if len(kept) else found).reset_index(drop=True)
+    found["sentence"] = redo[found["sentence"].to_numpy(dtype=np.int64)]
+    if not len(kept):  # numbered back in the same order: still sorted
+        return found
+    return pd.concat([kept, found], ignore_index=True) \
+        .sort_values(["score", "sentence", "start_token"], kind="stable").reset_index(drop=True)
 
 
 def _tables(result: AuditResult):

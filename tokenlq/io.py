@@ -341,4 +341,6 @@ def select_classes(pred_probs, names, class_names, source) -> np.ndarray:
     missing = [c for c in class_names if c not in names]
     if missing:
         raise DataError(f"{source}: the data uses labels {missing} that pred_probs has no column for")
+    if list(names) == list(class_names):  # already in order: no copy of a large array
+        return np.ascontiguousarray(pred_probs)
     return np.ascontiguousarray(pred_probs[:, [names.index(c) for c in class_names]])

@@ -10,6 +10,7 @@ import shutil
 
 import pytest
 
+from tokenlq import audit
 from tokenlq_backend.resident import Kept, ResidentProjects
 from tokenlq_backend.runs import RunOptions, rescore
 
@@ -58,8 +59,11 @@ def _same(summary):
 
 
 @pytest.mark.parametrize("seed", [1, 2])
-def test_runs_with_the_memo_end_as_runs_without_it(tmp_path, seed, written_project):
+def test_runs_with_the_memo_end_as_runs_without_it(tmp_path, seed, written_project, monkeypatch):
     resident, fresh = written_project(), written_project()
+    since = []  # the runs that found span issues again only where something moved
+    monkeypatch.setattr(audit, "_span_issues_since", lambda *args, found=audit._span_issues_since:
+                        since.append(args[1]) or found(*args))
     first = rescore(resident, RunOptions(probs="crf", folds=3, data_dir=tmp_path / "r"))
     shutil.copytree(tmp_path / "r", tmp_path / "f")  # the same stored fit for both
     rescore(fresh, RunOptions(probs="crf", folds=3, data_dir=tmp_path / "f"))
@@ -85,6 +89,7 @@ def test_runs_with_the_memo_end_as_runs_without_it(tmp_path, seed, written_proje
         memo, reviews = with_memo.memo, with_memo.reviews
         assert with_memo.summary.unchanged > 0
     assert kept_renderings > 200  # most tasks were not rendered again
+    assert len(since) >= 3  # at least the steps that edit labels only
 
 
 def test_a_memo_of_another_labeling_config_is_not_used(tmp_path, written_project):
@@ -100,6 +105,6 @@ def test_a_memo_of_another_labeling_config_is_not_used(tmp_path, written_project
 def test_the_most_recently_updated_projects_are_kept_and_a_taken_one_is_gone():
     resident = ResidentProjects(most=2)
     for project in (1, 2, 3):
-        resident.keep(project, Kept(None, f"v{project}", None))
+        resident.keep(project, Kept(None, f"v{project}", None, {}))
     assert len(resident) == 2 and resident.take(1) is None
     assert resident.take(3).version == "v3" and resident.take(3) is None

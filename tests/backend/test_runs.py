@@ -157,3 +157,34 @@ def test_the_other_annotations_of_a_task_vote_and_their_disagreements_rank_high(
     assert summary.annotators["overlap_tasks"] == 7 and summary.annotators["disagreeing_tasks"] == 5
     rows = {r["annotator"]: r for r in summary.annotators["annotators"]}
     assert rows[2]["annotations"] == 7 and rows[2]["disagreeing_tasks"] == 5
+
+
+def test_a_stored_fit_gives_each_task_its_own_rows(offline_project):
+    """reuse_fit takes each fitted task's stored rows by its id, whatever the project's order,
+    and predicts the tasks the fit never saw (new, or with a new text)."""
+    from tokenlq_backend.embedded import new_fit, reuse_fit
+
+    config = parse_label_config(offline_project.settings()["label_config"])
+    names = project_classes(config)
+    tasks = offline_project.tasks()
+    fit = new_fit(read_tasks(tasks, config), names, model="crf", folds=2, seed=0)
+    same = reuse_fit(fit, read_tasks(tasks, config))
+    assert same.probs.base is fit.probs and not same.probs.flags.writeable  # no copy
+    assert (same.from_fit, same.predicted, same.changed_labels, same.dropped) == (60, 0, 0, 0)
+
+    edited = copy.deepcopy(tasks[::-1][1:])  # reversed, the (first) last task deleted
+    edited[0]["data"]["text"] += " Paris"  # a new text: predicted
+    edited[0]["data"]["tokens"].append("Paris")
+    edited[1]["annotations"][0]["result"] = []  # new labels, same words: the stored rows
+    edited.append(dict(copy.deepcopy(tasks[0]), id=999))  # a task the fit never saw
+    project = read_tasks(edited, config)
+    reuse = reuse_fit(fit, project)
+    assert (reuse.from_fit, reuse.predicted, reuse.changed_labels, reuse.dropped) == (58, 2, 1, 1)
+    rows, at = fit.rows(), np.cumsum([0] + [len(t) for t in project.tokens])
+    for i, task_id in enumerate(project.task_ids):
+        mine = reuse.probs[at[i]:at[i + 1]]
+        if task_id in (edited[0]["id"], 999):
+            expected = fit.model.predict_probs([words(project)[i]])
+        else:
+            expected = fit.probs[fit.offsets[rows[task_id]]:fit.offsets[rows[task_id] + 1]]
+        np.testing.assert_array_equal(mine, expected)

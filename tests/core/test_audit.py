@@ -1,9 +1,12 @@
 """`tokenlq audit`: files in, report folder out, exit 2 with file:line on bad input."""
 
+import numpy as np
 import pandas as pd
 import pytest
 
+from tokenlq.audit import audit, audit_tokens
 from tokenlq.cli import main
+from tokenlq.io import Corpus
 from tokenlq.synthetic import make_ner_corpus
 
 
@@ -131,3 +134,66 @@ def test_train_file_is_learned_from_but_not_audited(tmp_path, model):
     before = pd.read_csv(alone / "sentence_scores.csv")["score"][0]
     after = scores["score"][0]
     assert after > 0.5 > before, (before, after)
+
+
+def _flat_corpus(seed):
+    """A flat corpus of 150 sentences, about a fifth of its labels off the likeliest class."""
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(1, 12, 150)
+    offsets = np.concatenate(([0], np.cumsum(lengths))).astype(np.int64)
+    probs = rng.dirichlet(np.full(5, 0.3), offsets[-1])
+    labels = np.where(rng.random(offsets[-1]) < 0.8, probs.argmax(axis=1),
+                      rng.integers(0, 5, offsets[-1]))
+    corpus = Corpus([[f"w{i}.{j}" for j in range(n)] for i, n in enumerate(lengths)],
+                    [[NAMES[k] for k in labels[a:b]] for a, b in zip(offsets[:-1], offsets[1:])])
+    return rng, labels, probs, offsets, corpus
+
+
+NAMES = ["O", "B-LOC", "I-LOC", "B-PER", "I-PER"]
+
+
+def test_audit_tokens_is_audit_on_flat_data():
+    _, labels, probs, offsets, corpus = _flat_corpus(0)
+    whole = audit(corpus, pred_probs=probs, pred_probs_classes=NAMES)
+    flat = audit_tokens(labels, probs, offsets, class_names=NAMES, corpus=corpus)
+    assert flat.issues == whole.issues and len(flat.issues) > 10
+    np.testing.assert_array_equal(flat.sentence_scores, whole.sentence_scores)
+    pd.testing.assert_frame_equal(flat.spans, whole.spans)
+    pd.testing.assert_frame_equal(flat.classes, whole.classes)
+    assert whole.settings["folds"] == 5 and flat.settings["sentence score"] == "min"
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_audit_tokens_since_a_previous_result_is_the_same_as_anew(seed):
+    rng, labels, probs, offsets, corpus = _flat_corpus(seed)
+    before = audit_tokens(labels, probs, offsets, class_names=NAMES, corpus=corpus)
+    moved = 0
+    for _ in range(8):  # edits one after another, each from the result before it
+        changed = rng.choice(len(offsets) - 1, rng.integers(0, 5), replace=False).tolist()
+        labels, probs = labels.copy(), probs.copy()
+        for i in changed:
+            a, b = offsets[i], offsets[i + 1]
+            labels[a:b] = rng.integers(0, 5, b - a)
+            if rng.random() < 0.5:  # new words, new probabilities
+                probs[a:b] = rng.dirichlet(np.full(5, 0.3), b - a)
+        anew = audit_tokens(labels, probs, offsets, class_names=NAMES, corpus=corpus)
+        since = audit_tokens(labels, probs, offsets, class_names=NAMES, corpus=corpus,
+                             previous=before, changed=changed)
+        assert since.issues == anew.issues
+        pd.testing.assert_frame_equal(since.spans, anew.spans)
+        # Flags move in sentences nobody edited (the thresholds are corpus-wide).
+        moved += len(({i for i, _ in anew.issues} ^ {i for i, _ in before.issues}) - set(changed))
+        before = since
+    assert moved > 0
+
+
+def test_audit_tokens_since_other_sentences_starts_anew():
+    _, labels, probs, offsets, corpus = _flat_corpus(4)
+    before = audit_tokens(labels, probs, offsets, class_names=NAMES, corpus=corpus)
+    # One sentence fewer: the previous result is not of these sentences, and is not used.
+    cut = int(offsets[-2])
+    shorter = Corpus(corpus.tokens[:-1], corpus.labels[:-1])
+    anew = audit_tokens(labels[:cut], probs[:cut], offsets[:-1], class_names=NAMES, corpus=shorter)
+    since = audit_tokens(labels[:cut], probs[:cut], offsets[:-1], class_names=NAMES,
+                         corpus=shorter, previous=before, changed=[])
+    pd.testing.assert_frame_equal(since.spans, anew.spans)
