@@ -15,7 +15,7 @@ import pandas as pd
 
 from . import __version__
 from ._html import render
-from ._validation import check_option
+from ._validation import TokenLQInputError, check_option
 from .consistency import blend_surface_evidence, surface_consistency
 from .filter import find_label_issues
 from .io import Corpus, DataError, read_pred_probs, select_classes, write_pred_probs
@@ -200,8 +200,12 @@ def audit_tokens(labels, pred_probs, offsets, *, class_names, corpus: Corpus | N
                         renormalize=True)
     if previous is not None and previous.class_names == class_names and \
             np.array_equal(previous.offsets, offsets):
-        spans = _span_issues_since(previous, changed, labels, pred_probs, offsets, issues,
-                                   tokens, span_options)
+        changed = np.asarray(list(changed), dtype=np.int64)
+        if ((changed < 0) | (changed >= len(offsets) - 1)).any():
+            raise TokenLQInputError(f"audit_tokens: 'changed' must hold sentence indices from 0 "
+                                    f"to {len(offsets) - 2}; got {changed.tolist()}.")
+        spans = _span_issues_since(previous, changed.tolist(), labels, pred_probs, offsets,
+                                   issues, tokens, span_options)
     else:
         spans = find_span_issues(labels, pred_probs, offsets, issues=issues, tokens=tokens,
                                  **span_options)

@@ -197,3 +197,13 @@ def test_audit_tokens_since_other_sentences_starts_anew():
     since = audit_tokens(labels[:cut], probs[:cut], offsets[:-1], class_names=NAMES,
                          corpus=shorter, previous=before, changed=[])
     pd.testing.assert_frame_equal(since.spans, anew.spans)
+
+
+def test_audit_tokens_names_a_changed_sentence_that_is_not_there():
+    from tokenlq import TokenLQInputError
+
+    _, labels, probs, offsets, corpus = _flat_corpus(5)
+    before = audit_tokens(labels, probs, offsets, class_names=NAMES, corpus=corpus)
+    with pytest.raises(TokenLQInputError, match=r"'changed' must hold sentence indices from 0 to 149"):
+        audit_tokens(labels, probs, offsets, class_names=NAMES, corpus=corpus, previous=before,
+                     changed=[3, 150])
