@@ -59,32 +59,29 @@ def annotator_summary(project, result, *, view=None) -> dict:
         disagreeing += bool(differ)
         for who in differ:
             disagree[who] += 1
-    index = {c: k for k, c in enumerate(result.class_names)}
     names = sorted(set(given_by) | set(others), key=str)
+    if overlap == 0 and len(names) == 1:
+        # One annotator gave every label and no task has another annotation (so no votes went
+        # into the run): the run's issues and joint are the annotator's, the same calls on the
+        # same arrays.
+        return {"overlap_tasks": 0, "disagreeing_tasks": 0, "token_agreement": None,
+                "annotators": [_row(names[0], len(lengths), int(offsets[-1]), len(result.issues),
+                                    view.joint, 0)]}
+    index = {c: k for k, c in enumerate(result.class_names)}
     code = {who: n for n, who in enumerate(names)}
     task_code = np.array([code[who] for who in given_by], dtype=np.int64)
     token_code = np.repeat(task_code, lengths)
     out = []
     for who in names:
         mine = token_code == code[who]
-        if mine.all():  # one annotator gave every label: the run's arrays, not copies
-            parts = [(result.labels, result.pred_probs, view.probs, lengths)]
-        else:
-            parts = [(result.labels[mine], result.pred_probs[mine], view.probs[mine],
-                      lengths[task_code == code[who]])]
+        parts = [(result.labels[mine], result.pred_probs[mine], view.probs[mine],
+                  lengths[task_code == code[who]])]
         for i, tags in others[who]:
             a, b = offsets[i], offsets[i + 1]
             parts.append((np.array([index[t] for t in tags], dtype=np.int64),
                           result.pred_probs[a:b], view.probs[a:b], [len(tags)]))
         labels, probs, type_probs, each = (x[0] if len(x) == 1 else np.concatenate(x)
                                            for x in zip(*parts))
-        if overlap == 0 and parts[0][0] is result.labels:
-            # One annotator gave every label and no task has another annotation (so no votes
-            # went into the run): the run's issues and joint are the annotator's, the same
-            # calls on the same arrays.
-            out.append(_row(who, len(lengths), int(offsets[-1]), len(result.issues), view.joint,
-                            disagree[who]))
-            continue
         bounds = np.concatenate(([0], np.cumsum(each))).astype(np.int64)
         with warnings.catch_warnings():
             # One annotator's few tasks often hold a class once: that it is not searched is

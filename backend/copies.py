@@ -16,25 +16,47 @@ A task in the copy has the keys a run reads of an exported task, and nothing els
 
 from __future__ import annotations
 
+import hashlib
+import json
 import reprlib
 from dataclasses import dataclass, field
 from datetime import datetime
 
-__all__ = ["ACTIONS", "ANNOTATION_KEYS", "ProjectCopy", "copy_task", "event_body"]
+__all__ = ["ACTIONS", "ANNOTATION_KEYS", "ProjectCopy", "copy_task", "event_body", "project_settings",
+           "settings_digest"]
 
-# The events the copy takes in, and the keys of their payload it keeps (the rest, and the
-# project object, which holds the project's token, are dropped on arrival).
+# The events the copy takes in, and the keys of their payload it keeps; the rest is dropped on
+# arrival. Of the project object every event carries (it holds the project's token) only a
+# digest of the settings a run needs is kept (``project``: :func:`settings_digest`), so that an
+# update knows when they are still those of its last run; ``PROJECT_UPDATED`` carries nothing
+# else.
 ACTIONS = {"ANNOTATION_CREATED": ("annotation", "task"), "ANNOTATION_UPDATED": ("annotation", "task"),
            "ANNOTATIONS_DELETED": ("annotations",), "TASKS_CREATED": ("tasks",),
-           "TASKS_DELETED": ("tasks",)}
+           "TASKS_DELETED": ("tasks",), "PROJECT_UPDATED": ()}
 ANNOTATION_KEYS = ("id", "result", "was_cancelled", "ground_truth", "completed_by", "created_at",
                    "updated_at")
 _PREDICTION_KEYS = ("id", "model_version", "score", "result")
 
 
 def event_body(action: str, body: dict) -> dict:
-    """What the copy keeps of an event ``body`` (the payload keys of ``action``)."""
-    return {key: body.get(key) for key in ACTIONS[action]}
+    """What the copy keeps of an event ``body``: the payload keys of ``action``, and the digest
+    of the project's settings when it carries the project object."""
+    out = {key: body.get(key) for key in ACTIONS[action]}
+    if isinstance(body.get("project"), dict):
+        out["project"] = settings_digest(project_settings(body["project"]))
+    return out
+
+
+def project_settings(project: dict) -> dict:
+    """What a run needs of Label Studio's project object (its API answer, or the ``project``
+    of a webhook event): ``title``, ``label_config`` and ``model_version``; never its token."""
+    return {"title": project.get("title") or "", "label_config": project.get("label_config") or "",
+            "model_version": project.get("model_version")}
+
+
+def settings_digest(settings: dict) -> str:
+    """A digest of a project's settings (:func:`project_settings`)."""
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
 
 
 def _is_id(value) -> bool:
@@ -92,6 +114,8 @@ class ProjectCopy:
         that keeps the copy from doing so (then it must be read anew)."""
         if action in ("ANNOTATION_CREATED", "ANNOTATION_UPDATED"):
             return self._annotation_saved(body.get("annotation"), body.get("task"))
+        if action == "PROJECT_UPDATED":
+            return None  # no task changed (a changed label config is read by the run)
         items = body.get(ACTIONS[action][0]) if action in ACTIONS else None
         if not isinstance(items, list) or not all(isinstance(i, dict) and _is_id(i.get("id"))
                                                   for i in items):

@@ -116,8 +116,15 @@ def run_job(settings, job: Job, submit=None, *, before_write=None, resident=None
                 # Only runs store review states, each after saving the copy: while the copy is
                 # at the kept version, the stored states are the kept ones.
                 reviews = kept.reviews if read.summary.get("kept") else store.reviews(project)
-                run = rescore(ls, options, reviews=reviews, tasks=read.tasks, memo=read.memo,
-                              touched=read.touched)
+                memo = read.memo
+                if read.summary.get("events"):
+                    # Its events passed the credential check: the webhook has its header.
+                    options = dataclasses.replace(options, webhook_headers={})
+                if memo is not None and read.summary["how"] == "full":
+                    # A reconciliation writes the issues tab again (someone may have deleted it).
+                    memo = dataclasses.replace(memo, view=(None, None))
+                run = rescore(ls, options, reviews=reviews, tasks=read.tasks, memo=memo,
+                              touched=read.touched, settings=read.settings)
                 version = save_written(store, read, run.ours, MODEL_VERSION)
                 # From the copy, only what changed: Label Studio's predictions and the stored
                 # ones changed together. A full read may follow a run that failed between

@@ -100,7 +100,8 @@ def predict():
 # Events that start a run, and its kind: the training button refits and rescores; annotation
 # and task events are kept for the project's copy, and an update takes them in and scores it
 # with the stored fit (a background refit may follow). The backend's own writes (predictions,
-# the project's model version, the view) emit none of these, so they never start a run.
+# the view) emit no event; setting the project's model version emits PROJECT_UPDATED, which
+# only keeps the project's settings for the next update (backend.copies) and starts no run.
 TRIGGERS = {TRAIN_ACTION: "rescore", "ANNOTATION_CREATED": "update",
             "ANNOTATION_UPDATED": "update", "ANNOTATIONS_DELETED": "update",
             "TASKS_CREATED": "update", "TASKS_DELETED": "update"}
@@ -113,11 +114,13 @@ def webhook():
     check_webhook(current_app.config["TOKENLQ"], action)  # before anything else is told
     if not isinstance(action, str):
         raise BadRequest("a webhook event needs an 'action'")
-    if action not in TRIGGERS:
+    if action not in TRIGGERS and action not in ACTIONS:
         return jsonify(status="ignored", action=action)
     project = body.get("project")
     project = project_id(project.get("id") if isinstance(project, dict) else project)
-    if action in ACTIONS:  # what the project's copy takes in (backend.copies); never the project
+    if action in ACTIONS:  # what the project's copy takes in (backend.copies); never its token
         current_app.extensions["tokenlq.store"].add_event(project, action, event_body(action, body))
+    if action not in TRIGGERS:
+        return jsonify(status="kept", action=action)
     job_id = current_app.extensions["tokenlq.queue"].submit(project, action, TRIGGERS[action])
     return jsonify(status="queued", action=action, job=job_id)

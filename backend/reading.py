@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from .copies import ProjectCopy
+from .copies import ProjectCopy, settings_digest
 
 __all__ = ["WRITING", "ProjectRead", "read_project", "save_written"]
 
@@ -36,6 +36,9 @@ class ProjectRead:
     # since that run (None: no memo applies)
     memo: object | None = None
     touched: set | None = None
+    # The project's settings (backend.copies.project_settings) as the kept run had them,
+    # when every event taken in since carried the same (None: the run asks Label Studio)
+    settings: dict | None = None
 
 
 def _fill(ls, copy: ProjectCopy) -> int:
@@ -69,12 +72,19 @@ def _read_project(ls, store, full: str | None, kept) -> ProjectRead:
     why = full or ("no copy yet" if state is None else state.due)
     if why is None:
         copy, seq, taken = store.load_copy(project) if kept is None else kept.copy, state.seq, 0
+        # Every event carries the project's settings as they were then: one that differs from
+        # the kept run's (a new label config, or events out of order), or says none, and the
+        # run asks Label Studio.
+        settings = None if kept is None else kept.memo.settings
+        digest = None if settings is None else settings_digest(settings)
         for event_seq, action, body in store.events(project, after=state.seq):
             gap = copy.take(action, body)
             if gap is not None:
                 why = f"a gap: {gap}"
                 break
             seq, taken = event_seq, taken + 1
+            if body.get("project") != digest:
+                settings = None
         if why is None and len(copy.unread) > max(UNREAD_MOST, UNREAD_SHARE * len(copy.tasks)):
             why = f"{len(copy.unread)} new tasks to read: one export is quicker"
         if why is None:
@@ -83,9 +93,9 @@ def _read_project(ls, store, full: str | None, kept) -> ProjectRead:
             store.save_copy(project, copy, seq=seq, due=WRITING, passing=WRITING)
             return ProjectRead(project, copy.sorted_tasks(), copy, seq,
                                {"how": "copy", "events": taken, "tasks_read": read,
-                                "kept": kept is not None},
+                                "kept": kept is not None, "settings_kept": settings is not None},
                                memo=None if kept is None else kept.memo,
-                               touched=None if kept is None else touched)
+                               touched=None if kept is None else touched, settings=settings)
     # Events that arrive while Label Studio exports are taken in after it (taking one in twice
     # changes nothing); those before are in the export.
     start, began = store.last_event(project), time.time()

@@ -103,8 +103,9 @@ class RunSummary:
 class RunMemo:
     """What a run leaves to the next update of the same project in the same process (a resident
     scorer, :mod:`backend.resident`), so that it reads, re-renders and compares only what
-    changed: the corpus as read, the fit in use, and each task's prediction."""
-    label_config: str
+    changed: the project's settings and corpus as read, the fit in use, and each task's
+    prediction."""
+    settings: dict  # backend.copies.project_settings, the model version as the run left it
     corpus: ProjectCorpus  # with its per-task readings
     fit_name: str | None  # the stored fit's version, and the fit (None: none is kept)
     fit: ProjectFit | None
@@ -112,6 +113,7 @@ class RunMemo:
     rendered: dict  # {task id: (signature, prediction before any review mark)}
     final: dict  # {task id: (review note or None, the prediction written)}
     result: object = None  # the run's tokenlq.audit.AuditResult (None: it scored nothing)
+    view: tuple = (None, None)  # (id, filters) of the issues tab as the run left it
 
 
 @dataclass(frozen=True)
@@ -299,7 +301,8 @@ def _other_annotations(project, summary):
 
 def rescore(ls: LabelStudioProject, options: RunOptions = RunOptions(), *,
             reviews: Mapping | None = None, tasks: list | None = None,
-            memo: RunMemo | None = None, touched=None) -> RunResult:
+            memo: RunMemo | None = None, touched=None,
+            settings: Mapping | None = None) -> RunResult:
     """Score project ``ls`` and write back its predictions, model version and issues view.
 
     ``reviews`` are the review states the previous run returned (``{task id: state}``; none:
@@ -308,6 +311,8 @@ def rescore(ls: LabelStudioProject, options: RunOptions = RunOptions(), *,
     :class:`RunMemo` of the previous run of this project when ``tasks`` are its tasks with
     only those of ids ``touched`` changed since, and Label Studio's predictions of ours are what
     it wrote: the run then reads, renders and compares only what changed, to the same result.
+    ``settings``: the project's settings (:func:`backend.copies.project_settings`) as the
+    caller knows them with ``tasks`` (None: the run asks Label Studio).
     Returns the summary, the predictions, the new review states and the memo for the next run.
     """
     summary = RunSummary(ls.id, mode=options.mode)
@@ -315,12 +320,12 @@ def rescore(ls: LabelStudioProject, options: RunOptions = RunOptions(), *,
     if tasks is None:
         settings, config, tasks = _pull(ls)
     else:
-        settings = ls.settings()
+        settings = dict(settings) if settings is not None else ls.settings()
         config = parse_label_config(settings["label_config"])
     summary.project_title = str(settings.get("title") or "")
     summary.tasks = len(tasks)
     clock.lap("pull", "read")
-    if touched is None or (memo is not None and memo.label_config != settings["label_config"]):
+    if touched is None or (memo is not None and memo.settings["label_config"] != settings["label_config"]):
         memo = None
     touched = frozenset(touched or ())
     project = read_tasks(tasks, config, previous=None if memo is None else memo.corpus,
@@ -360,7 +365,7 @@ def rescore(ls: LabelStudioProject, options: RunOptions = RunOptions(), *,
         view = type_view(result)
         rendered = render_predictions(project, result, config, MODEL_VERSION, view=view,
                                       voted=voted, previous=memo.rendered if same_probs else None,
-                                      touched=touched, since=since.get("previous"))
+                                      touched=touched, since=since)
         new = {task_id: prediction for task_id, (_, prediction) in rendered.items()}
         positions: dict = {}
         for i, j in result.issues:
@@ -410,14 +415,18 @@ def rescore(ls: LabelStudioProject, options: RunOptions = RunOptions(), *,
     cleared, ours = _write(ls, tasks, new, summary, settled=settled)
     if new and (cleared or settings["model_version"] != MODEL_VERSION):
         ls.set_model_version(MODEL_VERSION)  # only after our predictions exist (else 400)
+        settings["model_version"] = MODEL_VERSION
     threshold = max((new[t]["score"] for t in flagged), default=None)
-    summary.view = ls.show_issues_view(view_filters(threshold),
-                                       lambda columns: view_layout(columns, config.value_key))
+    filters = view_filters(threshold)
+    if memo is not None and memo.view[0] is not None and memo.view[1] == filters:
+        summary.view = memo.view[0]  # the tab as the last run left it: nothing to write
+    else:
+        summary.view = ls.show_issues_view(filters, lambda columns: view_layout(columns, config.value_key))
     if options.webhook_headers:
         ls.secure_webhooks(MODEL_VERSION, dict(options.webhook_headers))
     clock.lap("write")
-    memo = RunMemo(settings["label_config"], project, *fit_in_use, summary.probs, rendered, final,
-                   result if new else None)
+    memo = RunMemo(settings, project, *fit_in_use, summary.probs, rendered, final,
+                   result if new else None, (summary.view, filters))
     return RunResult(summary, new, review_states, ours, memo)
 
 

@@ -299,14 +299,15 @@ def _given_entities(result: AuditResult, rows: list) -> dict:
 
 def render_predictions(project: ProjectCorpus, result: AuditResult, config: NerConfig,
                        model_version: str, *, view: TypeView | None = None, voted=frozenset(),
-                       previous: dict | None = None, touched=(), since=None) -> dict:
+                       previous: dict | None = None, touched=(), since: dict | None = None) -> dict:
     """{task id: (signature, prediction)}: :func:`predictions` with what decides each one.
 
     ``previous``: such a dict of an earlier run with the same probabilities for every task not
     in ``touched`` (task ids whose task changed since); a task whose signature is unchanged
-    keeps its earlier pair (the same objects) instead of being rendered again. ``since``: that
-    run's result, of the same tasks in the same order: a task not touched, whose score did not
-    move and that has span issues in neither result is not even looked at.
+    keeps its earlier pair (the same objects) instead of being rendered again. ``since``: what
+    :func:`score_tasks` was given of that run, ``{"previous": its result, of the same tasks in
+    the same order, "changed": the positions of the touched tasks}``; a task not touched, whose
+    score did not move and that has span issues in neither result is not even looked at.
     """
     view = view or type_view(result)
     type_probs, types = view.probs, view.types
@@ -315,10 +316,11 @@ def render_predictions(project: ProjectCorpus, result: AuditResult, config: NerC
         findings.setdefault(int(row.sentence), []).append(row)
     previous, scores = previous or {}, result.sentence_scores.tolist()
     looked_at, out, todo = range(len(project.task_ids)), {}, []
-    if since is not None and previous:
-        moved = np.flatnonzero(result.sentence_scores != since.sentence_scores).tolist()
-        looked_at = sorted(set(moved) | findings.keys() | set(since.spans["sentence"].tolist())
-                           | {i for i, t in enumerate(project.task_ids) if t in touched})
+    if since and previous:
+        before = since["previous"]
+        moved = np.flatnonzero(result.sentence_scores != before.sentence_scores).tolist()
+        looked_at = sorted(set(moved) | findings.keys() | set(before.spans["sentence"].tolist())
+                           | set(since["changed"]))
         out = dict(previous)  # the others stand: the same signature
     for i in looked_at:
         task_id = project.task_ids[i]
@@ -441,8 +443,10 @@ def type_summary(project: ProjectCorpus, result: AuditResult, *, top: int = 3,
     view = view or type_view(result)
     types, given = view.types, view.given
     rates = estimated_error_rates(view.joint)
-    suggested = view.probs.argmax(axis=1)
     flagged = np.array([int(result.offsets[i]) + j for i, j in result.issues], dtype=np.int64)
+    suggested = view.probs[flagged].argmax(axis=1)  # of the flagged tokens only
+    of_type = given[flagged]
+    type_tokens = np.bincount(given, minlength=len(types))
     # The word of each flagged token (not a flat list of every word: millions at 100,000 tasks).
     sentence = np.searchsorted(result.offsets, flagged, side="right") - 1
     word_of = {int(t): project.tokens[i][t - int(result.offsets[i])][0]
@@ -455,11 +459,12 @@ def type_summary(project: ProjectCorpus, result: AuditResult, *, top: int = 3,
             span_counts[kind] += 1
     rows = []
     for k, kind in enumerate(types):
-        mine = flagged[given[flagged] == k]
-        confusions = Counter(types[s] for s in suggested[mine] if s != k)
+        is_mine = of_type == k
+        mine = flagged[is_mine]
+        confusions = Counter(types[s] for s in suggested[is_mine].tolist() if s != k)
         tokens = Counter(word_of[int(t)] for t in mine)
         rows.append({
-            "type": kind, "tokens": int((given == k).sum()),
+            "type": kind, "tokens": int(type_tokens[k]),
             "entities": None if kind == "O" else entity_counts.get(kind, 0),
             "flagged_tokens": int(len(mine)), "flagged_spans": span_counts.get(kind, 0),
             "estimated_error_rate": None if np.isnan(rates[k]) else float(rates[k]),

@@ -8,6 +8,7 @@ import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+from ..copies import project_settings
 from ..settings import BULK_TIMEOUT
 from .client import LabelStudioClient
 from .views import ISSUES_VIEW_TITLE
@@ -174,8 +175,7 @@ class LabelStudioProject:
         project = self._get(f"api/projects/{self.id}/")
         if project is None:
             raise ProjectGone(f"Label Studio has no project {self.id}")
-        return {"title": project.get("title") or "", "label_config": project.get("label_config", ""),
-                "model_version": project.get("model_version")}
+        return project_settings(project)
 
     def columns(self) -> list:
         """The ids of the Data Manager's task columns (``tasks:<name>``, ``tasks:data.<key>``)."""

@@ -6,7 +6,8 @@ import random
 
 import pytest
 
-from tokenlq_backend.copies import ProjectCopy, copy_task, event_body
+from tokenlq_backend.copies import (ProjectCopy, copy_task, event_body, project_settings,
+                                    settings_digest)
 from tokenlq_backend.storage import Store
 
 
@@ -88,9 +89,17 @@ def test_what_the_copy_cannot_place_is_a_gap():
 
 
 def test_the_copy_keeps_what_a_run_reads_and_never_the_projects_token():
+    project = {"id": 1, "token": "secret", "task_data_password": "secret", "title": "NER",
+               "label_config": "<View/>", "model_version": "v", "total_annotations_number": 9}
     body = event_body("ANNOTATION_CREATED", {"annotation": _annotation(1, 1, "PER", 1),
-                                             "task": _task(1), "project": {"token": "secret"}})
-    assert set(body) == {"annotation", "task"}
+                                             "task": _task(1), "project": project})
+    assert set(body) == {"annotation", "task", "project"}
+    settings = {"title": "NER", "label_config": "<View/>", "model_version": "v"}
+    assert project_settings(project) == settings and body["project"] == settings_digest(settings)
+    assert settings_digest({**settings, "model_version": "w"}) != body["project"]
+    assert event_body("PROJECT_UPDATED", {"project": project}) == {"project": body["project"]}
+    assert event_body("TASKS_DELETED", {"tasks": [], "project": 1}) == {"tasks": []}  # no object
+    assert "secret" not in repr(body)
     kept = copy_task({**_task(1, _annotation(1, 1, "PER", 1)), "predictions": [
         {"id": 4, "model_version": "m", "score": 0.5, "result": [], "task": 1, "created_ago": "now"}]})
     assert set(kept) == {"id", "data", "annotations", "predictions"}
@@ -162,7 +171,7 @@ def test_a_run_reads_the_copy_and_only_the_tasks_events_named_without_annotation
     second = read_project(ls, store)
     assert second.summary.pop("seconds") >= 0
     assert second.summary == {"how": "copy", "events": len(events), "tasks_read": 1,
-                              "kept": False}
+                              "kept": False, "settings_kept": False}
     assert ls.asked == ["all", [4]]
     mine = [t for t in second.tasks if t["id"] == 1][0]["predictions"]
     assert mine == [{"id": 5, "model_version": "m", "score": 0.5, "result": []}]
@@ -170,6 +179,36 @@ def test_a_run_reads_the_copy_and_only_the_tasks_events_named_without_annotation
         without_predictions(ProjectCopy.from_tasks(after).sorted_tasks())
     # The run stopped before its writes were done: the next one reads the whole project.
     assert read_project(ls, store).summary["why"] == WRITING
+
+
+def test_an_update_knows_the_projects_settings_while_every_event_since_carries_the_kept_ones(open_store):
+    """The kept run's settings stand while each event taken in since carries the same; an event
+    with other settings (a new label config, or an older state arriving late) or none, and
+    the run asks Label Studio (settings None)."""
+    from types import SimpleNamespace
+
+    from tokenlq_backend.reading import read_project, save_written
+    from tokenlq_backend.resident import Kept
+
+    store = open_store()
+    ls = TasksOnly([_task(1, _annotation(11, 1, "PER", 1)), _task(2)])
+    settings = {"title": "NER", "label_config": "<View/>", "model_version": "m"}
+    other = {**settings, "label_config": "<View><Labels/></View>"}
+    memo = SimpleNamespace(settings=settings)
+    version = save_written(store, read_project(ls, store), {}, "m")
+    cases = [([settings, settings], settings), ([], settings), ([settings, other], None),
+             ([other, settings], None), ([settings, None], None)]
+    for carried, expected in cases:
+        for n, project in enumerate(carried):
+            body = {"annotation": _annotation(20 + n, 2, "LOC", 2 + n), "task": _task(2)}
+            store.add_event(7, "ANNOTATION_CREATED",
+                            body if project is None else {**body, "project": settings_digest(project)})
+        read = read_project(ls, store, kept=Kept(ProjectCopy.from_tasks(ls.tasks()), version, memo, {}))
+        assert read.summary["kept"] and read.summary["settings_kept"] == (expected is not None)
+        assert read.settings == expected, carried
+        version = save_written(store, read, {}, "m")
+    # Not the kept copy's version (another process changed it): no memo, no settings.
+    assert read_project(ls, store, kept=Kept(None, "other", memo, {})).settings is None
 
 
 def test_a_big_import_is_read_in_one_export(open_store, monkeypatch):

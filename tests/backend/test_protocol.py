@@ -10,6 +10,7 @@ import pytest
 
 from tokenlq_backend import create_app
 from tokenlq_backend.auth import WEBHOOK_SECRET_HEADER
+from tokenlq_backend.copies import settings_digest
 from tokenlq_backend.protocol import MODEL_VERSION
 from tokenlq_backend.settings import Settings
 
@@ -201,8 +202,16 @@ def test_webhook_bursts_coalesce_into_one_queued_job_per_project():
     assert other not in jobs
     status = c.get(f"/jobs/{jobs.pop()}").get_json()
     assert status["status"] == "queued" and status["events"] == 100 and status["project"] == 7
-    assert c.post("/webhook", json={"action": "PROJECT_UPDATED", "project": {"id": 7}}).get_json()[
-        "status"] == "ignored"  # the backend's own write of the model version
+    # The backend's own write of the model version: its settings are kept, no job is queued.
+    store = c.application.extensions["tokenlq.store"]
+    answer = c.post("/webhook", json={"action": "PROJECT_UPDATED", "project": {
+        "id": 7, "token": "secret", "title": "NER", "label_config": "<View/>", "model_version": "v"}})
+    assert answer.get_json() == {"status": "kept", "action": "PROJECT_UPDATED"}
+    assert store.events(7)[-1][1:] == ("PROJECT_UPDATED", {"project": settings_digest(
+        {"title": "NER", "label_config": "<View/>", "model_version": "v"})})
+    assert len(store.jobs(7)) == 1
+    assert c.post("/webhook", json={"action": "LABEL_LINK_CREATED", "project": {"id": 7}}).get_json()[
+        "status"] == "ignored"
 
 
 def test_rescore_endpoint_and_job_status():

@@ -95,7 +95,7 @@ def test_runs_with_the_memo_end_as_runs_without_it(tmp_path, seed, written_proje
 def test_a_memo_of_another_labeling_config_is_not_used(tmp_path, written_project):
     ls = written_project()
     first = rescore(ls, RunOptions(probs="crf", folds=3, data_dir=tmp_path))
-    other = dataclasses.replace(first.memo, label_config="<View/>")
+    other = dataclasses.replace(first.memo, settings={**first.memo.settings, "label_config": "<View/>"})
     again = rescore(ls, RunOptions(probs="crf", folds=3, data_dir=tmp_path, mode="update"),
                     reviews=first.reviews, tasks=ls.tasks(), memo=other, touched=set())
     assert not any(again.memo.rendered[t] is other.rendered.get(t) for t in again.memo.rendered)

@@ -150,7 +150,7 @@ def test_events_update_the_copy_and_write_what_a_full_read_would(events_project,
                                  "kept": False}
     else:
         assert first["read"] == {"how": "copy", "events": 0, "tasks_read": 0,
-                                 "kept": resident is not None}
+                                 "kept": resident is not None, "settings_kept": resident is not None}
     assert recorder.take() == []  # the backend's writes send no event
     new = edit(client, ls, ids, seed=1)
     events = recorder.take()
@@ -158,10 +158,11 @@ def test_events_update_the_copy_and_write_what_a_full_read_would(events_project,
                                              "ANNOTATIONS_DELETED", "TASKS_DELETED", "TASKS_CREATED"]
     deliver(app, events)
     summary = update(settings, app, ls.id, resident=resident)
-    # Only the imported tasks were read; the rest came from the events.
+    # Only the imported tasks were read; the rest came from the events. The project's settings
+    # each event carries are those Label Studio's API answered the kept run: not asked again.
     assert summary["read"].pop("seconds") > 0
     assert summary["read"] == {"how": "copy", "events": 5, "tasks_read": len(new),
-                               "kept": resident is not None}
+                               "kept": resident is not None, "settings_kept": resident is not None}
     # The imported tasks and the one first annotated get ours; the edited ones are updated.
     assert summary["written"] == len(new) + 1 and summary["updated"] >= 1
     assert_as_a_full_rescoring(settings, app, ls)
@@ -183,12 +184,14 @@ def test_lost_and_reordered_events_are_healed_by_the_next_reconciliation(events_
     deliver(app, kept)  # two lost, the rest out of order
     summary = update(settings, app, ls.id)
     assert summary["read"]["how"] == "copy"  # nothing told the backend what it missed
+    client.views.delete(id=str(ls.issues_view()))  # nor that someone deleted the tab
     healer = Healer(store, app.extensions["tokenlq.queue"], 1e-6, start=False)
     assert healer.due() == [ls.id]
     healed = update(settings, app, ls.id)
     assert healed["read"]["how"] == "full" and healed["read"]["why"] == "the reconciliation schedule"
     assert healed["read"]["kept"]  # the full read is compared with the kept copy
     assert healed["written"] == 2  # the imported tasks the lost event told of
+    assert ls.issues_view() == healed["view"]  # the tab is back
     assert_as_a_full_rescoring(settings, app, ls)
 
 
