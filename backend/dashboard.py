@@ -62,7 +62,7 @@ def ls_link(project: int, view, task=None) -> str | None:
 HISTORY_FIELDS = {
     "run": "job id of the run",
     "finished": "when it finished (UTC, ISO 8601)",
-    "trigger": "what started it (api, setup, refit or a Label Studio event)",
+    "trigger": "what started it (api, setup, refit, schedule, pending writes or a Label Studio event)",
     "kind": "rescore (model fitted) or update (stored fit reused)",
     "model_version": "model version of the predictions it wrote",
     "probs": "probability source: embedded, task, embedded+prediction:<version> (combined) or "

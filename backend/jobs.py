@@ -70,6 +70,7 @@ def run_options(settings, params: dict, mode: str, *, progress=None, store=None)
     return RunOptions(probs=params.get("probs", settings.probs), mode=mode,
                       data_dir=settings.data_dir, store=store,
                       refit_fraction=params.get("refit_fraction", settings.refit_fraction),
+                      writes_per_run=settings.writes_per_run,
                       webhook_headers=webhook_headers(settings), progress=progress)
 
 
@@ -130,7 +131,8 @@ def run_job(settings, job: Job, submit=None, *, before_write=None, resident=None
                 # ones changed together. A full read may follow a run that failed between
                 # the two, so it replaces them all.
                 full = read.summary["how"] == "full"
-                store.save_predictions(project, run.predictions, changed=None if full else run.ours,
+                store.save_predictions(project, run.predictions,
+                                       changed=None if full else set(run.ours) | run.left,
                                        removed=[t for t, p in run.ours.items() if not p])
                 store.save_reviews(project, run.reviews, previous=reviews)
                 if resident is not None:  # kept once all of it is stored
@@ -138,7 +140,12 @@ def run_job(settings, job: Job, submit=None, *, before_write=None, resident=None
                 summary = dict(dataclasses.asdict(run.summary), read=read.summary)
                 seconds = summary["seconds"]  # the read is the run's pull, with its settings
                 seconds["pull"] = round(seconds.get("pull", 0) + read.summary["seconds"], 3)
-                follow_up = (job.trigger, JobKind.REFIT) if run.summary.refit else None
+                # Every update asks for a refit until the new fit lands: one waiting or running
+                # is enough (the update after it asks again if the edits since call for one).
+                follow_up = (job.trigger, JobKind.REFIT) if run.summary.refit and \
+                    not store.active(project, JobKind.REFIT) else None
+                if run.summary.pending:  # the predictions this run left are written by the next
+                    submit(project, "pending writes", JobKind.UPDATE)
         finally:
             close(client)
         # The follow-up is queued before this job is marked done, so that the project never

@@ -35,6 +35,7 @@ from .probs_sources import check_source
 from .reviews import update_reviews
 from .scoring import (ProjectCorpus, findings, project_classes, read_tasks, render_predictions,
                       score_tasks, type_summary, type_view)
+from .settings import WRITES_PER_RUN
 from .versions import MODEL_VERSION
 
 __all__ = ["EVIDENCE_FIELDS", "MODEL_VERSION", "MODES", "RefitSummary", "RunMemo", "RunOptions",
@@ -53,6 +54,9 @@ class RunOptions:
     # the data_dir holding only this process's copies. None: fits are files in data_dir only.
     store: object | None = field(default=None, repr=False)
     refit_fraction: float = 0.01  # an update asks for a refit once this share of tasks changed
+    # single prediction writes a run makes at most; it asks for an update to write the rest
+    # (:func:`_write`). None: no limit
+    writes_per_run: int | None = WRITES_PER_RUN
     folds: int = 5
     seed: int = 0
     # The credential header for the webhook Label Studio created for the backend (auth.py).
@@ -67,6 +71,9 @@ class RunOptions:
             raise ValueError(f"refit_fraction must be from 0 to 1; got {self.refit_fraction!r}")
         if not (isinstance(self.folds, int) and self.folds >= 2):
             raise ValueError(f"folds must be an integer of at least 2; got {self.folds!r}")
+        if self.writes_per_run is not None and (isinstance(self.writes_per_run, bool) or not (
+                isinstance(self.writes_per_run, int) and self.writes_per_run >= 1)):
+            raise ValueError(f"writes_per_run must be a positive integer or None; got {self.writes_per_run!r}")
 
 
 @dataclass
@@ -87,6 +94,9 @@ class RunSummary:
     view: int | None = None
     fit: dict = field(default_factory=dict)
     refit: bool = False  # whether a background refit should follow
+    # tasks whose predictions of ours the run left as they were (RunOptions.writes_per_run):
+    # an update should follow
+    pending: int = 0
     model_version: str = MODEL_VERSION
     error_rate: float | None = None  # estimated share of all tokens whose true type is another
     reviews: dict = field(default_factory=dict)  # findings per review status, and suppressed
@@ -126,6 +136,8 @@ class RunResult:
     # Label Studio now has them (an id is None where a bulk import did not say it)
     ours: dict = field(default_factory=dict)
     memo: RunMemo | None = field(default=None, repr=False)  # for the next update (rescore's memo)
+    # the ids of the tasks whose predictions of ours the run left for the next (summary.pending)
+    left: frozenset = frozenset()
 
 
 @dataclass(frozen=True)
@@ -412,7 +424,10 @@ def rescore(ls: LabelStudioProject, options: RunOptions = RunOptions(), *,
     summary.warnings = dict(project.warnings)
     clock.lap("score", "write")
 
-    cleared, ours = _write(ls, tasks, new, summary, settled=settled)
+    cleared, ours, left = _write(ls, tasks, new, summary, settled=settled, first=touched,
+                                 limit=options.writes_per_run)
+    for task_id in left:  # not written: the next run compares them again
+        final.pop(task_id, None)
     if new and (cleared or settings["model_version"] != MODEL_VERSION):
         ls.set_model_version(MODEL_VERSION)  # only after our predictions exist (else 400)
         settings["model_version"] = MODEL_VERSION
@@ -427,7 +442,7 @@ def rescore(ls: LabelStudioProject, options: RunOptions = RunOptions(), *,
     clock.lap("write")
     memo = RunMemo(settings, project, *fit_in_use, summary.probs, rendered, final,
                    result if new else None, (summary.view, filters))
-    return RunResult(summary, new, review_states, ours, memo)
+    return RunResult(summary, new, review_states, ours, memo, frozenset(left))
 
 
 REVIEW_NOTES = {"fixed": "A reviewer fixed these labels", "confirmed": "A reviewer marked these labels right"}
@@ -438,6 +453,10 @@ REVIEW_NOTES = {"fixed": "A reviewer fixed these labels", "confirmed": "A review
 # second (bench/service.py): past this share of our predictions, replacing them all is faster.
 BULK_SHARE = 0.15
 BULK_MIN = 300
+# Deleting a model version is one transaction that saves every task it touches, so annotators'
+# saves wait for it; 100,000 took over 30 minutes on PostgreSQL (bench/results/events_100k.md).
+# Past this many predictions of ours they are never replaced in bulk.
+BULK_MAX = 20_000
 
 
 def _ours(tasks) -> dict:
@@ -448,13 +467,30 @@ def _ours(tasks) -> dict:
             for task in tasks}
 
 
-def _write(ls: LabelStudioProject, tasks, new: dict, summary: RunSummary, *, settled=frozenset()):
+@dataclass
+class _Singles:
+    """A task's single writes: predictions of ours to delete, the one to update (its id and
+    new content, or None) and what the task then holds of ours."""
+    delete: list
+    update: tuple | None
+    after: list
+
+    def __len__(self):
+        return len(self.delete) + (self.update is not None)
+
+
+def _write(ls: LabelStudioProject, tasks, new: dict, summary: RunSummary, *, settled=frozenset(),
+           first=frozenset(), limit: int | None = None):
     """Exactly one current prediction of ours per scored task: unchanged ones are left alone,
     changed ones updated in place, missing ones created; extra or orphaned ones deleted. When
-    most of them changed (after a refit), all of ours are replaced in two bulk requests.
-    ``settled``: tasks known to have exactly their prediction of ``new`` already (not compared).
-    Returns whether the project's model version was cleared on the way, and ``{task id: [our
-    predictions]}`` of the tasks whose predictions of ours changed."""
+    most of them changed (after a refit) and they are not too many (:data:`BULK_MAX`), all of
+    ours are replaced in two bulk requests. ``settled``: tasks known to have exactly their
+    prediction of ``new`` already (not compared). ``limit``: at most that many single writes,
+    the tasks of ``first`` first, then those losing theirs, then the most suspect; the other
+    tasks are left as they are (``summary.pending`` counts them).
+    Returns whether the project's model version was cleared on the way, ``{task id: [our
+    predictions]}`` of the tasks whose predictions of ours changed, and the ids of the tasks
+    left."""
     current = _ours(t for t in tasks if t["id"] not in settled)
     # Tasks whose predictions of ours must change but whose ids a bulk import did not say:
     # read just theirs.
@@ -464,45 +500,59 @@ def _write(ls: LabelStudioProject, tasks, new: dict, summary: RunSummary, *, set
                != ([prediction_content(new[t])] if t in new else [])]
     if unknown:
         current.update(ls.predictions_of(unknown, MODEL_VERSION))
-    to_create, to_update, to_delete, ours_now = {}, {}, [], {}
+    to_create, singles, ours_now = {}, {}, {}
     existing, summary.unchanged = len(settled), len(settled)
     for task_id, ours in current.items():
         existing += len(ours)
         wanted = new.get(task_id)
         if wanted is None:  # a task no longer scored loses ours
-            to_delete += [p["id"] for p in ours]
             if ours:
-                ours_now[task_id] = []
+                singles[task_id] = _Singles([p["id"] for p in ours], None, [])
             continue
         if not ours:
             to_create[task_id] = wanted
             continue
         keep, extra = ours[0], ours[1:]
-        to_delete += [p["id"] for p in extra]
         if prediction_content(keep) == prediction_content(wanted):
             summary.unchanged += 1
             if extra:
-                ours_now[task_id] = [keep]
+                singles[task_id] = _Singles([p["id"] for p in extra], None, [keep])
         else:
-            to_update[keep["id"]] = wanted
-            ours_now[task_id] = [{**wanted, "id": keep["id"]}]
-    singles = len(to_update) + len(to_delete)
-    cleared = singles > max(BULK_MIN, BULK_SHARE * existing)
+            singles[task_id] = _Singles([p["id"] for p in extra], (keep["id"], wanted),
+                                        [{**wanted, "id": keep["id"]}])
+    count = sum(map(len, singles.values()))
+    cleared = count > max(BULK_MIN, BULK_SHARE * existing) and existing <= BULK_MAX
+    left = []
     if cleared:
         summary.removed = ls.delete_model_version(MODEL_VERSION)
         to_create, summary.unchanged = dict(new), 0
         ours_now = {task_id: [] for task_id, ours in current.items() if ours}
         ours_now.update({task_id: [] for task_id in settled})
     else:
+        if limit is not None and count > limit:
+            order = sorted(singles, key=lambda t: (t not in first, t in new,
+                                                   new[t]["score"] if t in new else 0.0, t))
+            taken, done = [], 0
+            for task_id in order:
+                if done >= limit:
+                    break
+                taken.append(task_id)
+                done += len(singles[task_id])
+            left = sorted(set(singles) - set(taken))
+            singles = {t: singles[t] for t in taken}
+        to_delete = [i for s in singles.values() for i in s.delete]
+        to_update = dict(s.update for s in singles.values() if s.update is not None)
         ls.delete_predictions(to_delete)
         ls.update_predictions(to_update)
         summary.removed, summary.updated = len(to_delete), len(to_update)
+        ours_now = {task_id: s.after for task_id, s in singles.items()}
+    summary.pending = len(left)
     if to_create:
         summary.written = ls.create_predictions(to_create)
         if summary.written != len(to_create):
             raise RuntimeError(f"Label Studio created {summary.written} of {len(to_create)} predictions")
         ours_now.update({task_id: [{**wanted, "id": None}] for task_id, wanted in to_create.items()})
-    return cleared, ours_now
+    return cleared, ours_now, left
 
 
 def refit(ls: LabelStudioProject, options: RunOptions) -> RefitSummary:

@@ -13,6 +13,9 @@ from .storage.schema import server_url
 __all__ = ["Settings"]
 
 BULK_TIMEOUT = 1800.0  # seconds; Label Studio takes minutes for a whole big project
+# Label Studio saves the task with each single prediction it updates or deletes, 4-20 a second:
+# about 30-120 s of them per run, so that edits between runs wait no longer.
+WRITES_PER_RUN = 500
 
 
 def _number(environ, name: str, default, kind=int):
@@ -50,6 +53,8 @@ class Settings:
     database_url: str = field(default="", repr=False)
     probs: str = "auto"
     refit_fraction: float = 0.01
+    # single prediction writes a run makes at most; an update writes the rest (runs._write)
+    writes_per_run: int = WRITES_PER_RUN
     # every project's copy is read in full again at least this often (0: only after gaps and
     # refits), healing what lost events left
     reconcile_seconds: float = 3600.0
@@ -67,12 +72,12 @@ class Settings:
         ``LABEL_STUDIO_TIMEOUT`` (seconds per request, default 60), ``TOKENLQ_BULK_TIMEOUT``
         (seconds for a request about a whole project, default 1800), ``TOKENLQ_DATA_DIR``,
         ``REDIS_URL``, ``DATABASE_URL`` (PostgreSQL), ``TOKENLQ_PROBS``,
-        ``TOKENLQ_REFIT_FRACTION``, ``TOKENLQ_RECONCILE_SECONDS``, ``PORT``, ``WORKERS``,
+        ``TOKENLQ_REFIT_FRACTION``, ``TOKENLQ_WRITES_PER_RUN``, ``TOKENLQ_RECONCILE_SECONDS``, ``PORT``, ``WORKERS``,
         ``THREADS``, ``LOG_LEVEL``,
         ``TOKENLQ_MAX_REQUEST_BYTES``.
 
         >>> Settings.from_env({"LABEL_STUDIO_HOST": "http://ls:8080/", "LABEL_STUDIO_API_KEY": "k"})
-        Settings(label_studio_url='http://ls:8080', label_studio_timeout=60.0, label_studio_bulk_timeout=1800.0, label_studio_retry_delays=None, basic_auth_user='', public_url='http://ls:8080', data_dir=PosixPath('tokenlq-data'), redis_url='', probs='auto', refit_fraction=0.01, reconcile_seconds=3600.0, port=9090, workers=1, threads=8, log_level='INFO', max_request_bytes=33554432)
+        Settings(label_studio_url='http://ls:8080', label_studio_timeout=60.0, label_studio_bulk_timeout=1800.0, label_studio_retry_delays=None, basic_auth_user='', public_url='http://ls:8080', data_dir=PosixPath('tokenlq-data'), redis_url='', probs='auto', refit_fraction=0.01, writes_per_run=500, reconcile_seconds=3600.0, port=9090, workers=1, threads=8, log_level='INFO', max_request_bytes=33554432)
         """
         env = os.environ if environ is None else environ
         url = (env.get("LABEL_STUDIO_URL") or env.get("LABEL_STUDIO_HOST") or "").strip().rstrip("/")
@@ -89,6 +94,9 @@ class Settings:
         refit_fraction = _number(env, "TOKENLQ_REFIT_FRACTION", 0.01, float)
         if not 0 <= refit_fraction <= 1:
             raise ValueError(f"TOKENLQ_REFIT_FRACTION must be between 0 and 1; got {refit_fraction}")
+        writes_per_run = _number(env, "TOKENLQ_WRITES_PER_RUN", WRITES_PER_RUN)
+        if writes_per_run < 1:
+            raise ValueError(f"TOKENLQ_WRITES_PER_RUN must be at least 1; got {writes_per_run}")
         reconcile_seconds = _number(env, "TOKENLQ_RECONCILE_SECONDS", 3600.0, float)
         if not (reconcile_seconds >= 0 and math.isfinite(reconcile_seconds)):
             raise ValueError("TOKENLQ_RECONCILE_SECONDS must be a number of seconds (0: no "
@@ -125,6 +133,7 @@ class Settings:
             database_url=database_url,
             probs=probs,
             refit_fraction=refit_fraction,
+            writes_per_run=writes_per_run,
             reconcile_seconds=reconcile_seconds,
             port=_number(env, "PORT", 9090),
             workers=workers,

@@ -17,8 +17,13 @@ service's default picks, crf+encoder with the encoder extra), timed, with the pe
 memory of the process and of its largest fold process; with --data-dir the fit is kept there
 and later runs of the script reuse it.
 
+With --refit-edits N, N more tasks are then edited and the model cross-validated again (as the
+background refit does once the edits reach TOKENLQ_REFIT_FRACTION), timed; the update with the
+new fit says how many predictions it changes: the edited tasks', those whose suspect regions or
+explanations moved, and those whose score alone moved.
+
 Usage: python bench/update.py [--tasks 100000] [--steps 5] [--folds 5] [--probs crf|auto]
-       [--data-dir DIR] [--out bench/results/update.md]
+       [--refit-edits N] [--data-dir DIR] [--out bench/results/update.md]
 """
 
 from __future__ import annotations
@@ -38,7 +43,8 @@ from pathlib import Path
 
 from service import corpus
 from tokenlq_backend.demo import corpus_tasks, label_config
-from tokenlq_backend.runs import RunOptions, rescore
+from tokenlq_backend.runs import RunOptions, refit, rescore
+from tokenlq_backend.settings import WRITES_PER_RUN
 
 PHASES = ("pull", "read", "fit", "score", "write")
 
@@ -115,6 +121,30 @@ def untimed(reviews):
     return {t: {k: v for k, v in state.items() if not k.endswith("_at")} for t, state in reviews.items()}
 
 
+def refit_after(args, ls, options, last, data_dir, rng) -> str:
+    """Edit ``args.refit_edits`` tasks, refit, update with the new fit: a line of figures."""
+    edited = {edit(ls.by_id, rng) for _ in range(args.refit_edits)}
+    fits = data_dir / f"refit-{args.tasks}-{args.folds}-{args.seed}-{args.probs}-{args.refit_edits}"
+    shutil.rmtree(fits, ignore_errors=True)  # timed each time
+    began = time.perf_counter()
+    fitted = refit(ls, replace(options, data_dir=fits))
+    seconds = time.perf_counter() - began
+    after = rescore(ls, replace(options, mode="update", data_dir=fits, writes_per_run=None),
+                    reviews=last.reviews, tasks=ls.tasks())
+    before, now = last.predictions, after.predictions
+    moved = [t for t in now if t not in edited and now[t] != before.get(t)]
+    regions = sum(now[t]["result"] != before[t]["result"] for t in moved if t in before)
+    changed = after.summary.updated + after.summary.written
+    line = (f"A refit after {len(edited):,} more edited tasks: {fitted.model} cross-validated in "
+            f"{seconds:.0f} s ({fitted.seconds}); the update with the new fit changes "
+            f"{changed:,} of {len(now):,} predictions: the {len(edited):,} edited tasks', "
+            f"{regions:,} whose suspect regions or explanations moved and "
+            f"{len(moved) - regions:,} whose score alone moved; at most {WRITES_PER_RUN} single "
+            f"writes a run, {-(-changed // WRITES_PER_RUN)} runs.")
+    print(line, flush=True)
+    return line
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tasks", type=int, default=100_000)
@@ -122,6 +152,7 @@ def main() -> None:
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--probs", choices=("crf", "auto"), default="crf")
+    parser.add_argument("--refit-edits", type=int, default=0)
     parser.add_argument("--data-dir", type=Path, default=None)
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
@@ -174,6 +205,8 @@ def main() -> None:
               f"{timed['no memo'][0]:.2f} s, {with_memo.summary.updated} predictions updated",
               flush=True)
         memo, reviews = with_memo.memo, with_memo.reviews
+    refit_line = refit_after(args, resident, options, with_memo, data_dir, rng) \
+        if args.refit_edits else None
     if args.data_dir is None:
         shutil.rmtree(data_dir, ignore_errors=True)
 
@@ -188,6 +221,8 @@ def main() -> None:
         total = statistics.median(row[name][0] for row in rows)
         phases = [statistics.median(row[name][1].get(p, 0.0) for row in rows) for p in PHASES]
         lines.append(f"| {name} | {total:.2f} | " + " | ".join(f"{s:.2f}" for s in phases) + " |")
+    if refit_line:
+        lines += ["", refit_line]
     text = "\n".join(lines) + "\n"
     print(text)
     if args.out:

@@ -63,7 +63,7 @@ class Job:
 
     id: int
     project: int
-    trigger: str  # what asked for it: api, setup, refit or a Label Studio event
+    trigger: str  # what asked for it: api, setup, refit, schedule, pending writes or a Label Studio event
     kind: JobKind
     status: JobStatus
     reason: str | None = None  # why it failed
@@ -182,6 +182,12 @@ class JobStore(Database):
     def jobs(self, project: int, *, limit: int = 50) -> list[Job]:
         """The project's latest jobs, newest first."""
         return self._jobs(jobs.c.project == project, order=jobs.c.id.desc(), limit=limit)
+
+    def active(self, project: int, kind: JobKind | str) -> bool:
+        """Whether a job of ``kind`` waits or runs for ``project``."""
+        return bool(self._jobs(jobs.c.project == project, jobs.c.kind == JobKind(kind),
+                               jobs.c.status.in_((JobStatus.QUEUED, JobStatus.RUNNING)),
+                               order=jobs.c.id, limit=1))
 
     def history(self, project: int) -> list[Job]:
         """The project's finished scoring runs, oldest first."""

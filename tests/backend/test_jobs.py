@@ -1,5 +1,6 @@
 """Jobs: an unreachable Label Studio fails the job with its reason; nothing answers 5xx."""
 
+import dataclasses
 import multiprocessing
 import os
 import sqlite3
@@ -206,3 +207,66 @@ def test_updates_run_in_one_lasting_process_started_again_when_it_dies(tmp_path)
     queue.stop()  # closes its pipe: the process ends
     again.join(10)
     assert again.exitcode == 0
+
+
+def test_an_update_that_leaves_writes_asks_for_the_next_until_none_is_left(tmp_path, monkeypatch,
+                                                                          written_project):
+    """Each run writes at most writes_per_run single predictions and queues the update that
+    writes the next; the last leaves Label Studio holding what the store holds."""
+    ls = written_project()
+    monkeypatch.setattr("tokenlq_backend.labelstudio.connect", lambda *args, **kwargs: object())
+    monkeypatch.setattr("tokenlq_backend.labelstudio.close", lambda client: None)
+    monkeypatch.setattr("tokenlq_backend.labelstudio.LabelStudioProject", lambda client, project, **kw: ls)
+    settings = dataclasses.replace(unreachable(tmp_path), probs="crf", writes_per_run=25)
+    store = Store(tmp_path)
+    asked = []
+
+    def drain(trigger, kind):
+        store.enqueue(7, trigger, kind)
+        while (job := store.next_queued()) is not None:
+            run_job(settings, job, submit=lambda project, trigger, kind: asked.append(trigger)
+                    or store.enqueue(project, trigger, kind))
+            assert store.job(job.id).status == "done", store.job(job.id).reason
+
+    drain("api", "rescore")  # every prediction created at once: nothing left
+    assert asked == []
+    for task in ls._tasks[::2]:  # new labels: the rescoring's new fit moves every score
+        task["annotations"][0]["result"] = task["annotations"][0]["result"][1:]
+    drain("api", "rescore")
+    assert asked == ["pending writes", "pending writes"]  # 60 updates, 25 a run
+    summaries = [store.job(j).summary for j in range(2, 5)]
+    assert [(s["updated"], s["pending"]) for s in summaries] == [(25, 35), (25, 10), (10, 0)]
+    stored = store.predictions(7, [t["id"] for t in ls._tasks])
+    assert {t["id"]: [dict(p, id=None) for p in t["predictions"]] for t in ls._tasks} == \
+        {t: [dict(p, id=None)] for t, p in stored.items()}
+
+
+def test_an_update_asks_for_no_second_refit_while_one_waits_or_runs(tmp_path, monkeypatch,
+                                                                   written_project):
+    """Every update asks for a refit until the new fit lands; at 100,000 tasks a second one
+    queued behind the first cost 13 minutes and rewrote every prediction again."""
+    ls = written_project()
+    monkeypatch.setattr("tokenlq_backend.labelstudio.connect", lambda *args, **kwargs: object())
+    monkeypatch.setattr("tokenlq_backend.labelstudio.close", lambda client: None)
+    monkeypatch.setattr("tokenlq_backend.labelstudio.LabelStudioProject", lambda client, project, **kw: ls)
+    settings = dataclasses.replace(unreachable(tmp_path), probs="crf", refit_fraction=0.02)
+    store, asked = Store(tmp_path), []
+
+    def run(kind="update"):
+        store.mark_due(7, "edits made without events")  # a full read sees them
+        store.enqueue(7, "ANNOTATION_UPDATED", kind)
+        job = store.next_queued()
+        run_job(settings, job, submit=lambda project, trigger, kind: asked.append(str(kind))
+                or store.enqueue(project, trigger, kind))
+        assert store.job(job.id).status == "done", store.job(job.id).reason
+        return store.job(job.id).summary
+
+    run("rescore")
+    for task in ls._tasks[:3]:  # 5% of the tasks changed since the fit
+        task["annotations"][0]["result"] = []
+    assert run()["refit"] and asked == ["refit"]
+    assert run()["refit"] and asked == ["refit"]  # one waits
+    refit = store.next_queued("fit")
+    assert run()["refit"] and asked == ["refit"]  # one runs
+    store.finish(refit.id, summary={})  # ended without a fit
+    assert run()["refit"] and asked == ["refit", "refit"]

@@ -175,10 +175,10 @@ def test_settings_from_the_environment_and_secrets_out_of_repr():
                            "LABEL_STUDIO_API_KEY": "api-key-123", "BASIC_AUTH_USER": "u",
                            "BASIC_AUTH_PASS": "pass-456", "TOKENLQ_WEBHOOK_SECRET": "hook-789",
                            "PORT": "9191", "TOKENLQ_PROBS": "prediction:v2",
-                           "TOKENLQ_BULK_TIMEOUT": "600",
+                           "TOKENLQ_BULK_TIMEOUT": "600", "TOKENLQ_WRITES_PER_RUN": "40",
                            "DATABASE_URL": "postgresql://tokenlq:db-pass-0@db:5432/tokenlq"})
     assert s.label_studio_url == "http://ls:8080" and s.public_url == "http://ls:8080"
-    assert s.label_studio_bulk_timeout == 600.0
+    assert s.label_studio_bulk_timeout == 600.0 and s.writes_per_run == 40
     assert s.port == 9191 and s.probs == "prediction:v2"
     assert s.database_url == "postgresql://tokenlq:db-pass-0@db:5432/tokenlq"
     assert not any(secret in repr(s) for secret in ("api-key-123", "pass-456", "hook-789", "db-pass-0"))
@@ -186,6 +186,7 @@ def test_settings_from_the_environment_and_secrets_out_of_repr():
                          ({"BASIC_AUTH_USER": "u"}, "BASIC_AUTH_PASS"),
                          ({"PORT": "x"}, "PORT"), ({"TOKENLQ_PROBS": "magic"}, "TOKENLQ_PROBS"),
                          ({"TOKENLQ_BULK_TIMEOUT": "0"}, "TOKENLQ_BULK_TIMEOUT must be a positive"),
+                         ({"TOKENLQ_WRITES_PER_RUN": "0"}, "TOKENLQ_WRITES_PER_RUN must be at least 1"),
                          ({"DATABASE_URL": "mysql://u:p@db/t"}, "must name a PostgreSQL database"),
                          ({"DATABASE_URL": "db:5432"}, "must be a URL such as postgresql://")):
         with pytest.raises(ValueError, match=message) as raised:

@@ -108,3 +108,39 @@ def test_the_most_recently_updated_projects_are_kept_and_a_taken_one_is_gone():
         resident.keep(project, Kept(None, f"v{project}", None, {}))
     assert len(resident) == 2 and resident.take(1) is None
     assert resident.take(3).version == "v3" and resident.take(3) is None
+
+
+def test_past_its_writes_per_run_a_run_leaves_the_rest_and_the_updates_after_end_as_one_run(
+        tmp_path, written_project):
+    """A new fit moves every score: the run writes the touched task's prediction first, then
+    the most suspect ones, up to writes_per_run single writes; each update after it (given the
+    memo, nothing touched) writes the next ones, and they end as one run without the limit."""
+    limited, whole = written_project(), written_project()
+    first = rescore(limited, RunOptions(probs="crf", folds=3, data_dir=tmp_path / "a"))
+    rescore(whole, RunOptions(probs="crf", folds=3, data_dir=tmp_path / "a"))
+    touched = _edit(limited, random.Random(4), 1, ("relabel",))
+    whole._tasks = copy.deepcopy(limited._tasks)
+    new_fit = RunOptions(probs="crf", folds=3, seed=7, data_dir=tmp_path / "b")
+    expected = rescore(whole, dataclasses.replace(new_fit, writes_per_run=None),
+                       reviews=first.reviews)
+    assert expected.summary.updated == len(expected.predictions)  # every score moved
+
+    limit, runs = 12, []
+    run = rescore(limited, dataclasses.replace(new_fit, writes_per_run=limit),
+                  reviews=first.reviews, tasks=limited.tasks(), touched=touched)
+    while True:
+        runs.append(run)
+        assert run.summary.updated <= limit and run.summary.pending == len(run.left)
+        assert not run.left & set(run.ours) and not run.left & set(run.memo.final)
+        if not run.left:
+            break
+        run = rescore(limited, dataclasses.replace(new_fit, mode="update", writes_per_run=limit),
+                      reviews=run.reviews, tasks=limited.tasks(), memo=run.memo, touched=set())
+    written = sorted(runs[0].ours, key=lambda t: (t not in touched, expected.predictions[t]["score"]))
+    assert list(runs[0].ours) and set(touched) <= set(runs[0].ours)
+    scores = {t: p["score"] for t, p in expected.predictions.items()}
+    assert max(scores[t] for t in written if t not in touched) <= min(scores[t] for t in runs[0].left)
+    assert len(runs) == -(-len(expected.predictions) // limit)
+    assert limited._tasks == whole._tasks  # what Label Studio holds
+    assert runs[-1].predictions == expected.predictions
+    assert _untimed(runs[-1].reviews) == _untimed(expected.reviews)

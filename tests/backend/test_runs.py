@@ -24,6 +24,9 @@ def test_options_are_checked_and_frozen():
         RunOptions(mode="fast")
     with pytest.raises(ValueError, match="probability source"):
         RunOptions(probs="mine")
+    for wrong in (0, 2.5, True):
+        with pytest.raises(ValueError, match="writes_per_run must be a positive integer"):
+            RunOptions(writes_per_run=wrong)
 
 
 def test_a_run_returns_its_review_states_and_changes_none_of_its_inputs(offline_project):

@@ -54,7 +54,7 @@ def test_the_compose_file_is_valid_and_wires_every_setting(config):
     assert ls_env["LABEL_STUDIO_USER_TOKEN"] == example_env()["LABEL_STUDIO_API_KEY"]
     wanted = {"LABEL_STUDIO_URL", "LABEL_STUDIO_API_KEY", "LABEL_STUDIO_PUBLIC_URL",
               "LABEL_STUDIO_TIMEOUT", "BASIC_AUTH_USER", "BASIC_AUTH_PASS", "TOKENLQ_WEBHOOK_SECRET",
-              "TOKENLQ_PROBS", "TOKENLQ_REFIT_FRACTION",
+              "TOKENLQ_PROBS", "TOKENLQ_REFIT_FRACTION", "TOKENLQ_WRITES_PER_RUN",
               "TOKENLQ_DATA_DIR", "REDIS_URL", "DATABASE_URL", "WORKERS", "THREADS", "LOG_LEVEL",
               "PORT"}
     password = example_env()["TOKENLQ_DB_PASSWORD"]

@@ -156,6 +156,38 @@ def test_when_most_predictions_change_ours_are_replaced_in_bulk(project, monkeyp
     assert annotations_of(ls) == before
 
 
+def test_past_bulk_max_a_new_fit_is_written_in_place_writes_per_run_a_run(project, monkeypatch):
+    """Never a model version deleted on a big project: every prediction updated in place, the
+    run writing at most writes_per_run and leaving the rest to the updates after it, which end
+    with one prediction of ours per task, the new fit's."""
+    from tokenlq_backend import runs
+
+    client, ls, _, _, options = project
+    monkeypatch.setattr(runs, "BULK_MIN", 10)
+    monkeypatch.setattr(runs, "BULK_MAX", 50)  # fewer than the project's predictions
+    rescore(ls, dataclasses.replace(options, mode="update"))  # one prediction of ours per task
+    before = annotations_of(ls)
+    ids = {t["id"]: [p["id"] for p in ours(t)] for t in ls.tasks()}
+    limit, summaries = 120, []
+    result = rescore(ls, dataclasses.replace(options, mode="rescore", seed=11, writes_per_run=limit))
+    new = result.predictions
+    while True:
+        summaries.append(result.summary)
+        if not result.summary.pending:
+            break
+        result = rescore(ls, dataclasses.replace(options, mode="update", writes_per_run=limit))
+    assert [s.updated for s in summaries] == [limit, limit, len(new) - 2 * limit]
+    assert [s.pending for s in summaries] == [len(new) - limit, len(new) - 2 * limit, 0]
+    assert all(s.removed == s.written == 0 for s in summaries)
+    assert result.predictions == new
+    tasks = ls.tasks()
+    assert {t["id"]: [p["id"] for p in ours(t)] for t in tasks} == ids  # the same predictions
+    assert {t["id"]: ours(t)[0]["score"] for t in tasks if t["id"] in new} == \
+        pytest.approx({t: p["score"] for t, p in new.items()})
+    assert ls.settings()["model_version"] == MODEL_VERSION
+    assert annotations_of(ls) == before
+
+
 @pytest.fixture(scope="module")
 def user_probs_project(labelstudio):
     """Tasks carrying their own token distributions, in meta (one task) and in data (the rest)."""
