@@ -538,7 +538,7 @@ def _write(ls: LabelStudioProject, tasks, new: dict, summary: RunSummary, *, set
                     break
                 taken.append(task_id)
                 done += len(singles[task_id])
-            left = sorted(set(singles) - set(taken))
+            left = order[len(taken):]
             singles = {t: singles[t] for t in taken}
         to_delete = [i for s in singles.values() for i in s.delete]
         to_update = dict(s.update for s in singles.values() if s.update is not None)

@@ -72,9 +72,8 @@ class Settings:
         ``LABEL_STUDIO_TIMEOUT`` (seconds per request, default 60), ``TOKENLQ_BULK_TIMEOUT``
         (seconds for a request about a whole project, default 1800), ``TOKENLQ_DATA_DIR``,
         ``REDIS_URL``, ``DATABASE_URL`` (PostgreSQL), ``TOKENLQ_PROBS``,
-        ``TOKENLQ_REFIT_FRACTION``, ``TOKENLQ_WRITES_PER_RUN``, ``TOKENLQ_RECONCILE_SECONDS``, ``PORT``, ``WORKERS``,
-        ``THREADS``, ``LOG_LEVEL``,
-        ``TOKENLQ_MAX_REQUEST_BYTES``.
+        ``TOKENLQ_REFIT_FRACTION``, ``TOKENLQ_WRITES_PER_RUN``, ``TOKENLQ_RECONCILE_SECONDS``,
+        ``PORT``, ``WORKERS``, ``THREADS``, ``LOG_LEVEL``, ``TOKENLQ_MAX_REQUEST_BYTES``.
 
         >>> Settings.from_env({"LABEL_STUDIO_HOST": "http://ls:8080/", "LABEL_STUDIO_API_KEY": "k"})
         Settings(label_studio_url='http://ls:8080', label_studio_timeout=60.0, label_studio_bulk_timeout=1800.0, label_studio_retry_delays=None, basic_auth_user='', public_url='http://ls:8080', data_dir=PosixPath('tokenlq-data'), redis_url='', probs='auto', refit_fraction=0.01, writes_per_run=500, reconcile_seconds=3600.0, port=9090, workers=1, threads=8, log_level='INFO', max_request_bytes=33554432)
