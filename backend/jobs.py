@@ -63,7 +63,7 @@ def check_params(params) -> dict:
     return out
 
 
-def run_options(settings, params: dict, mode: str, *, progress=None, store=None):
+def run_options(settings, params: dict, mode: str, *, progress=None, store=None, give_way=None):
     from .auth import webhook_headers
     from .runs import RunOptions
 
@@ -71,7 +71,8 @@ def run_options(settings, params: dict, mode: str, *, progress=None, store=None)
                       data_dir=settings.data_dir, store=store,
                       refit_fraction=params.get("refit_fraction", settings.refit_fraction),
                       writes_per_run=settings.writes_per_run,
-                      webhook_headers=webhook_headers(settings), progress=progress)
+                      webhook_headers=webhook_headers(settings), progress=progress,
+                      give_way=give_way)
 
 
 def run_job(settings, job: Job, submit=None, *, before_write=None, resident=None) -> None:
@@ -93,7 +94,9 @@ def run_job(settings, job: Job, submit=None, *, before_write=None, resident=None
         options = run_options(settings, store.params(project),
                               "update" if job.kind is JobKind.UPDATE else "rescore",
                               progress=functools.partial(store.set_progress, job.id),
-                              store=store)
+                              store=store,
+                              # an edit saved meanwhile queues an update: it writes the rest
+                              give_way=functools.partial(store.waiting, project, Lane.WRITE))
         client = connect(settings.label_studio_url, settings.label_studio_api_key,
                          timeout=settings.label_studio_timeout,
                          retry_delays=settings.label_studio_retry_delays)

@@ -23,7 +23,7 @@ from tokenlq import offsets_from_lengths
 from tokenlq.model import model_reason, resolve_model
 
 from .annotators import annotator_summary
-from .embedded import new_fit, only_tasks, reuse_fit
+from .embedded import new_fit, only_tasks, reuse_fit, settle_refit
 from .fits import ProjectFit, current_fit_name, load_fit, save_fit
 from .labelstudio.config import NerConfig, parse_label_config
 from .labelstudio.project import LabelStudioProject, prediction_content
@@ -62,6 +62,9 @@ class RunOptions:
     # The credential header for the webhook Label Studio created for the backend (auth.py).
     webhook_headers: Mapping[str, str] = field(default_factory=dict, repr=False)
     progress: Callable[[str], None] | None = None  # called with each phase's name as the run enters it
+    # With writes_per_run: true when an update waits for the project, which then takes the
+    # writes this run has not made yet (:func:`_write`), so an edit saved meanwhile waits little.
+    give_way: Callable[[], bool] | None = field(default=None, repr=False)
 
     def __post_init__(self):
         check_source(self.probs)
@@ -145,17 +148,18 @@ class RefitSummary:
     """What :func:`refit` did: the fit it stored, or why it stored none (``skipped``)."""
     model: str | None = None  # the embedded model fitted
     tasks: int = 0  # annotated tasks it was fitted on
-    seconds: dict = field(default_factory=dict)  # per phase: pull, fit
+    seconds: dict = field(default_factory=dict)  # per phase: pull, fit, settle
     skipped: str | None = None
     why: str | None = None  # why this model
+    adopted: int = 0  # tasks that took the new fit's probabilities (embedded.settle_refit)
 
     def to_dict(self) -> dict:
-        """The job's stored summary: ``{"skipped": why}`` or the fit's model, why, tasks and
-        seconds."""
+        """The job's stored summary: ``{"skipped": why}`` or the fit's model, why, tasks,
+        adopted and seconds."""
         if self.skipped is not None:
             return {"skipped": self.skipped}
         return {"model": self.model, "why": self.why, "tasks": self.tasks,
-                "seconds": dict(self.seconds)}
+                "adopted": self.adopted, "seconds": dict(self.seconds)}
 
 
 class _Clock:
@@ -201,13 +205,31 @@ def _created(fit: ProjectFit | None) -> float | None:
     return None if fit is None else fit.created
 
 
-def _why(model: str, wanted: str, options: RunOptions) -> str:
+# crf+encoder cross-validated 100,000 WNUT-17 tasks (1.8 million tokens) in 44 minutes with a
+# peak of 7.0 GB, every token's vector held (bench/update.py --probs auto), beside an update
+# process of 2-3 GB (the goal: 8 GB together). Past this many tokens auto fits the CRF alone.
+ENCODER_MAX_TOKENS = 1_000_000
+
+
+def _wanted(options: RunOptions, project) -> str:
+    """The embedded model a run or refit of ``project`` fits: the CRF when asked for, else what
+    ``auto`` resolves to, but the CRF past :data:`ENCODER_MAX_TOKENS`."""
+    if options.probs == "crf" or sum(map(len, project.tokens)) > ENCODER_MAX_TOKENS:
+        return "crf"
+    return resolve_model("auto")
+
+
+def _why(model: str, wanted: str, options: RunOptions, project) -> str:
     """Why the run fitted ``model``, for its summary."""
     if model != wanted:
         return (f"the quick {model} first, so that the first scores come in a minute; {wanted} "
                 f"follows in a refit")
     if options.probs == "crf":
         return "the probability source is crf"
+    if model == "crf" and resolve_model("auto") != "crf":
+        return (f"auto: the CRF alone past {ENCODER_MAX_TOKENS:,} tokens (this project has "
+                f"{sum(map(len, project.tokens)):,}); the encoder's fit would hold every token's "
+                f"vector")
     return model_reason("auto", model)
 
 
@@ -216,7 +238,7 @@ def _embedded_probs(project, fit: ProjectFit | None, class_names, options: RunOp
     """Probabilities from the stored ``fit`` (update) or a new cross-validation (rescore, or
     no usable fit). Sets ``summary.fit`` and ``summary.refit``. Returns ``(probs, fit to
     save)``: probs None when there are too few tasks, the fit None when the stored one stands."""
-    wanted = resolve_model("crf" if options.probs == "crf" else "auto")
+    wanted = _wanted(options, project)
     if fit is None:
         if len(project.task_ids) < options.folds:
             summary.fit = {"skipped": f"{len(project.task_ids)} annotated tasks; the model needs "
@@ -226,7 +248,7 @@ def _embedded_probs(project, fit: ProjectFit | None, class_names, options: RunOp
         model = wanted if options.mode == "rescore" else "crf"
         fit = new_fit(project, class_names, model=model, folds=options.folds, seed=options.seed)
         summary.fit = {"model": model, "tasks": len(project.task_ids), "new": True,
-                       "why": _why(model, wanted, options)}
+                       "why": _why(model, wanted, options, project)}
         summary.refit = model != wanted
         return fit.probs, fit
     reuse = reuse_fit(fit, project)
@@ -424,14 +446,15 @@ def rescore(ls: LabelStudioProject, options: RunOptions = RunOptions(), *,
     summary.warnings = dict(project.warnings)
     clock.lap("score", "write")
 
+    threshold = max((new[t]["score"] for t in flagged), default=None)
     cleared, ours, left = _write(ls, tasks, new, summary, settled=settled, first=touched,
-                                 limit=options.writes_per_run)
+                                 limit=options.writes_per_run, give_way=options.give_way,
+                                 tab=threshold)
     for task_id in left:  # not written: the next run compares them again
         final.pop(task_id, None)
     if new and (cleared or settings["model_version"] != MODEL_VERSION):
         ls.set_model_version(MODEL_VERSION)  # only after our predictions exist (else 400)
         settings["model_version"] = MODEL_VERSION
-    threshold = max((new[t]["score"] for t in flagged), default=None)
     filters = view_filters(threshold)
     if memo is not None and memo.view[0] is not None and memo.view[1] == filters:
         summary.view = memo.view[0]  # the tab as the last run left it: nothing to write
@@ -453,6 +476,9 @@ REVIEW_NOTES = {"fixed": "A reviewer fixed these labels", "confirmed": "A review
 # second (bench/service.py): past this share of our predictions, replacing them all is faster.
 BULK_SHARE = 0.15
 BULK_MIN = 300
+# With a limit on a run's single writes, it asks this often whether an update waits (an edit
+# saved meanwhile) and then leaves it the rest: about 1.5 s of Label Studio's writes.
+YIELD_EVERY = 25
 # Deleting a model version is one transaction that saves every task it touches, so annotators'
 # saves wait for it; 100,000 took over 30 minutes on PostgreSQL (bench/results/events_100k.md).
 # Past this many predictions of ours they are never replaced in bulk.
@@ -480,17 +506,20 @@ class _Singles:
 
 
 def _write(ls: LabelStudioProject, tasks, new: dict, summary: RunSummary, *, settled=frozenset(),
-           first=frozenset(), limit: int | None = None):
+           first=frozenset(), limit: int | None = None, give_way=None, tab: float | None = None):
     """Exactly one current prediction of ours per scored task: unchanged ones are left alone,
     changed ones updated in place, missing ones created; extra or orphaned ones deleted. When
     most of them changed (after a refit) and they are not too many (:data:`BULK_MAX`), all of
     ours are replaced in two bulk requests. ``settled``: tasks known to have exactly their
     prediction of ``new`` already (not compared). ``limit``: at most that many single writes,
-    the tasks of ``first`` first, then those losing theirs, then the most suspect; the other
-    tasks are left as they are (``summary.pending`` counts them).
+    the tasks of ``first`` first, then those losing theirs, then those entering or leaving the
+    issues tab (its filter: a score at most ``tab``), then the most suspect; the other tasks are
+    left as they are (``summary.pending`` counts them). With a limit, ``give_way()`` is asked
+    every :data:`YIELD_EVERY` single writes once the tasks of ``first`` are written; when true,
+    the run leaves the rest too.
     Returns whether the project's model version was cleared on the way, ``{task id: [our
-    predictions]}`` of the tasks whose predictions of ours changed, and the ids of the tasks
-    left."""
+    predictions]}`` of the tasks whose predictions of ours changed (and of the tasks left whose
+    prediction ids it had to read: Label Studio's, unchanged), and the ids of the tasks left."""
     current = _ours(t for t in tasks if t["id"] not in settled)
     # Tasks whose predictions of ours must change but whose ids a bulk import did not say:
     # read just theirs.
@@ -500,7 +529,7 @@ def _write(ls: LabelStudioProject, tasks, new: dict, summary: RunSummary, *, set
                != ([prediction_content(new[t])] if t in new else [])]
     if unknown:
         current.update(ls.predictions_of(unknown, MODEL_VERSION))
-    to_create, singles, ours_now = {}, {}, {}
+    to_create, singles, ours_now, crossing = {}, {}, {}, set()
     existing, summary.unchanged = len(settled), len(settled)
     for task_id, ours in current.items():
         existing += len(ours)
@@ -520,6 +549,9 @@ def _write(ls: LabelStudioProject, tasks, new: dict, summary: RunSummary, *, set
         else:
             singles[task_id] = _Singles([p["id"] for p in extra], (keep["id"], wanted),
                                         [{**wanted, "id": keep["id"]}])
+            if tab is not None and isinstance(keep.get("score"), (int, float)) and \
+                    (keep["score"] <= tab) != (wanted["score"] <= tab):
+                crossing.add(task_id)
     count = sum(map(len, singles.values()))
     cleared = count > max(BULK_MIN, BULK_SHARE * existing) and existing <= BULK_MAX
     left = []
@@ -529,23 +561,34 @@ def _write(ls: LabelStudioProject, tasks, new: dict, summary: RunSummary, *, set
         ours_now = {task_id: [] for task_id, ours in current.items() if ours}
         ours_now.update({task_id: [] for task_id in settled})
     else:
-        if limit is not None and count > limit:
-            order = sorted(singles, key=lambda t: (t not in first, t in new,
-                                                   new[t]["score"] if t in new else 0.0, t))
-            taken, done = [], 0
-            for task_id in order:
+        order = list(singles)
+        if limit is not None:
+            order.sort(key=lambda t: (t not in first, t in new, t not in crossing,
+                                      new[t]["score"] if t in new else 0.0, t))
+            done = 0
+            for n, task_id in enumerate(order):
                 if done >= limit:
+                    order, left = order[:n], order[n:]
                     break
-                taken.append(task_id)
                 done += len(singles[task_id])
-            left = order[len(taken):]
-            singles = {t: singles[t] for t in taken}
-        to_delete = [i for s in singles.values() for i in s.delete]
-        to_update = dict(s.update for s in singles.values() if s.update is not None)
-        ls.delete_predictions(to_delete)
-        ls.update_predictions(to_update)
-        summary.removed, summary.updated = len(to_delete), len(to_update)
-        ours_now = {task_id: s.after for task_id, s in singles.items()}
+        summary.removed = summary.updated = 0
+        step = YIELD_EVERY if limit is not None else max(len(order), 1)
+        touched = sum(t in first for t in order)  # written before the run gives way
+        for start in range(0, len(order), step):
+            if start >= max(touched, 1) and give_way is not None and give_way():
+                order, left = order[:start], order[start:] + left
+                break
+            chunk = [singles[t] for t in order[start:start + step]]
+            to_delete = [i for s in chunk for i in s.delete]
+            to_update = dict(s.update for s in chunk if s.update is not None)
+            ls.delete_predictions(to_delete)
+            ls.update_predictions(to_update)
+            summary.removed += len(to_delete)
+            summary.updated += len(to_update)
+        ours_now = {task_id: singles[task_id].after for task_id in order}
+        # Of the tasks left, those whose prediction ids it read: Label Studio's (unchanged)
+        # predictions, so that the caller's copy has their ids and no later run reads them.
+        ours_now.update({task_id: current[task_id] for task_id in set(left) & set(unknown)})
     summary.pending = len(left)
     if to_create:
         summary.written = ls.create_predictions(to_create)
@@ -556,8 +599,10 @@ def _write(ls: LabelStudioProject, tasks, new: dict, summary: RunSummary, *, set
 
 
 def refit(ls: LabelStudioProject, options: RunOptions) -> RefitSummary:
-    """Cross-validate the embedded model on the project as it is now and store the fit; writes
-    nothing to Label Studio (the update that follows does). Returns the fit's summary."""
+    """Cross-validate the embedded model on the project as it is now and store the fit, keeping
+    the stored fit's probabilities where the new ones change nothing a reviewer sees
+    (:func:`backend.embedded.settle_refit`); writes nothing to Label Studio (the update that
+    follows does). Returns the fit's summary."""
     started = time.perf_counter()
     report = options.progress or (lambda phase: None)
     report("pull")
@@ -567,11 +612,14 @@ def refit(ls: LabelStudioProject, options: RunOptions) -> RefitSummary:
     report("fit")
     if len(project.task_ids) < options.folds:
         return RefitSummary(skipped=f"{len(project.task_ids)} annotated tasks")
-    model = resolve_model("crf" if options.probs == "crf" else "auto")
-    fit = new_fit(project, project_classes(config), model=model, folds=options.folds,
-                  seed=options.seed)
+    model = _wanted(options, project)
+    fresh = new_fit(project, project_classes(config), model=model, folds=options.folds,
+                    seed=options.seed)
+    fitted = time.perf_counter()
+    fit, adopted = settle_refit(load_fit(options.data_dir, ls.id, store=options.store), fresh,
+                                project, config)
     save_fit(options.data_dir, ls.id, fit, store=options.store)
     return RefitSummary(model, len(project.task_ids),
-                        {"pull": round(pulled - started, 3),
-                         "fit": round(time.perf_counter() - pulled, 3)},
-                        why=_why(model, model, options))
+                        {"pull": round(pulled - started, 3), "fit": round(fitted - pulled, 3),
+                         "settle": round(time.perf_counter() - fitted, 3)},
+                        why=_why(model, model, options, project), adopted=adopted)

@@ -87,20 +87,24 @@ class PeakMemory:
 
 
 def paced_writes(listed, latencies) -> str:
-    """A line on the runs that wrote a refit's new scores a run at a time (trigger ``pending
-    writes``), and the latency of the edits saved meanwhile."""
-    paced = [j for j in listed if j["trigger"] == "pending writes" and j["status"] == "done"]
-    updated = sum(j["summary"]["updated"] for j in paced)
-    writing = sum(j["summary"]["seconds"].get("write", 0) for j in paced)
-    after = [j for j in listed if j["kind"] == "update" and j["status"] == "done"
-             and j["trigger"] in ("refit", "pending writes")]
-    left = after[0]["summary"]["pending"] if after else None
-    return (f"- after the refit: {len(after)} updates listed, the first "
-            f"{after[-1]['summary']['updated'] if after else '-'} updated; {len(paced)} later runs "
-            f"of pending writes updated {updated} predictions in {writing:.0f} s of writing "
-            f"({updated / writing if writing else 0:.1f} a second); {left} tasks still pending; "
-            f"an edit saved meanwhile readable after "
-            f"{', '.join(f'{s:.1f}' for s in latencies) or '-'} s")
+    """A line on the updates from the refit's on: the refit's own, which writes its changes up
+    to TOKENLQ_WRITES_PER_RUN, and the runs after it that wrote the rest (``pending writes``,
+    or an edit's update that the running one gave way to); and the latency of the edits saved
+    meanwhile."""
+    updates = sorted((j for j in listed if j["kind"] == "update" and j["status"] == "done"),
+                     key=lambda j: j["id"])
+    start = next((n for n, j in enumerate(updates) if j["trigger"] == "refit"), None)
+    if start is None:
+        return "- no update after a refit listed"
+    first, later = updates[start], updates[start + 1:]
+    updated = sum(j["summary"]["updated"] for j in later)
+    writing = sum(j["summary"]["seconds"].get("write", 0) for j in later)
+    return (f"- the refit's update: {first['summary']['updated']} updated, "
+            f"{first['summary']['pending']} left pending; {len(later)} runs after it "
+            f"({sum(j['trigger'] == 'pending writes' for j in later)} of pending writes) updated "
+            f"{updated} predictions in {writing:.0f} s of writing "
+            f"({updated / writing if writing else 0:.1f} a second); an edit saved meanwhile "
+            f"readable after {', '.join(f'{s:.1f}' for s in latencies) or '-'} s")
 
 
 def ours(client, task_id: int) -> list:

@@ -18,9 +18,10 @@ memory of the process and of its largest fold process; with --data-dir the fit i
 and later runs of the script reuse it.
 
 With --refit-edits N, N more tasks are then edited and the model cross-validated again (as the
-background refit does once the edits reach TOKENLQ_REFIT_FRACTION), timed; the update with the
-new fit says how many predictions it changes: the edited tasks', those whose suspect regions or
-explanations moved, and those whose score alone moved.
+background refit does once the edits reach TOKENLQ_REFIT_FRACTION), timed, and settled against
+the stored fit (backend.embedded.settle_refit: how many tasks took the new probabilities); the
+update with the new fit says how many predictions it changes: the edited tasks', those whose
+suspect regions or explanations moved, and those whose score alone moved.
 
 Usage: python bench/update.py [--tasks 100000] [--steps 5] [--folds 5] [--probs crf|auto]
        [--refit-edits N] [--data-dir DIR] [--out bench/results/update.md]
@@ -126,6 +127,7 @@ def refit_after(args, ls, options, last, data_dir, rng) -> str:
     edited = {edit(ls.by_id, rng) for _ in range(args.refit_edits)}
     fits = data_dir / f"refit-{args.tasks}-{args.folds}-{args.seed}-{args.probs}-{args.refit_edits}"
     shutil.rmtree(fits, ignore_errors=True)  # timed each time
+    shutil.copytree(options.data_dir, fits)  # the stored fit, which the refit settles against
     began = time.perf_counter()
     fitted = refit(ls, replace(options, data_dir=fits))
     seconds = time.perf_counter() - began
@@ -136,11 +138,12 @@ def refit_after(args, ls, options, last, data_dir, rng) -> str:
     regions = sum(now[t]["result"] != before[t]["result"] for t in moved if t in before)
     changed = after.summary.updated + after.summary.written
     line = (f"A refit after {len(edited):,} more edited tasks: {fitted.model} cross-validated in "
-            f"{seconds:.0f} s ({fitted.seconds}); the update with the new fit changes "
-            f"{changed:,} of {len(now):,} predictions: the {len(edited):,} edited tasks', "
-            f"{regions:,} whose suspect regions or explanations moved and "
-            f"{len(moved) - regions:,} whose score alone moved; at most {WRITES_PER_RUN} single "
-            f"writes a run, {-(-changed // WRITES_PER_RUN)} runs.")
+            f"{seconds:.0f} s ({fitted.seconds}); {fitted.adopted:,} tasks took the new fit's "
+            f"probabilities, the others kept the stored ones (`settle_refit`). The update with "
+            f"the new fit changes {changed:,} of {len(now):,} predictions: the "
+            f"{len(edited):,} edited tasks', {regions:,} whose suspect regions or explanations "
+            f"moved and {len(moved) - regions:,} whose score alone moved; at most "
+            f"{WRITES_PER_RUN} single writes a run, {-(-changed // WRITES_PER_RUN)} runs.")
     print(line, flush=True)
     return line
 

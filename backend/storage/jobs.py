@@ -189,6 +189,11 @@ class JobStore(Database):
                                jobs.c.status.in_((JobStatus.QUEUED, JobStatus.RUNNING)),
                                order=jobs.c.id, limit=1))
 
+    def waiting(self, project: int, lane: Lane | str) -> bool:
+        """Whether a job of ``lane`` waits (is queued) for ``project``."""
+        return bool(self._jobs(jobs.c.project == project, jobs.c.kind.in_(Lane(lane).kinds),
+                               jobs.c.status == JobStatus.QUEUED, order=jobs.c.id, limit=1))
+
     def history(self, project: int) -> list[Job]:
         """The project's finished scoring runs, oldest first."""
         return self._jobs(jobs.c.project == project, jobs.c.status == JobStatus.DONE, _SCORING,

@@ -270,3 +270,47 @@ def test_an_update_asks_for_no_second_refit_while_one_waits_or_runs(tmp_path, mo
     assert run()["refit"] and asked == ["refit"]  # one runs
     store.finish(refit.id, summary={})  # ended without a fit
     assert run()["refit"] and asked == ["refit", "refit"]
+
+
+def test_an_update_gives_way_to_an_edit_saved_while_it_writes(tmp_path, monkeypatch,
+                                                              written_project):
+    """A run with single writes to make asks, every YIELD_EVERY of them, whether an update
+    waits for the project (an annotator saved meanwhile); it then leaves the rest to that
+    update (which writes the edited task first: test_resident.py)."""
+    ls = written_project()
+    monkeypatch.setattr("tokenlq_backend.labelstudio.connect", lambda *args, **kwargs: object())
+    monkeypatch.setattr("tokenlq_backend.labelstudio.close", lambda client: None)
+    monkeypatch.setattr("tokenlq_backend.labelstudio.LabelStudioProject", lambda client, project, **kw: ls)
+    monkeypatch.setattr("tokenlq_backend.runs.YIELD_EVERY", 5)
+    settings = dataclasses.replace(unreachable(tmp_path), probs="crf", writes_per_run=500)
+    store = Store(tmp_path)
+    store.enqueue(7, "api", "rescore")
+    run_job(settings, store.next_queued(), submit=store.enqueue)  # every prediction created
+    for task in ls._tasks[::2]:  # new labels: the rescoring's new fit moves every score
+        task["annotations"][0]["result"] = task["annotations"][0]["result"][1:]
+    edited = ls._tasks[7]
+    writes, chunks = ls.update_predictions, []
+
+    def update_predictions(predictions):  # an annotator saves while the first writes are made
+        writes(predictions)
+        chunks.append(set(predictions))
+        if len(chunks) == 1:
+            edited["annotations"][0]["result"] = []
+            store.mark_due(7, "an edit the copy has not seen")
+            store.enqueue(7, "ANNOTATION_UPDATED", "update")
+
+    monkeypatch.setattr(ls, "update_predictions", update_predictions)
+    store.enqueue(7, "api", "rescore")
+    job = store.next_queued()
+    run_job(settings, job, submit=store.enqueue)
+    summary = store.job(job.id).summary
+    assert (summary["updated"], summary["pending"]) == (5, 55)  # it gave way after 5 writes
+    after = store.next_queued()
+    assert after.trigger == "ANNOTATION_UPDATED" and store.next_queued() is None
+    run_job(settings, after, submit=store.enqueue)
+    summary = store.job(after.id).summary
+    assert summary["updated"] >= 55 and summary["pending"] == 0  # and any the edit moved
+    assert [len(c) for c in chunks[:2]] == [5, 5]
+    stored = store.predictions(7, [t["id"] for t in ls._tasks])
+    assert {t["id"]: [dict(p, id=None) for p in t["predictions"]] for t in ls._tasks} == \
+        {t: [dict(p, id=None)] for t, p in stored.items()}

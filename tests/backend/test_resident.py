@@ -113,7 +113,8 @@ def test_the_most_recently_updated_projects_are_kept_and_a_taken_one_is_gone():
 def test_past_its_writes_per_run_a_run_leaves_the_rest_and_the_updates_after_end_as_one_run(
         tmp_path, written_project):
     """A new fit moves every score: the run writes the touched task's prediction first, then
-    the most suspect ones, up to writes_per_run single writes; each update after it (given the
+    those entering or leaving the issues tab, then the most suspect ones, up to writes_per_run
+    single writes; each update after it (given the
     memo, nothing touched) writes the next ones, and they end as one run without the limit."""
     limited, whole = written_project(), written_project()
     first = rescore(limited, RunOptions(probs="crf", folds=3, data_dir=tmp_path / "a"))
@@ -125,7 +126,7 @@ def test_past_its_writes_per_run_a_run_leaves_the_rest_and_the_updates_after_end
                        reviews=first.reviews)
     assert expected.summary.updated == len(expected.predictions)  # every score moved
 
-    limit, runs = 12, []
+    limit, runs = 20, []
     run = rescore(limited, dataclasses.replace(new_fit, writes_per_run=limit),
                   reviews=first.reviews, tasks=limited.tasks(), touched=touched)
     while True:
@@ -136,11 +137,63 @@ def test_past_its_writes_per_run_a_run_leaves_the_rest_and_the_updates_after_end
             break
         run = rescore(limited, dataclasses.replace(new_fit, mode="update", writes_per_run=limit),
                       reviews=run.reviews, tasks=limited.tasks(), memo=run.memo, touched=set())
-    written = sorted(runs[0].ours, key=lambda t: (t not in touched, expected.predictions[t]["score"]))
     assert list(runs[0].ours) and set(touched) <= set(runs[0].ours)
+    # Then the tasks entering or leaving the issues tab (its filter: a score at most the
+    # threshold), so that it is right soonest; then the most suspect.
+    tab = runs[0].memo.view[1]["items"][0]["value"]
     scores = {t: p["score"] for t, p in expected.predictions.items()}
-    assert max(scores[t] for t in written if t not in touched) <= min(scores[t] for t in runs[0].left)
+    was = {t: p["score"] for t, p in first.predictions.items()}
+    crossing = {t for t in scores if (was[t] <= tab) != (scores[t] <= tab)}
+    assert 0 < len(crossing - touched) < limit
+
+    def rank(t):
+        return (t not in crossing, scores[t])
+
+    assert max(rank(t) for t in runs[0].ours if t not in touched) <= min(map(rank, runs[0].left))
     assert len(runs) == -(-len(expected.predictions) // limit)
     assert limited._tasks == whole._tasks  # what Label Studio holds
     assert runs[-1].predictions == expected.predictions
     assert _untimed(runs[-1].reviews) == _untimed(expected.reviews)
+
+
+def test_a_run_gives_way_to_a_waiting_update_only_once_its_touched_tasks_are_written(
+        tmp_path, written_project, monkeypatch):
+    """Else a task edited in a burst could wait behind writes left from earlier runs."""
+    monkeypatch.setattr("tokenlq_backend.runs.YIELD_EVERY", 5)
+    ls = written_project()
+    first = rescore(ls, RunOptions(probs="crf", folds=3, data_dir=tmp_path / "a"))
+    touched = _edit(ls, random.Random(5), 12, ("relabel",))
+    asked = []
+    new_fit = RunOptions(probs="crf", folds=3, seed=7, data_dir=tmp_path / "b",  # all move
+                         writes_per_run=500, give_way=lambda: asked.append(1) or True)
+    run = rescore(ls, new_fit, reviews=first.reviews, tasks=ls.tasks(), touched=touched)
+    assert len(touched) > 5 and set(touched) <= set(run.ours)
+    assert run.summary.updated == -(-len(touched) // 5) * 5 and len(asked) == 1
+    assert run.summary.pending == len(run.left) == 60 - run.summary.updated
+
+
+def test_the_ids_a_run_read_of_the_tasks_it_leaves_reach_the_copy(tmp_path, written_project):
+    """After a bulk import the copy holds our predictions without their ids; a run that must
+    change them reads the ids (one request per task) and returns those of the tasks it leaves,
+    so that the runs after it do not read them again (at 100,000 tasks each run of a burst
+    read hundreds)."""
+    ls, reads = written_project(), []
+
+    def predictions_of(task_ids, version):
+        reads.append(len(task_ids))
+        return {t: [p for p in ls._ours(t) if p["model_version"] == version] for t in task_ids}
+
+    ls.predictions_of = predictions_of
+    first = rescore(ls, RunOptions(probs="crf", folds=3, data_dir=tmp_path / "a"))
+    held = {t["id"]: [dict(p, id=None) for p in t["predictions"]] for t in ls.tasks()}
+    new_fit = RunOptions(probs="crf", folds=3, seed=7, data_dir=tmp_path / "b", writes_per_run=20)
+    run, runs = None, 0
+    while run is None or run.left:
+        tasks = [dict(t, predictions=held[t["id"]]) for t in ls.tasks()]  # as the copy has them
+        run = rescore(ls, dataclasses.replace(new_fit, mode="update"), reviews=first.reviews,
+                      tasks=tasks)
+        held.update(run.ours)
+        runs += 1
+        if runs == 1:
+            assert run.left and all(run.ours[t] == ls._ours(t) for t in run.left)
+    assert reads == [60] and runs == 3  # every score moved: 20 a run, their ids read once

@@ -43,6 +43,22 @@ def test_a_run_returns_its_review_states_and_changes_none_of_its_inputs(offline_
     assert set(second.reviews) == pending  # the same labels and folds: the same findings
 
 
+@pytest.mark.encoder
+def test_past_its_token_limit_auto_fits_the_crf_alone_and_asks_no_refit(offline_project, monkeypatch):
+    """At 1.8 million tokens crf+encoder peaked at 7.0 GB: past ENCODER_MAX_TOKENS auto keeps
+    the CRF, and the first update asks for no refit to add the encoder."""
+    tokens = sum(len(t["data"]["text"].split()) for t in offline_project.tasks())
+    monkeypatch.setattr(runs, "ENCODER_MAX_TOKENS", tokens - 1)
+    first = rescore(offline_project, RunOptions(folds=3, mode="update"))
+    assert first.summary.fit["model"] == "crf" and not first.summary.refit
+    assert first.summary.fit["why"] == (
+        f"auto: the CRF alone past {tokens - 1:,} tokens (this project has {tokens:,}); the "
+        "encoder's fit would hold every token's vector")
+    monkeypatch.setattr(runs, "ENCODER_MAX_TOKENS", tokens)  # at the limit: the encoder follows
+    second = rescore(offline_project, RunOptions(folds=3, mode="update"))
+    assert second.summary.fit["model"] == "crf" and second.summary.refit
+
+
 def _with_their_predictions(ls, version="their-model"):
     """Every task of ``ls`` gets a prediction of ``version``: its given spans, the first one
     doubted (score 0.3), the others sure (0.95)."""

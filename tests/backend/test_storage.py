@@ -148,6 +148,19 @@ def test_a_job_is_typed_and_its_record_is_the_json_of_the_api(open_store):
         store.enqueue(4, "api", "fit")
 
 
+def test_a_job_waits_until_claimed_and_is_active_until_finished(open_store):
+    store = open_store()
+    assert not store.waiting(5, Lane.WRITE) and not store.active(5, JobKind.UPDATE)
+    store.enqueue(5, "api", "refit")
+    assert not store.waiting(5, Lane.WRITE) and store.waiting(5, Lane.FIT)  # the fit lane's
+    job_id, _ = store.enqueue(5, "ANNOTATION_UPDATED", "update")
+    assert store.waiting(5, Lane.WRITE) and not store.waiting(6, Lane.WRITE)
+    assert store.next_queued(Lane.WRITE).id == job_id
+    assert not store.waiting(5, Lane.WRITE) and store.active(5, JobKind.UPDATE)  # it runs
+    store.finish(job_id, summary={})
+    assert not store.active(5, JobKind.UPDATE)
+
+
 def test_concurrent_requests_coalesce_into_one_job_and_a_job_is_claimed_once(open_store):
     store = open_store()
     answers, claimed = [], []

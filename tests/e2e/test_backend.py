@@ -169,6 +169,8 @@ def test_first_annotations_fit_quickly_then_refit_in_the_background(labelstudio,
         first, refit, final = reversed(jobs)
         assert first["summary"]["fit"]["model"] == "crf" and first["summary"]["refit"]
         assert refit["summary"]["model"] == "crf+encoder"
+        # Another model than the stored fit's: every task takes the new probabilities.
+        assert refit["summary"]["adopted"] == refit["summary"]["tasks"] > 0
         assert final["summary"]["fit"]["model"] == "crf+encoder" and not final["summary"]["refit"]
         assert final["summary"]["scored"] == len(ids) - 1
         # That first run gave Label Studio's webhook our secret: an annotation now updates.
