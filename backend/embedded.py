@@ -55,16 +55,17 @@ class FitReuse:
     predicted: int  # tasks the fitted model predicted (new, or with a changed text)
     changed_labels: int  # of the tasks from the fit, those whose labels changed since
     dropped: int  # fitted tasks no longer in the project
+    unchanged: np.ndarray  # (N,) bool: the task's text and labels are those the fit saw
 
 
 def reuse_fit(fit: ProjectFit, project: ProjectCorpus) -> FitReuse:
     """The project's probabilities from ``fit`` (module docstring)."""
     rows, offsets = fit.rows(), fit.offsets
     found = [rows.get(t, -1) for t in project.task_ids]
-    missing, changed = [], 0
+    missing, unchanged = [], np.zeros(len(found), dtype=bool)
     for i, (row, token_key, label_key) in enumerate(zip(found, *project.keys())):
         if row >= 0 and fit.token_keys[row] == token_key:
-            changed += fit.label_keys[row] != label_key
+            unchanged[i] = fit.label_keys[row] == label_key
         else:
             missing.append(i)
     row_of = np.array(found, dtype=np.int64)
@@ -88,8 +89,9 @@ def reuse_fit(fit: ProjectFit, project: ProjectCorpus) -> FitReuse:
         at = np.cumsum([0] + [int(lengths[i]) for i in missing])
         for n, i in enumerate(missing):
             probs[starts[i]:starts[i + 1]] = predicted[at[n]:at[n + 1]]
-    return FitReuse(probs, len(project.task_ids) - len(missing), len(missing), int(changed),
-                    len(set(rows) - set(project.task_ids)))
+    from_fit = len(project.task_ids) - len(missing)
+    return FitReuse(probs, from_fit, len(missing), from_fit - int(unchanged.sum()),
+                    len(set(rows) - set(project.task_ids)), unchanged)
 
 
 def only_tasks(fit: ProjectFit, task_ids) -> ProjectFit:
@@ -130,12 +132,8 @@ def settle_refit(stored: ProjectFit | None, fresh: ProjectFit, project: ProjectC
     if stored is None or stored.model_name != fresh.model_name or \
             stored.class_names != fresh.class_names or not n_tasks:
         return fresh, n_tasks
-    rows = stored.rows()
-    unchanged = np.array([row is not None and stored.token_keys[row] == token_key
-                          and stored.label_keys[row] == label_key
-                          for row, token_key, label_key in
-                          zip(map(rows.get, project.task_ids), *project.keys())], dtype=bool)
-    before = reuse_fit(stored, project).probs
+    reuse = reuse_fit(stored, project)
+    before = reuse.probs
     scored = [score_tasks(project, config, pred_probs=probs, pred_probs_classes=fresh.class_names)
               for probs in (before, fresh.probs)]
     seen = [_seen(result) for result in scored]
@@ -145,7 +143,7 @@ def settle_refit(stored: ProjectFit | None, fresh: ProjectFit, project: ProjectC
         if flagged.any():
             queued |= result.sentence_scores <= result.sentence_scores[flagged].max()
     moved = np.abs(scored[1].sentence_scores - scored[0].sentence_scores) > SCORE_TOLERANCE
-    adopt = ~unchanged | (queued & moved) | np.array([a != b for a, b in zip(*seen)], dtype=bool)
+    adopt = ~reuse.unchanged | (queued & moved) | np.array([a != b for a, b in zip(*seen)], dtype=bool)
     if adopt.all():
         return fresh, n_tasks
     probs = np.array(fresh.probs)
