@@ -114,6 +114,19 @@ def ours(client, task_id: int) -> list:
     return [(p.get("score"), p.get("result")) for p in found if p.get("model_version") == MODEL_VERSION]
 
 
+def emptied_and_read(client, task: dict, limit: float) -> tuple:
+    """Empty ``task``'s annotation in Label Studio: ``(seconds from Label Studio's answer until
+    the task's tokenlq prediction, changed, is readable, wall-clock time of the answer)``."""
+    before = ours(client, task["id"])
+    client.annotations.update(id=task["annotations"][0]["id"], result=[])
+    saved, saved_at = time.perf_counter(), time.time()
+    while (now := ours(client, task["id"])) == before or not now:
+        if time.perf_counter() - saved > limit:
+            raise SystemExit(f"task {task['id']}'s prediction did not change in {limit:.0f} s")
+        time.sleep(0.1)
+    return time.perf_counter() - saved, saved_at
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, default=10000)
@@ -189,14 +202,9 @@ def main() -> int:
             tasks = [t for t in ls.tasks() if t["annotations"] and t["annotations"][0]["result"]]
             latencies, written = [], []
             for task in tasks[:args.latency_runs]:
-                before, asked_at = ours(client, task["id"]), time.time()
-                client.annotations.update(id=task["annotations"][0]["id"], result=[])
-                saved, saved_at = time.perf_counter(), time.time()
-                while (now := ours(client, task["id"])) == before or not now:
-                    if time.perf_counter() - saved > 600:
-                        raise SystemExit(f"task {task['id']}'s prediction did not change in 600 s")
-                    time.sleep(0.1)
-                latencies.append(time.perf_counter() - saved)
+                asked_at = time.time()
+                latency, saved_at = emptied_and_read(client, task, 600)
+                latencies.append(latency)
                 wait_idle(base, project.id, 600)
                 # When the backend's update had written it (its job's end), on the same clock;
                 # its job is made before Label Studio answers (the webhook is sent first).
@@ -232,15 +240,7 @@ def main() -> int:
                 # an edit still reaches Label Studio between two runs.
                 if len(paced_latencies) < 3 and any(j["trigger"] == "pending writes" and
                                                     j["status"] == "running" for j in found):
-                    task = next(spare)
-                    before = ours(client, task["id"])
-                    client.annotations.update(id=task["annotations"][0]["id"], result=[])
-                    saved = time.perf_counter()
-                    while ours(client, task["id"]) == before:
-                        if time.perf_counter() - saved > 1800:
-                            raise SystemExit(f"task {task['id']}'s prediction did not change in 1800 s")
-                        time.sleep(0.2)
-                    paced_latencies.append(time.perf_counter() - saved)
+                    paced_latencies.append(emptied_and_read(client, next(spare), 1800)[0])
                     time.sleep(60)
                 time.sleep(2)
             absorbed = time.perf_counter() - started
